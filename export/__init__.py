@@ -1,0 +1,1 @@
+"""Export: checkpoint -> ONNX (checked for parity) -> TensorRT engines (torch + onnx)."""

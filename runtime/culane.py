@@ -1,0 +1,192 @@
+"""Reading CULane-format datasets: list files, images, label PNGs and ``.lines.txt`` files.
+
+Layout (paths inside the lists are relative to the dataset root, with or without a leading ``/``)::
+
+    ROOT/driver_xx/clip.MP4/00000.jpg            image, 1640x590 for CULane
+    ROOT/driver_xx/clip.MP4/00000.lines.txt      lanes, one per line, ``x y x y ...``
+    ROOT/laneseg_label_w16/driver_xx/clip.MP4/00000.png   label map, values 0..4 (255 = ignore)
+    ROOT/list/train_gt.txt   ``/img.jpg /label.png e1 e2 e3 e4`` (lane existence flags)
+    ROOT/list/test.txt, ROOT/list/test_split/test{0..8}_<category>.txt   ``img.jpg`` per line
+
+Every problem raises :class:`runtime.errors.DataError` naming the file (and line). With
+``skip_bad=True`` a malformed list line is counted, logged and skipped instead; never silently.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime.errors import DataError
+from runtime.lines import Lane, read_lines_file
+
+log = logging.getLogger(__name__)
+
+NUM_LANES = 4
+"""CULane annotates at most four lanes: IDs 1, 2 left of the ego vehicle, 3, 4 right of it."""
+NUM_CLASSES = NUM_LANES + 1
+IGNORE_LABEL = 255
+
+CATEGORIES = ("normal", "crowd", "hlight", "shadow", "noline", "arrow", "curve", "cross", "night")
+"""CULane test categories, in the order of ``list/test_split/test{0..8}_<category>.txt``."""
+
+
+def split_list_name(category: str) -> str:
+    """File name of a category's test-split list, e.g. ``test7_cross.txt``."""
+    return f"test{CATEGORIES.index(category)}_{category}.txt"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One entry of a CULane list file.
+
+    ``image`` and ``label`` are relative to the dataset root, without a leading ``/``.
+    ``exist`` holds the four lane-existence flags of ``*_gt.txt`` lists (None in image-only lists).
+    """
+
+    image: str
+    label: str | None = None
+    exist: tuple[int, ...] | None = None
+    source: str = ""
+    line: int = 0
+
+    @property
+    def stem(self) -> str:
+        """Image path without its extension, e.g. ``driver_23/clip.MP4/00000``."""
+        return os.path.splitext(self.image)[0]
+
+    @property
+    def lines_name(self) -> str:
+        """Relative path of the image's ``.lines.txt`` (annotation or prediction)."""
+        return self.stem + ".lines.txt"
+
+
+@dataclass
+class ListFile:
+    """A parsed list: its samples and the lines that ``skip_bad`` skipped (``"line N: why"``)."""
+
+    path: Path
+    samples: list[Sample]
+    skipped: list[str] = field(default_factory=list)
+
+
+def _parse_list_line(text: str, path: Path, number: int) -> Sample:
+    fields = text.split()
+    if len(fields) not in (1, 2, 2 + NUM_LANES):
+        raise DataError(
+            path,
+            f"expected 'image', 'image label' or 'image label e1 e2 e3 e4', got {len(fields)} fields",
+            line=number,
+        )
+    image = fields[0].lstrip("/")
+    if not image:
+        raise DataError(path, "empty image path", line=number)
+    label = fields[1].lstrip("/") if len(fields) >= 2 else None
+    exist = None
+    if len(fields) == 2 + NUM_LANES:
+        if any(f not in ("0", "1") for f in fields[2:]):
+            raise DataError(path, f"existence flags must be 0 or 1, got {' '.join(fields[2:])}", line=number)
+        exist = tuple(int(f) for f in fields[2:])
+    return Sample(image=image, label=label, exist=exist, source=str(path), line=number)
+
+
+def read_list(path: str | os.PathLike[str], skip_bad: bool = False) -> ListFile:
+    """Parse a CULane list file (any of its forms). Blank lines are ignored."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(path, "list file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(path, f"cannot read list file ({err.__class__.__name__})") from None
+    result = ListFile(path=path, samples=[])
+    for number, row in enumerate(text.splitlines(), start=1):
+        if not row.strip():
+            continue
+        try:
+            result.samples.append(_parse_list_line(row, path, number))
+        except DataError as err:
+            if not skip_bad:
+                raise
+            result.skipped.append(f"line {number}: {err.problem}")
+            log.warning("skipping %s", err)
+    if result.skipped:
+        log.warning("%s: skipped %d malformed line(s)", path, len(result.skipped))
+    return result
+
+
+class CulaneDataset:
+    """Random access to the files of a CULane-format dataset rooted at ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str], num_classes: int = NUM_CLASSES) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataError(self.root, "dataset root is not a directory")
+        self.num_classes = num_classes
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative.lstrip("/")
+
+    def list_path(self, name: str) -> Path:
+        """Resolve a list given as a path, or as a name under ``ROOT/list`` (``train_gt.txt``)."""
+        candidate = Path(name)
+        if candidate.is_file():
+            return candidate
+        for base in (self.root / "list", self.root):
+            if (base / name).is_file():
+                return base / name
+        raise DataError(name, f"list file not found (looked in {self.root / 'list'})")
+
+    def read_list(self, name: str, skip_bad: bool = False) -> ListFile:
+        return read_list(self.list_path(name), skip_bad=skip_bad)
+
+    def read_image(self, sample: Sample) -> np.ndarray:
+        """The image as an (H, W, 3) uint8 BGR array."""
+        return read_image(self.path(sample.image))
+
+    def read_label(self, sample: Sample) -> np.ndarray:
+        """The label map as an (H, W) uint8 array with values in 0..num_classes-1 or 255."""
+        if sample.label is None:
+            raise DataError(sample.source, f"no label path for {sample.image}", line=sample.line)
+        return read_label(self.path(sample.label), self.num_classes)
+
+    def read_lanes(self, sample: Sample) -> list[Lane]:
+        """The annotated lanes (``.lines.txt`` next to the image)."""
+        return read_lines_file(self.path(sample.lines_name))
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a colour image as (H, W, 3) uint8 BGR; :class:`DataError` if missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "image not found")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError(path, "cannot decode image (corrupt or not an image)")
+    return image
+
+
+def read_label(path: str | os.PathLike[str], num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """Read a label PNG as (H, W) uint8; values must lie in 0..num_classes-1 or be 255."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "label map not found")
+    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if label is None:
+        raise DataError(path, "cannot decode label map (corrupt or not an image)")
+    if label.ndim == 3:
+        # Some tools save labels as 3 identical channels; anything else is not a label map.
+        if not (np.array_equal(label[..., 0], label[..., 1]) and np.array_equal(label[..., 0], label[..., 2])):
+            raise DataError(path, "label map has differing colour channels; expected one channel of class ids")
+        label = label[..., 0]
+    if label.dtype != np.uint8:
+        raise DataError(path, f"label map must be 8-bit, got {label.dtype}")
+    counts = np.bincount(label.ravel(), minlength=256)
+    bad = [int(v) for v in np.flatnonzero(counts) if v >= num_classes and v != IGNORE_LABEL]
+    if bad:
+        raise DataError(path, f"label values {bad[:5]} outside 0..{num_classes - 1} and {IGNORE_LABEL}")
+    return label

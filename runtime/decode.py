@@ -1,0 +1,115 @@
+"""Probability maps -> lanes in original-image pixels (the established CULane convention).
+
+For each lane class c = 1..4 whose existence probability exceeds ``exist_threshold``:
+
+1. smooth its probability map with a ``blur_kernel`` x ``blur_kernel`` box filter;
+2. sample ``num_rows`` image rows, ``row_step`` pixels apart upward from ``first_row``
+   (CULane: 18 rows, 589, 569, ..., 249);
+3. on each sampled row take the column of the maximum; keep the point if the maximum exceeds
+   ``prob_threshold``;
+4. keep the lane if it has at least ``min_points`` points.
+
+Rows and columns map between the original image and the network grid through
+:class:`runtime.preprocess.Preprocess` (pixel-centre convention, nearest network row). The
+SCNN/ERFNet MATLAB and Python tools compute the row as ``int(h - i*gap/H*h - 1)`` and the column
+as ``int(col/w*W)``; ours differs from that by at most one network row and half a network column
+and is the exact inverse of the preprocessing, so that a lane drawn in a label decodes back onto
+itself. Sampled rows above the crop are skipped.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from runtime.preprocess import Preprocess
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    """Decoding parameters (rows in original-image pixels)."""
+
+    blur_kernel: int = 9
+    first_row: int = 589
+    row_step: int = 20
+    num_rows: int = 18
+    prob_threshold: float = 0.3
+    exist_threshold: float = 0.5
+    min_points: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DecodeParams":
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class DecodedLane:
+    """A decoded lane: its CULane ID (1..4) and its points, (N, 2) float64 x, y, bottom first."""
+
+    lane_id: int
+    points: np.ndarray
+
+
+def softmax(logits: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Numerically stable softmax along ``axis`` (float32)."""
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=axis, keepdims=True)
+    return shifted
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+class LaneDecoder:
+    """Decode (C, h, w) class probabilities + (C-1,) existence probabilities into lanes."""
+
+    def __init__(self, preprocess: Preprocess, params: DecodeParams | None = None) -> None:
+        self.pre = preprocess
+        self.params = params or DecodeParams()
+        p = self.params
+        image_rows = p.first_row - p.row_step * np.arange(p.num_rows)
+        image_rows = image_rows[(image_rows >= preprocess.crop_top) & (image_rows < preprocess.src_height)]
+        _, net_rows = preprocess.image_to_net(0.0, image_rows.astype(np.float64))
+        self.image_rows = image_rows.astype(np.float64)
+        self.net_rows = np.clip(np.rint(net_rows), 0, preprocess.net_height - 1).astype(np.int64)
+
+    def decode_lane(self, prob: np.ndarray) -> np.ndarray:
+        """One lane's (h, w) probability map -> (N, 2) points (N may be 0)."""
+        p = self.params
+        prob = np.asarray(prob, dtype=np.float32)
+        if p.blur_kernel > 1:
+            prob = cv2.blur(prob, (p.blur_kernel, p.blur_kernel), borderType=cv2.BORDER_REPLICATE)
+        rows = prob[self.net_rows]
+        cols = rows.argmax(axis=1)
+        peak = rows[np.arange(len(cols)), cols]
+        keep = peak > p.prob_threshold
+        if keep.sum() < p.min_points:
+            return np.zeros((0, 2))
+        x, _ = self.pre.net_to_image(cols[keep].astype(np.float64), 0.0)
+        return np.stack([x, self.image_rows[keep]], axis=1)
+
+    def __call__(self, probs: np.ndarray, exist: np.ndarray) -> list[DecodedLane]:
+        """``probs``: (C, h, w) probabilities (class 0 = background); ``exist``: (C-1,) probabilities."""
+        probs = np.asarray(probs)
+        exist = np.asarray(exist).reshape(-1)
+        if probs.ndim != 3 or probs.shape[1:] != (self.pre.net_height, self.pre.net_width):
+            raise ValueError(
+                f"probability maps must be (C, {self.pre.net_height}, {self.pre.net_width}), got {probs.shape}"
+            )
+        if exist.shape[0] != probs.shape[0] - 1:
+            raise ValueError(f"need {probs.shape[0] - 1} existence probabilities, got {exist.shape[0]}")
+        lanes = []
+        for lane_id in range(1, probs.shape[0]):
+            if exist[lane_id - 1] <= self.params.exist_threshold:
+                continue
+            points = self.decode_lane(probs[lane_id])
+            if len(points) >= self.params.min_points:
+                lanes.append(DecodedLane(lane_id, points))
+        return lanes

@@ -1,0 +1,18 @@
+"""One error type for bad input data, whose message names the file, the line and the problem."""
+from __future__ import annotations
+
+import os
+
+
+class DataError(ValueError):
+    """Bad input: a missing/unreadable file, a malformed line, out-of-range values.
+
+    ``str(err)`` is one line: ``<path>[:<line>]: <problem>``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problem: str, line: int | None = None) -> None:
+        self.path = os.fspath(path)
+        self.line = line
+        self.problem = problem
+        where = self.path if line is None else f"{self.path}:{line}"
+        super().__init__(f"{where}: {problem}")

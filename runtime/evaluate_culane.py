@@ -1,0 +1,130 @@
+"""CULane F1 of predictions in the CULane layout, per list (category) and pooled.
+
+    python -m runtime.evaluate_culane --data-root ROOT --pred-dir DIR [--list LIST ...]
+                                      [--width 30] [--iou 0.5] [--workers N] [--json]
+
+Predictions live at ``DIR/<image path without .jpg>.lines.txt``; a missing file means no lanes.
+Without ``--list``, every ``ROOT/list/test_split/test*_<category>.txt`` is evaluated and a total
+pooled over them is added (CULane's ``cross`` has no annotations: read its FP count). Prints a
+table; with ``--json`` the last line of stdout is one JSON object:
+``{"lists": {name: {tp, fp, fn, images, precision, recall, f1}}, "total": {...}, "params": {...}}``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from runtime.culane import CATEGORIES, read_list
+from runtime.culane_metric import Counts, MetricParams, count_images, opencv_draws_like_official, totals
+from runtime.errors import DataError
+
+_SPLIT_RE = re.compile(r"^test(\d+)_(\w+)\.txt$")
+
+
+def default_lists(data_root: str | os.PathLike[str]) -> dict[str, Path]:
+    """The category lists under ``ROOT/list/test_split``, keyed by category, in CULane order."""
+    split_dir = Path(data_root) / "list" / "test_split"
+    found = []
+    for path in split_dir.glob("test*_*.txt"):
+        m = _SPLIT_RE.match(path.name)
+        if m:
+            found.append((int(m.group(1)), m.group(2), path))
+    if not found:
+        raise DataError(split_dir, "no test_split lists (test<N>_<category>.txt) found; pass --list")
+    return {name: path for _, name, path in sorted(found)}
+
+
+def evaluate_lists(
+    data_root: str | os.PathLike[str],
+    pred_dir: str | os.PathLike[str],
+    lists: dict[str, Path],
+    params: MetricParams = MetricParams(),
+    workers: int = 1,
+    progress: bool = False,
+) -> dict[str, Counts]:
+    """Counts per list and ``"total"`` pooled over the distinct images of all lists."""
+    per_list = {name: [s.lines_name for s in read_list(path).samples] for name, path in lists.items()}
+    unique = list(dict.fromkeys(n for names in per_list.values() for n in names))
+    rows = count_images(data_root, pred_dir, unique, params, workers=workers, progress=progress)
+    index = {name: i for i, name in enumerate(unique)}
+    result = {name: totals(rows[[index[n] for n in names]]) for name, names in per_list.items()}
+    result["total"] = totals(rows)
+    return result
+
+
+def format_table(results: dict[str, Counts]) -> str:
+    def fmt(v: float | None) -> str:
+        return "   -  " if v is None else f"{v:6.4f}"
+
+    lines = [f"{'list':<12} {'images':>7} {'tp':>7} {'fp':>7} {'fn':>7} {'prec':>7} {'recall':>7} {'f1':>7}"]
+    for name, c in results.items():
+        lines.append(
+            f"{name:<12} {c.images:>7} {c.tp:>7} {c.fp:>7} {c.fn:>7} "
+            f"{fmt(c.precision):>7} {fmt(c.recall):>7} {fmt(c.f1):>7}"
+        )
+    return "\n".join(lines)
+
+
+def _list_name(path: Path) -> str:
+    m = _SPLIT_RE.match(path.name)
+    return m.group(2) if m and m.group(2) in CATEGORIES else path.stem
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runtime.evaluate_culane", description=__doc__.split("\n")[0])
+    parser.add_argument("--data-root", required=True, help="dataset root holding the annotation .lines.txt files")
+    parser.add_argument("--pred-dir", required=True, help="root of the predicted .lines.txt files (same layout)")
+    parser.add_argument("--list", action="append", default=[], help="list file (repeatable); default: ROOT/list/test_split/*")
+    parser.add_argument("--width", type=int, default=30, help="lane width in pixels when drawing lanes (default 30)")
+    parser.add_argument("--iou", type=float, default=0.5, help="IoU above which a match is a TP (default 0.5)")
+    parser.add_argument("--im-width", type=int, default=1640)
+    parser.add_argument("--im-height", type=int, default=590)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args(argv)
+    if not opencv_draws_like_official():
+        import cv2
+
+        print(
+            f"warning: OpenCV {cv2.__version__} draws lanes that cross the image border differently from the "
+            "official evaluator's OpenCV; counts may differ slightly. Install opencv-python-headless<4.13.",
+            file=sys.stderr,
+        )
+    try:
+        if not Path(args.pred_dir).is_dir():
+            raise DataError(args.pred_dir, "prediction directory not found")
+        if args.list:
+            lists = {}
+            for item in args.list:
+                path = Path(item) if Path(item).is_file() else Path(args.data_root) / "list" / item
+                if not path.is_file():
+                    raise DataError(item, "list file not found")
+                lists[_list_name(path)] = path
+        else:
+            lists = default_lists(args.data_root)
+        params = MetricParams(args.width, args.iou, args.im_width, args.im_height)
+        results = evaluate_lists(
+            args.data_root, args.pred_dir, lists, params, workers=args.workers, progress=sys.stderr.isatty()
+        )
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if len(lists) == 1:
+        results.pop("total")
+    print(format_table(results))
+    if args.json:
+        payload = {
+            "lists": {k: v.to_dict() for k, v in results.items() if k != "total"},
+            "total": (results.get("total") or next(iter(results.values()))).to_dict(),
+            "params": vars(params),
+        }
+        print(json.dumps(payload))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

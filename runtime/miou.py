@@ -1,0 +1,42 @@
+"""Mean intersection-over-union over label maps (ApolloScape-style evaluation).
+
+Accumulate a confusion matrix over images with :func:`confusion_matrix`, then read per-class IoU
+and mIoU from it. Pixels labelled ``ignore`` (255) in the ground truth are not counted.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int, ignore: int = 255) -> np.ndarray:
+    """(num_classes, num_classes) int64 counts; rows = ground truth, columns = prediction.
+
+    ``pred`` and ``label`` are integer maps of one shape; predictions outside 0..num_classes-1
+    raise ``ValueError``.
+    """
+    pred = np.asarray(pred)
+    label = np.asarray(label)
+    if pred.shape != label.shape:
+        raise ValueError(f"prediction {pred.shape} and label {label.shape} differ in shape")
+    keep = label != ignore
+    gt = label[keep].astype(np.int64)
+    pr = pred[keep].astype(np.int64)
+    if gt.size and (gt.max() >= num_classes or gt.min() < 0):
+        raise ValueError(f"label values outside 0..{num_classes - 1} (and {ignore})")
+    if pr.size and (pr.max() >= num_classes or pr.min() < 0):
+        raise ValueError(f"prediction values outside 0..{num_classes - 1}")
+    return np.bincount(gt * num_classes + pr, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def class_iou(conf: np.ndarray) -> np.ndarray:
+    """Per-class IoU (float64); NaN for classes absent from both ground truth and prediction."""
+    inter = np.diag(conf).astype(np.float64)
+    union = conf.sum(0) + conf.sum(1) - np.diag(conf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+
+
+def mean_iou(conf: np.ndarray) -> float:
+    """Mean of the per-class IoUs over the classes that occur (NaN classes skipped)."""
+    ious = class_iou(conf)
+    return float(np.nanmean(ious)) if np.any(~np.isnan(ious)) else float("nan")

@@ -1,0 +1,1 @@
+"""Datasets for training: the synthetic CULane generator and (later) torch datasets."""

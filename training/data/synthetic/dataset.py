@@ -1,0 +1,231 @@
+"""Write a synthetic dataset in the exact CULane layout.
+
+::
+
+    OUT/driver_synth_{train,val,test}/<clip>.MP4/<nnnnn>.jpg      images, 1640x590 JPEG
+    OUT/driver_synth_*/<clip>.MP4/<nnnnn>.lines.txt               lanes (CULane format)
+    OUT/laneseg_label_w16/driver_synth_{train,val}/...png         labels, 16 px lines, 0..4
+    OUT/laneseg_label_w16_test/driver_synth_test/...png           test labels (for mIoU)
+    OUT/list/train_gt.txt, val_gt.txt   "/img.jpg /label.png e1 e2 e3 e4"
+    OUT/list/train.txt, val.txt, test.txt   "/img.jpg"
+    OUT/list/test_split/test{0..8}_<category>.txt   "img.jpg" (no leading slash, as CULane)
+    OUT/synthetic.json   parameters, counts per split and category, generator version, timing
+
+Every image has its own seed (from the dataset seed, its split and its index), so the output is
+identical for a seed whatever the number of worker processes, and a killed run resumes by
+skipping the files already written (all writes are atomic). ``synthetic.json`` is written last:
+its presence means the dataset is complete.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from runtime.culane import CATEGORIES, split_list_name
+from runtime.lines import format_lines
+from training.data.synthetic.render import render_scene
+from training.data.synthetic.scene import TRAIN_MIX, sample_scene
+
+log = logging.getLogger(__name__)
+
+GENERATOR_VERSION = 1
+SPLITS = ("train", "val", "test")
+CLIP_SIZE = 100  # images per clip folder
+MANIFEST = "synthetic.json"
+PARTIAL = "synthetic.partial.json"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to generate: where, and from which seed."""
+
+    root: str
+    split: str
+    index: int
+    category: str | None  # fixed for test images; drawn from TRAIN_MIX otherwise
+    seed: int
+
+    @property
+    def image(self) -> str:
+        clip = f"{self.category}_{self.index // CLIP_SIZE:04d}" if self.split == "test" else f"clip_{self.index // CLIP_SIZE:04d}"
+        return f"driver_synth_{self.split}/{clip}.MP4/{self.index % CLIP_SIZE:05d}.jpg"
+
+    @property
+    def label(self) -> str:
+        folder = "laneseg_label_w16_test" if self.split == "test" else "laneseg_label_w16"
+        return f"{folder}/{self.image[:-4]}.png"
+
+
+@dataclass(frozen=True)
+class Result:
+    image: str
+    label: str
+    exist: tuple[int, ...]
+    category: str
+    skipped: bool
+
+
+def image_rng(seed: int, split: str, index: int, category: str | None) -> np.random.Generator:
+    """The generator of one image: independent of worker count and of the other images."""
+    key = [seed, SPLITS.index(split), index] + ([CATEGORIES.index(category)] if category else [])
+    return np.random.default_rng(np.random.SeedSequence(key))
+
+
+def pick_category(rng: np.random.Generator) -> str:
+    names = list(TRAIN_MIX)
+    p = np.array([TRAIN_MIX[n] for n in names])
+    return names[int(rng.choice(len(names), p=p / p.sum()))]
+
+
+def _worker_init() -> None:
+    cv2.setNumThreads(1)
+
+
+def make_image(job: Job) -> Result:
+    """Render one image and write its JPEG, ``.lines.txt`` and label PNG (skipped if present)."""
+    root = Path(job.root)
+    rng = image_rng(job.seed, job.split, job.index, job.category)
+    category = job.category or pick_category(rng)
+    paths = [root / job.image, root / (job.image[:-4] + ".lines.txt"), root / job.label]
+    if all(p.is_file() for p in paths):
+        # Written atomically by an earlier, interrupted run of the same parameters.
+        label = cv2.imread(str(paths[2]), cv2.IMREAD_UNCHANGED)
+        exist = tuple(int(v) for v in np.isin(np.arange(1, 5), label))
+        return Result(job.image, job.label, exist, category, skipped=True)
+    scene = sample_scene(rng, category)
+    frame = render_scene(scene)
+    ok, jpg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, scene.light.jpeg_quality])
+    ok2, png = cv2.imencode(".png", frame.label)
+    if not (ok and ok2):
+        raise RuntimeError(f"OpenCV could not encode {job.image}")
+    atomic_write_bytes(paths[0], jpg.tobytes())
+    atomic_write_text(paths[1], format_lines([frame.lanes[k] for k in sorted(frame.lanes)]))
+    atomic_write_bytes(paths[2], png.tobytes())
+    return Result(job.image, job.label, frame.exist, category, skipped=False)
+
+
+def plan(root: Path, train: int, val: int, test_per_category: int, seed: int) -> list[Job]:
+    jobs = [Job(str(root), "train", i, None, seed) for i in range(train)]
+    jobs += [Job(str(root), "val", i, None, seed) for i in range(val)]
+    for c in CATEGORIES:
+        jobs += [Job(str(root), "test", i, c, seed) for i in range(test_per_category)]
+    return jobs
+
+
+GENERATED = ("driver_synth_train", "driver_synth_val", "driver_synth_test", "laneseg_label_w16", "laneseg_label_w16_test", "list")
+
+
+def _read_params(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())["params"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def generate_dataset(
+    out: str | os.PathLike[str],
+    train: int,
+    val: int,
+    test_per_category: int,
+    seed: int = 0,
+    workers: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Generate (or resume, or confirm up to date) a synthetic CULane dataset; returns the manifest."""
+    root = Path(out)
+    params = {"train": train, "val": val, "test_per_category": test_per_category, "seed": seed, "version": GENERATOR_VERSION}
+    existing = _read_params(root / MANIFEST)
+    if existing == params and not force:
+        log.info("%s is up to date (%s)", root, MANIFEST)
+        return json.loads((root / MANIFEST).read_text())
+    partial = _read_params(root / PARTIAL)
+    stale = (existing is not None and existing != params) or (partial is not None and partial != params)
+    if stale and not force:
+        raise FileExistsError(
+            f"{root}: holds a synthetic dataset made with other parameters "
+            f"({existing or partial}); pass --force to replace it, or choose another --out"
+        )
+    if force or stale:
+        for name in GENERATED + (MANIFEST, PARTIAL):
+            target = root / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(root / PARTIAL, {"params": params})
+
+    jobs = plan(root, train, val, test_per_category, seed)
+    workers = workers or os.cpu_count() or 1
+    start = time.perf_counter()
+    results: list[Result] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(jobs), desc="synthetic CULane", unit="img")
+    if workers <= 1:
+        _worker_init()
+        for job in jobs:
+            results.append(make_image(job))
+            if bar:
+                bar.update()
+    else:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+            for result in pool.map(make_image, jobs, chunksize=8):
+                results.append(result)
+                if bar:
+                    bar.update()
+    if bar:
+        bar.close()
+    elapsed = time.perf_counter() - start
+
+    write_lists(root, jobs, results)
+    manifest = {
+        "synthetic": True,
+        "generator": "training.data.synthetic",
+        "params": params,
+        "image_size": [1640, 590],
+        "counts": {s: sum(1 for j in jobs if j.split == s) for s in SPLITS},
+        "categories": {
+            s: dict(Counter(r.category for j, r in zip(jobs, results) if j.split == s)) for s in SPLITS
+        },
+        "generated": sum(not r.skipped for r in results),
+        "resumed_skipped": sum(r.skipped for r in results),
+        "seconds": round(elapsed, 2),
+        "workers": workers,
+        "ms_per_image_per_worker": round(1000 * elapsed * workers / max(1, len(jobs)), 2),
+    }
+    atomic_write_json(root / MANIFEST, manifest)
+    (root / PARTIAL).unlink(missing_ok=True)
+    return manifest
+
+
+def write_lists(root: Path, jobs: list[Job], results: list[Result]) -> None:
+    """CULane list files for the generated images."""
+    lists: dict[str, list[str]] = {"train_gt.txt": [], "val_gt.txt": [], "train.txt": [], "val.txt": [], "test.txt": []}
+    splits: dict[str, list[str]] = {c: [] for c in CATEGORIES}
+    for job, r in zip(jobs, results):
+        if job.split in ("train", "val"):
+            flags = " ".join(str(e) for e in r.exist)
+            lists[f"{job.split}_gt.txt"].append(f"/{r.image} /{r.label} {flags}")
+            lists[f"{job.split}.txt"].append(f"/{r.image}")
+        else:
+            lists["test.txt"].append(f"/{r.image}")
+            splits[r.category].append(r.image)
+    for name, rows in lists.items():
+        atomic_write_text(root / "list" / name, "".join(row + "\n" for row in rows))
+    for category, rows in splits.items():
+        atomic_write_text(root / "list" / "test_split" / split_list_name(category), "".join(row + "\n" for row in rows))

@@ -1,0 +1,468 @@
+"""Render a :class:`~training.data.synthetic.scene.Scene` into an image, its lanes and its label.
+
+The scene is drawn at ``RENDER_SCALE`` of the output size (sky and scenery, ground, tarmac,
+paint, shadows, vehicles, light, glare, blur), upsampled with the pixel-centre convention, and
+finished at full size with sensor noise: a soft dashcam-like picture at a quarter of the cost.
+
+Lanes are annotated like CULane, on the full-size camera: points every 10 px upward from
+y = 590 (the bottom edge), at the painted line's centre, through occlusions and worn or missing
+paint, up to the scene's annotation distance; the label map draws the annotated lanes 16 px wide
+(values 1..4) through the same spline the official evaluator uses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from runtime.culane_metric import interpolate_lane
+from training.data.synthetic.geometry import Camera, Road
+from training.data.synthetic.scene import WHITE, YELLOW, Crossing, Decal, Marking, Scene, Vehicle
+from training.data.synthetic.textures import bank, window
+
+RENDER_SCALE = 0.5
+SHIFT = 4  # sub-pixel bits for OpenCV polygon drawing
+ONE = 1 << SHIFT
+LABEL_WIDTH = 16
+ANNOTATION_STEP = 10
+ANNOTATION_MARGIN = 40.0  # px outside the image that annotation points may reach, as in CULane
+
+
+@dataclass
+class Rendered:
+    """A rendered frame: (H, W, 3) uint8 BGR image, lanes by CULane ID ((N, 2) x, y, bottom
+    first), and the (H, W) uint8 label map (0 background, 1..4 lanes)."""
+
+    image: np.ndarray
+    lanes: dict[int, np.ndarray]
+    label: np.ndarray
+
+    @property
+    def exist(self) -> tuple[int, int, int, int]:
+        return tuple(int(i in self.lanes) for i in (1, 2, 3, 4))  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------------------------------------
+# Drawing helpers
+# ------------------------------------------------------------------------------------------------
+def _fill(canvas: np.ndarray, polygon: np.ndarray, value: float | tuple[float, ...] | np.ndarray) -> None:
+    """Fill an image-space polygon ((N, 2) float pixels) with sub-pixel anti-aliased edges."""
+    colour = tuple(float(c) for c in value) if isinstance(value, (tuple, list, np.ndarray)) else float(value)
+    pts = np.rint(np.clip(polygon, -1e5, 1e5) * ONE).astype(np.int32).reshape(-1, 1, 2)
+    cv2.fillPoly(canvas, [pts], colour, lineType=cv2.LINE_AA, shift=SHIFT)
+
+
+def _box(left: float, top: float, right: float, bottom: float) -> np.ndarray:
+    return np.array([[left, top], [right, top], [right, bottom], [left, bottom]])
+
+
+def _distances(near: float, far: float) -> np.ndarray:
+    """Distances from ``near`` to ``far`` (m), 1.5 % apart: dense near the camera."""
+    if far <= near:
+        return np.zeros(0)
+    n = max(2, int(np.ceil(np.log(far / near) / np.log(1.015))) + 1)
+    return np.geomspace(near, far, n)
+
+
+def _strip(cam: Camera, road: Road, offset: float, half_width: float, z: np.ndarray) -> np.ndarray:
+    """Image polygon of a ground strip following the road: lateral ``offset`` +- ``half_width`` (m)."""
+    ul, vl = cam.project(road.lateral(offset - half_width, z), z)
+    ur, vr = cam.project(road.lateral(offset + half_width, z), z)
+    return np.concatenate([np.stack([ul, vl], 1), np.stack([ur, vr], 1)[::-1]])
+
+
+def _ground_quad(cam: Camera, x0: float, x1: float, z0: float, z1: float) -> np.ndarray:
+    """Image polygon of a ground rectangle (lateral x0..x1, distance z0..z1): near-left,
+    near-right, far-right, far-left."""
+    u, v = cam.project(np.array([x0, x1, x1, x0]), np.array([z0, z0, z1, z1]))
+    return np.stack([u, v], 1)
+
+
+# ------------------------------------------------------------------------------------------------
+# Annotation and label (full-size camera)
+# ------------------------------------------------------------------------------------------------
+def annotate(scene: Scene) -> dict[int, np.ndarray]:
+    """CULane-style annotation points of the scene's annotated lanes."""
+    cam, road = scene.camera, scene.road
+    rows = np.arange(cam.height_px, cam.horizon + 2, -ANNOTATION_STEP, dtype=np.float64)
+    z = cam.row_to_distance(rows)
+    lanes: dict[int, np.ndarray] = {}
+    for m in scene.markings:
+        if m.lane_id is None:
+            continue
+        u, _ = cam.project(road.lateral(m.index * road.lane_width, z), z)
+        ok = (u >= -ANNOTATION_MARGIN) & (u <= cam.width + ANNOTATION_MARGIN) & (z <= scene.annotate_until)
+        if not ok.any():
+            continue
+        start = int(np.argmax(ok))  # the first run of points in range, from the bottom up
+        stop = start + (len(ok) - start if ok[start:].all() else int(np.argmin(ok[start:])))
+        pts = np.stack([u[start:stop], rows[start:stop]], 1)
+        inside = (pts[:, 0] >= 0) & (pts[:, 0] < cam.width) & (pts[:, 1] < cam.height_px)
+        if inside.sum() >= 2:
+            lanes[m.lane_id] = np.round(pts, 3)
+    return lanes
+
+
+def draw_label(lanes: dict[int, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """Label map: each lane's spline drawn ``LABEL_WIDTH`` px wide with its ID (like CULane)."""
+    label = np.zeros(shape, dtype=np.uint8)
+    for lane_id in sorted(lanes):
+        pts = np.rint(interpolate_lane(lanes[lane_id])).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(label, [pts], False, int(lane_id), thickness=LABEL_WIDTH, lineType=cv2.LINE_8)
+    return label
+
+
+# ------------------------------------------------------------------------------------------------
+# Background
+# ------------------------------------------------------------------------------------------------
+def draw_scenery(img: np.ndarray, scene: Scene, cam: Camera) -> None:
+    """Sky gradient and a band of hills, trees and buildings along the horizon."""
+    rng = np.random.default_rng(scene.scenery_seed)
+    s = cam.focal / scene.camera.focal
+    hz = int(np.clip(np.ceil(cam.horizon), 1, cam.height_px - 1))
+    t = np.linspace(0.0, 1.0, hz, dtype=np.float32)[:, None, None]
+    sky = np.array(scene.sky_top, np.float32) * (1 - t) + np.array(scene.sky_horizon, np.float32) * t
+    img[:hz] = cv2.resize(sky, (cam.width, hz), interpolation=cv2.INTER_NEAREST)
+    hill = np.array(scene.offroad, np.float32) * rng.uniform(0.5, 0.8)
+    xs = np.linspace(-50 * s, cam.width + 50 * s, 12)
+    ys = cam.horizon - rng.uniform(3, 35, size=12) * s
+    tail = [[cam.width + 50 * s, cam.horizon + 2 * s], [-50 * s, cam.horizon + 2 * s]]
+    _fill(img, np.concatenate([np.stack([xs, ys], 1), tail]), hill)
+    for _ in range(int(rng.integers(4, 16))):
+        u = rng.uniform(-100, cam.width / s + 100) * s
+        if rng.random() < 0.55:  # tree
+            r = rng.uniform(8, 45) * s
+            colour = (rng.uniform(20, 60), rng.uniform(50, 100), rng.uniform(25, 60))
+            centre = (int(u * ONE), int((cam.horizon - r * 0.8) * ONE))
+            cv2.ellipse(img, centre, (int(r * ONE), int(r * 1.2 * ONE)), 0, 0, 360, colour, -1, cv2.LINE_AA, SHIFT)
+        else:  # building
+            bw, bh, g = rng.uniform(30, 160) * s, rng.uniform(15, 110) * s, rng.uniform(80, 200)
+            colour = (g, g * rng.uniform(0.9, 1.05), g * rng.uniform(0.9, 1.1))
+            _fill(img, _box(u, cam.horizon - bh, u + bw, cam.horizon + s), colour)
+
+
+def draw_ground(img: np.ndarray, scene: Scene, cam: Camera) -> None:
+    """Off-road ground, tarmac, curbs and (at crossings) the crossing road's tarmac."""
+    road = scene.road
+    hz = int(np.clip(np.floor(cam.horizon), 0, cam.height_px - 1))
+    img[hz:] = np.tile(np.array(scene.offroad, np.float32), (cam.width, 1))
+    far = 300.0 if road.curvature == 0 else min(300.0, 0.9 / abs(road.curvature))
+    z = _distances(cam.nearest_visible * 0.9, far)
+    lo, hi = scene.road_left * road.lane_width, scene.road_right * road.lane_width
+    _fill(img, _strip(cam, road, (lo + hi) / 2, (hi - lo) / 2, z), scene.asphalt)
+    if scene.curb:
+        kerb = np.clip(np.array(scene.asphalt) * 1.5, 0, 235)
+        for edge in (lo - 0.15, hi + 0.15):
+            _fill(img, _strip(cam, road, edge, 0.15, z), kerb)
+    if scene.crossing is not None:
+        c = scene.crossing
+        shift = float(road.lateral(0.0, np.array(c.distance)))
+        z0, z1 = c.distance - 2.5, c.distance + c.zebra_depth + c.crossing_road_depth + 2
+        _fill(img, _ground_quad(cam, shift - 80, shift + 80, z0, z1), scene.asphalt)
+
+
+# ------------------------------------------------------------------------------------------------
+# Paint (alpha layers, 0..255)
+# ------------------------------------------------------------------------------------------------
+def painted_intervals(m: Marking, near: float, travelled: float) -> list[tuple[float, float]]:
+    """Distance intervals (m) where a line has paint: one for solid lines, the dashes otherwise.
+    ``travelled`` (m) moves the dash pattern towards the camera as the car drives."""
+    start, end = max(near, m.start), m.end
+    if end <= start:
+        return [] if end <= start else [(start, end)]
+    if not m.dashed:
+        return [(start, end)]
+    out = []
+    k = int(np.floor((start + travelled - m.dash_phase) / m.dash_period)) - 1
+    while (a := k * m.dash_period + m.dash_phase - travelled) <= end:
+        if a + m.dash_length > start:
+            out.append((max(a, start), min(a + m.dash_length, end)))
+        k += 1
+    return out
+
+
+def paint_markings(scene: Scene, cam: Camera, white: np.ndarray, yellow: np.ndarray) -> None:
+    """Longitudinal lines; the alpha of a line is 255 * (1 - wear)."""
+    road = scene.road
+    near = cam.nearest_visible * 0.97
+    for m in scene.markings:
+        if not m.painted:
+            continue
+        layer = yellow if m.color == YELLOW else white
+        offsets = [m.index * road.lane_width]
+        if m.double:
+            gap = m.paint_width + 0.12
+            offsets = [offsets[0] - gap / 2, offsets[0] + gap / 2]
+        for a, b in painted_intervals(m, near, scene.travelled):
+            z = _distances(a, b)
+            for off in offsets if len(z) >= 2 else []:
+                _fill(layer, _strip(cam, road, off, m.paint_width / 2, z), 255 * (1.0 - m.wear))
+
+
+def _arrow_outline(kind: str) -> np.ndarray:
+    """Arrow outline in unit decal coordinates (x across 0..1, y along: 0 far .. 1 near)."""
+    if kind == "straight":
+        return np.array([[0.4, 1.0], [0.6, 1.0], [0.6, 0.38], [0.9, 0.4], [0.5, 0.0], [0.1, 0.4], [0.4, 0.38]])
+    turn = np.array(
+        [[0.55, 1.0], [0.72, 1.0], [0.72, 0.3], [0.3, 0.3], [0.3, 0.12], [0.02, 0.37], [0.3, 0.62], [0.3, 0.45], [0.55, 0.45]]
+    )
+    if kind == "right":
+        turn[:, 0] = 1.0 - turn[:, 0]
+    return turn
+
+
+def paint_decal(scene: Scene, cam: Camera, white: np.ndarray, decal: Decal) -> None:
+    """An arrow or a word drawn top-down, then warped onto its ground rectangle."""
+    z0, z1 = decal.distance, decal.distance + decal.length
+    centre = float(scene.road.lateral(decal.lateral, np.array((z0 + z1) / 2)))
+    quad = _ground_quad(cam, centre - decal.width / 2, centre + decal.width / 2, z0, z1)
+    cw, ch = max(8, int(decal.width * 40)), max(8, int(decal.length * 40))  # 40 px per metre
+    if decal.kind == "text":
+        font, thick = cv2.FONT_HERSHEY_SIMPLEX, 3
+        (tw, th), base = cv2.getTextSize(decal.text, font, 1.0, thick)
+        small = np.zeros((th + base + 6, tw + 6), dtype=np.uint8)
+        cv2.putText(small, decal.text, (3, th + 3), font, 1.0, 255, thick, cv2.LINE_AA)
+        canvas = cv2.resize(small, (cw, ch), interpolation=cv2.INTER_LINEAR)
+    else:
+        canvas = np.zeros((ch, cw), dtype=np.uint8)
+        _fill(canvas, _arrow_outline(decal.kind) * np.array([cw - 1, ch - 1]), 255)
+    x_lo, y_lo = np.maximum(np.floor(quad.min(0)).astype(int), 0)
+    x_hi = min(int(np.ceil(quad[:, 0].max())) + 1, white.shape[1])
+    y_hi = min(int(np.ceil(quad[:, 1].max())) + 1, white.shape[0])
+    if x_hi <= x_lo or y_hi <= y_lo:
+        return
+    src = np.float32([[0, ch - 1], [cw - 1, ch - 1], [cw - 1, 0], [0, 0]])
+    warp = cv2.getPerspectiveTransform(src, (quad - [x_lo, y_lo]).astype(np.float32))
+    patch = cv2.warpPerspective(canvas, warp, (x_hi - x_lo, y_hi - y_lo), flags=cv2.INTER_LINEAR)
+    if decal.wear:
+        patch = (patch * (1.0 - decal.wear)).astype(np.uint8)
+    roi = white[y_lo:y_hi, x_lo:x_hi]
+    np.maximum(roi, patch, out=roi)
+
+
+def paint_crossing(scene: Scene, cam: Camera, white: np.ndarray, c: Crossing) -> None:
+    """Zebra stripes, a stop line, and the far side's stop line (straight-road model)."""
+    road = scene.road
+    lo, hi = scene.road_left * road.lane_width, scene.road_right * road.lane_width
+    shift = float(road.lateral(0.0, np.array(c.distance)))
+    x = lo
+    while x + c.stripe_width < hi:
+        _fill(white, _ground_quad(cam, shift + x, shift + x + c.stripe_width, c.distance, c.distance + c.zebra_depth), 235)
+        x += 2 * c.stripe_width
+    if c.stop_line:
+        _fill(white, _ground_quad(cam, shift + lo, shift + hi, c.distance - 1.8, c.distance - 1.4), 235)
+    far = c.distance + c.zebra_depth + c.crossing_road_depth
+    _fill(white, _ground_quad(cam, shift + lo, shift + hi, far, far + 0.4), 200)
+
+
+def paint_seams(scene: Scene, cam: Camera) -> np.ndarray:
+    """Tar seams: thin dark lines along the road (lane-like distractors), alpha layer."""
+    dark = np.zeros((cam.height_px, cam.width), np.uint8)
+    z = _distances(cam.nearest_visible * 0.97, 120.0)
+    for offset in scene.seams:
+        _fill(dark, _strip(cam, scene.road, offset * scene.road.lane_width, 0.04, z), 160)
+    return dark
+
+
+def _composite(ground: np.ndarray, layer: np.ndarray, colour: np.ndarray, wear: np.ndarray) -> None:
+    """Blend ``colour`` into ``ground`` ((h, w, 3) float32) with alpha ``layer / 255 * wear``,
+    inside the layer's bounding box."""
+    x, y, w, h = cv2.boundingRect(layer)
+    if w == 0 or h == 0:
+        return
+    alpha = cv2.multiply(layer[y : y + h, x : x + w], wear[y : y + h, x : x + w], dtype=cv2.CV_32F, scale=1 / 255)
+    roi = ground[y : y + h, x : x + w]
+    roi += cv2.merge([alpha, alpha, alpha]) * (colour - roi)
+
+
+# ------------------------------------------------------------------------------------------------
+# Objects
+# ------------------------------------------------------------------------------------------------
+def draw_vehicle(img: np.ndarray, scene: Scene, cam: Camera, v: Vehicle, lights: list[tuple[float, float, float]]) -> None:
+    """A vehicle seen from behind, standing on the road at its distance; appends its tail lights."""
+    x = float(scene.road.lateral(v.lateral, np.array(v.distance)))
+    u, vb = (float(a) for a in cam.project(np.array(x), np.array(v.distance)))
+    s = cam.focal / v.distance
+    w, h = v.width * s, v.height * s
+    left, right, top = u - w / 2, u + w / 2, vb - h
+    body = np.array(v.color, dtype=np.float32)
+    shade = np.array([[left - 0.05 * w, vb + 0.02 * h], [right + 0.05 * w, vb + 0.02 * h], [right, vb - 0.1 * h], [left, vb - 0.1 * h]])
+    _fill(img, shade, (18, 18, 20))
+    if v.truck:
+        _fill(img, _box(left, top, right, vb - 0.12 * h), body)
+        _fill(img, _box(u - 0.01 * w, top + 0.05 * h, u + 0.01 * w, vb - 0.15 * h), body * 0.6)
+        light_y = vb - 0.2 * h
+    else:
+        cabin = np.array([[left + 0.12 * w, top], [right - 0.12 * w, top], [right - 0.02 * w, top + 0.42 * h], [left + 0.02 * w, top + 0.42 * h]])
+        glass = np.array([[left + 0.17 * w, top + 0.05 * h], [right - 0.17 * w, top + 0.05 * h], [right - 0.08 * w, top + 0.38 * h], [left + 0.08 * w, top + 0.38 * h]])
+        _fill(img, cabin, body * 0.9)
+        _fill(img, _box(left, top + 0.4 * h, right, vb - 0.18 * h), body)
+        _fill(img, glass, (55, 45, 40))
+        _fill(img, _box(left, vb - 0.3 * h, right, vb - 0.18 * h), body * 0.45)
+        _fill(img, _box(u - 0.13 * w, vb - 0.42 * h, u + 0.13 * w, vb - 0.32 * h), (200, 205, 210))
+        light_y = vb - 0.5 * h
+    for side in (-1, 1):
+        lx = u + side * 0.4 * w
+        _fill(img, _box(lx - 0.08 * w, light_y - 0.06 * h, lx + 0.08 * w, light_y + 0.06 * h), (30, 30, 170))
+        lights.append((lx, light_y, max(1.0, 0.1 * w)))
+        wx = u + side * 0.38 * w
+        _fill(img, _box(wx - 0.1 * w, vb - 0.2 * h, wx + 0.1 * w, vb), (22, 22, 24))
+
+
+def draw_shadows(scene: Scene, cam: Camera) -> np.ndarray:
+    """Soft shadow mask (uint8 0..255) of the scene's tree blobs and building bands."""
+    road = scene.road
+    mask = np.zeros((cam.height_px, cam.width), np.uint8)
+    t = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+    for s in scene.shadows:
+        if s.band:
+            _fill(mask, _ground_quad(cam, -60, 60, s.distance, s.distance + s.size_z), 255)
+            continue
+        jitter = 1 + 0.25 * np.sin(3 * t + s.distance)
+        xs = road.lateral(s.lateral, np.array(s.distance)) + s.size_x / 2 * jitter * np.cos(t)
+        zs = np.maximum(s.distance + s.size_z / 2 * jitter * np.sin(t), cam.nearest_visible * 0.5)
+        u, v = cam.project(xs, zs)
+        _fill(mask, np.stack([u, v], 1), 255)
+    return cv2.GaussianBlur(mask, (0, 0), 3.0 * cam.focal / scene.camera.focal)
+
+
+# ------------------------------------------------------------------------------------------------
+# Light and camera
+# ------------------------------------------------------------------------------------------------
+def _radial(shape: tuple[int, int], u: float, v: float, radius: float) -> np.ndarray:
+    """exp(-r^2 / 2 radius^2) around (u, v) (pixels), computed at 1/8 size and upsampled."""
+    h, w = shape
+    hs, ws = max(2, h // 8), max(2, w // 8)
+    ys = (np.arange(hs, dtype=np.float32) + 0.5) * (h / hs) - v
+    xs = (np.arange(ws, dtype=np.float32) + 0.5) * (w / ws) - u
+    small = np.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / np.float32(2 * radius**2))
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _add_glow(add: np.ndarray, u: float, v: float, radius: float, amplitude: float) -> None:
+    """Add a small Gaussian glow (pixels) into ``add`` in place, within 3 radii of its centre."""
+    r = 3 * radius
+    x0, x1 = max(int(u - r), 0), min(int(u + r) + 1, add.shape[1])
+    y0, y1 = max(int(v - r), 0), min(int(v + r) + 1, add.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    ys = np.arange(y0, y1, dtype=np.float32) - v
+    xs = np.arange(x0, x1, dtype=np.float32) - u
+    add[y0:y1, x0:x1] += amplitude * np.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / np.float32(2 * radius**2))
+
+
+def _headlights(scene: Scene, cam: Camera) -> np.ndarray:
+    """Night illumination factor: ambient plus the ego headlights' cone on the road."""
+    h, w = cam.height_px, cam.width
+    hs, ws = max(2, h // 8), max(2, w // 8)
+    v = (np.arange(hs, dtype=np.float32) + 0.5) * (h / hs)
+    u = (np.arange(ws, dtype=np.float32) + 0.5) * (w / ws)
+    z = cam.focal * cam.height / np.maximum(v - cam.horizon, 0.5)  # distance of each row's ground
+    x = (u[None, :] - cam.cx) * z[:, None] / cam.focal
+    cone = scene.light.headlight_power * np.exp(-((z[:, None] / scene.light.headlight_range) ** 2))
+    cone = cone * np.exp(-((x / (1.8 + 0.12 * z[:, None])) ** 2))
+    cone[v < cam.horizon] = 0
+    light = scene.light.ambient + (1.0 - scene.light.ambient) * cone
+    return cv2.resize(light.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def light_maps(scene: Scene, cam: Camera, shadow: np.ndarray | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """(multiplicative, additive) single-channel maps: ground texture, shadows, headlights,
+    vignette, veiling glare; glare and street-light glows (0..255 units)."""
+    light = scene.light
+    s = cam.focal / scene.camera.focal
+    shape = (cam.height_px, cam.width)
+    grain, blotch = bank()
+    hz = int(np.clip(np.floor(cam.horizon), 0, cam.height_px - 1))
+    ground = (cam.height_px - hz, cam.width)
+    mul = np.ones(shape, np.float32)
+    mul[hz:] = cv2.addWeighted(window(blotch, rng, ground), 0.10, window(grain, rng, ground)[:, :, 0], 0.04, 1.0)
+    if shadow is not None:
+        depth = float(rng.uniform(0.45, 0.7))
+        mul *= cv2.convertScaleAbs(shadow).astype(np.float32) * np.float32(-depth / 255.0) + np.float32(1.0)
+    if light.night:
+        mul *= _headlights(scene, cam)
+    if light.vignette:
+        vig = _radial(shape, cam.width / 2, cam.height_px / 2, cam.width * 0.6)
+        mul *= vig * np.float32(light.vignette) + np.float32(1 - light.vignette)
+    if light.glare is None and not light.street_lights:
+        return mul, None
+    add = np.zeros(shape, np.float32)
+    for u, v in light.street_lights:
+        _add_glow(add, u * s, v * s, float(rng.uniform(10, 30)) * s, 230.0)
+    if light.glare is not None:
+        u, v, radius, strength = light.glare
+        g = _radial(shape, u * s, v * s, radius * s)
+        add += (255.0 * strength) * g
+        if light.veil:
+            mul *= np.float32(1.0 - light.veil)
+            add += np.float32(255.0 * light.veil) * (0.5 + 0.5 * g)
+    return mul, add
+
+
+def apply_light(img: np.ndarray, scene: Scene, mul: np.ndarray, add: np.ndarray | None, tail_lights: list[tuple[float, float, float]]) -> np.ndarray:
+    """Gain, tint, light maps, tail-light glows at night, lens blur (in place on float32)."""
+    light = scene.light
+    gain = np.array(light.tint, np.float32) * np.float32(light.gain)
+    cv2.multiply(img, cv2.merge([mul * gain[0], mul * gain[1], mul * gain[2]]), dst=img)
+    if add is not None:
+        cv2.add(img, cv2.merge([add, add, add]), dst=img)
+    if light.night:
+        for u, v, r in tail_lights:
+            cv2.circle(img, (int(u * ONE), int(v * ONE)), int(r * 1.3 * ONE), (60, 60, 250), -1, cv2.LINE_AA, SHIFT)
+    s = RENDER_SCALE
+    if light.motion_blur:
+        n = max(3, int(light.motion_blur * s))
+        k = np.zeros((n, n), np.float32)
+        k[n // 2, :] = 1.0 / n
+        img = cv2.filter2D(img, -1, k)
+    if light.blur * s > 0.4:
+        img = cv2.GaussianBlur(img, (0, 0), light.blur * s)
+    return img
+
+
+def sensor(img: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.ndarray:
+    """Full-size float32 image -> uint8 with per-pixel colour noise."""
+    grain, _ = bank()
+    cv2.scaleAdd(window(grain, rng, img.shape[:2]), float(scene.light.noise), img, dst=img)
+    np.clip(img, 0, 255, out=img)
+    return img.astype(np.uint8)
+
+
+# ------------------------------------------------------------------------------------------------
+def render_scene(scene: Scene) -> Rendered:
+    """Render one frame (a pure function of the scene)."""
+    full = scene.camera
+    cam = full.scaled(RENDER_SCALE)
+    rng = np.random.default_rng(scene.scenery_seed ^ 0x5EED)
+    img = np.empty((cam.height_px, cam.width, 3), np.float32)
+    draw_scenery(img, scene, cam)
+    draw_ground(img, scene, cam)
+
+    white = np.zeros((cam.height_px, cam.width), np.uint8)
+    yellow = np.zeros_like(white)
+    paint_markings(scene, cam, white, yellow)
+    for decal in scene.decals:
+        paint_decal(scene, cam, white, decal)
+    if scene.crossing is not None:
+        paint_crossing(scene, cam, white, scene.crossing)
+    hz = int(np.clip(np.floor(cam.horizon), 0, cam.height_px - 1))
+    ground = img[hz:]
+    wear = np.clip(window(bank()[1], rng, ground.shape[:2]) * np.float32(0.9) + np.float32(1.0), 0.0, 1.0)
+    _composite(ground, white[hz:], np.array(WHITE, np.float32), wear)
+    _composite(ground, yellow[hz:], np.array(YELLOW, np.float32), wear)
+    if scene.seams:
+        _composite(ground, paint_seams(scene, cam)[hz:], np.array(scene.asphalt, np.float32) * 0.45, wear)
+
+    shadow = draw_shadows(scene, cam) if scene.shadows else None
+    tail_lights: list[tuple[float, float, float]] = []
+    for v in sorted(scene.vehicles, key=lambda v: -v.distance):
+        draw_vehicle(img, scene, cam, v, tail_lights)
+    mul, add = light_maps(scene, cam, shadow, rng)
+    img = apply_light(img, scene, mul, add, tail_lights)
+    img = cv2.resize(img, (full.width, full.height_px), interpolation=cv2.INTER_LINEAR)
+    image = sensor(img, scene, np.random.default_rng(scene.noise_seed))
+
+    lanes = annotate(scene)
+    return Rendered(image=image, lanes=lanes, label=draw_label(lanes, (full.height_px, full.width)))
