@@ -261,8 +261,10 @@ def match_lanes(similarity: np.ndarray) -> list[int]:
 class Counts:
     """True positives, false positives and false negatives, with the derived scores.
 
-    A score whose denominator is zero is ``None`` (e.g. recall and F1 of CULane's ``cross``
-    category, which has no annotated lanes: it is judged by its FP count alone).
+    Precision is ``None`` without detections and recall without annotations. F1 is
+    ``2 TP / (2 TP + FP + FN)`` (= 2PR / (P + R), and 0 when nothing was detected) wherever lanes
+    are annotated, and ``None`` where none are: CULane's ``cross`` category is judged by its FP
+    count alone.
     """
 
     tp: int = 0
@@ -287,10 +289,9 @@ class Counts:
 
     @property
     def f1(self) -> float | None:
-        p, r = self.precision, self.recall
-        if p is None or r is None:
+        if self.tp + self.fn == 0:
             return None
-        return 2 * p * r / (p + r) if p + r else 0.0
+        return 2 * self.tp / (2 * self.tp + self.fp + self.fn)
 
     def to_dict(self) -> dict[str, float | int | None]:
         return {

@@ -32,6 +32,8 @@ LANES = [lane(500, 0.9), lane(1100, -1.0, 0.0005), lane(-30, 2.4, 0, 590, 420), 
 def test_identical_lanes_score_one():
     c = count_image(LANES, [l.copy() for l in LANES])
     assert (c.tp, c.fp, c.fn, c.f1) == (4, 0, 0, 1.0)
+    c = count_image(LANES, LANES[:3] + [LANES[3] + [60.0, 0]])
+    assert (c.precision, c.recall, c.f1) == (0.75, 0.75, 0.75)
 
 
 def test_a_shift_wider_than_the_line_matches_nothing():
@@ -49,6 +51,7 @@ def test_lanes_with_fewer_than_two_points_count_but_match_nothing():
     assert (c.tp, c.fp, c.fn) == (1, 0, 1)
     c = count_image([np.zeros((0, 2))], [])  # an empty annotation line is still an annotation
     assert (c.tp, c.fp, c.fn) == (0, 0, 1)
+    assert c.precision is None and c.f1 == 0.0  # nothing detected: F1 0, not undefined
 
 
 def test_no_annotations_means_false_positives_only():

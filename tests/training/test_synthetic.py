@@ -122,16 +122,21 @@ def test_resume_skips_written_files_and_refuses_other_parameters(tmp_path):
     assert not (root / "driver_synth_train/clip_0000.MP4/00003.jpg").exists()
 
 
-def test_video_is_continuous_and_scored(tmp_path):
-    path = tmp_path / "v" / "drive.mp4"
-    sidecar = generate_video(path, frames=40, seed=1, progress=False)
+def read_frames(path) -> list[np.ndarray]:
     cap = cv2.VideoCapture(str(path))
     frames = []
     while True:
         ok, frame = cap.read()
         if not ok:
-            break
+            return frames
         frames.append(frame)
+
+
+def test_video_is_continuous_and_scored(tmp_path):
+    path = tmp_path / "v" / "drive.mp4"
+    sidecar = generate_video(path, frames=40, seed=1, progress=False)
+    frames = read_frames(path)
+    cap = cv2.VideoCapture(str(path))
     assert len(frames) == 40 and frames[0].shape == (590, 1640, 3)
     assert cap.get(cv2.CAP_PROP_FPS) == 30
     gt = path.with_name("drive_gt")
@@ -157,13 +162,7 @@ def test_video_has_a_night_stretch(tmp_path):
     path = tmp_path / "drive.mp4"
     sidecar = generate_video(path, frames=150, seed=4, progress=False)
     a, b = sidecar["night_frames"]
-    cap = cv2.VideoCapture(str(path))
-    brightness = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        brightness.append(frame.mean())
+    brightness = [frame.mean() for frame in read_frames(path)]
     assert np.mean(brightness[a:b]) < 0.5 * np.mean(brightness[:a - 45])
     assert "night" in sidecar["conditions"]
 

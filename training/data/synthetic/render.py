@@ -170,7 +170,7 @@ def painted_intervals(m: Marking, near: float, travelled: float) -> list[tuple[f
     ``travelled`` (m) moves the dash pattern towards the camera as the car drives."""
     start, end = max(near, m.start), m.end
     if end <= start:
-        return [] if end <= start else [(start, end)]
+        return []
     if not m.dashed:
         return [(start, end)]
     out = []

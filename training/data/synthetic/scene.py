@@ -185,7 +185,7 @@ def sample_road(rng: np.random.Generator, category: str) -> Road:
     return Road(lane_width=width, ego_offset=ego, heading=_u(rng, -0.025, 0.025), curvature=curvature, dcurvature=dcurv)
 
 
-def sample_markings(rng: np.random.Generator, category: str) -> tuple[list[Marking], float, float]:
+def sample_markings(rng: np.random.Generator) -> tuple[list[Marking], float, float]:
     """Lines of the road and its tarmac edges (lateral offsets in lane widths)."""
     left_lanes = 2 if rng.random() < 0.72 else 1  # lanes 1 and 2, or only 2
     right_lanes = 2 if rng.random() < 0.72 else 1
@@ -300,7 +300,7 @@ def sample_scene(rng: np.random.Generator, category: str) -> Scene:
         raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
     camera = sample_camera(rng)
     road = sample_road(rng, category)
-    markings, road_left, road_right = sample_markings(rng, category)
+    markings, road_left, road_right = sample_markings(rng)
     concrete = rng.random() < 0.15
     asphalt = _grey(rng, 140, 175, 5) if concrete else _grey(rng, 65, 125, 4)
     offroad = (_u(rng, 40, 90), _u(rng, 70, 130), _u(rng, 50, 110)) if rng.random() < 0.6 else _grey(rng, 90, 150, 8)

@@ -134,8 +134,9 @@ class Drive:
             if ahead < 4.0 or ahead > 130.0:
                 self.cars[i] = self._new_car(self.rng.uniform(60, 110) if ahead < 4 else self.rng.uniform(6, 20))
 
-    def road(self) -> Road:
-        """The road ahead as a sampled centre line (relative to the camera's heading)."""
+    def road(self) -> tuple[Road, float]:
+        """The road ahead as a sampled centre line (relative to the camera's heading), and the
+        lateral position of the ego lane's centre on the road (m)."""
         z = np.arange(0.0, LOOKAHEAD + STEP, STEP)
         i0 = int(self.travelled / STEP)
         k = self.kappa[i0 : i0 + len(z)]
@@ -143,10 +144,10 @@ class Drive:
         lateral = np.concatenate([[0.0], np.cumsum(heading[:-1]) * STEP])
         ego_lane = int(np.clip(self.pos // self.lane_width, 0, self.n_lanes - 1))
         ego_centre = (ego_lane + 0.5) * self.lane_width
-        return Road(lane_width=self.lane_width, ego_offset=self.pos - ego_centre, profile=(z, lateral)), ego_centre  # type: ignore[return-value]
+        return Road(lane_width=self.lane_width, ego_offset=self.pos - ego_centre, profile=(z, lateral)), ego_centre
 
     def scene(self, frame: int) -> Scene:
-        road, ego_centre = self.road()  # type: ignore[misc]
+        road, ego_centre = self.road()
         markings = []
         for k, base in enumerate(self.base):
             index = (k * self.lane_width - ego_centre) / self.lane_width
