@@ -12,14 +12,27 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (parent folders are created). Returns the path."""
+    """Write ``data`` to ``path`` atomically (parent folders are created), with the permissions
+    a plain ``open`` would give, flushed to disk before the rename. Returns the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fchmod(handle.fileno(), _FILE_MODE)
+            os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         try:

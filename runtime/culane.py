@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,23 +75,35 @@ class ListFile:
     skipped: list[str] = field(default_factory=list)
 
 
+_IMAGE_EXT = (".jpg", ".jpeg", ".png")
+_TRAILING_FLAGS = re.compile(r"(\s+\d+){%d}\s*$" % NUM_LANES)
+_TWO_PATHS = re.compile(r"^(\S.*?\.(?:jpg|jpeg|png))\s+(\S.*\.png)$", re.IGNORECASE)
+
+
 def _parse_list_line(text: str, path: Path, number: int) -> Sample:
-    fields = text.split()
-    if len(fields) not in (1, 2, 2 + NUM_LANES):
-        raise DataError(
-            path,
-            f"expected 'image', 'image label' or 'image label e1 e2 e3 e4', got {len(fields)} fields",
-            line=number,
-        )
-    image = fields[0].lstrip("/")
+    """``image``, ``image label`` or ``image label e1 e2 e3 e4``. Paths may contain spaces (the
+    official evaluator reads whole lines): flags are taken from the right, and the image/label
+    boundary is the image extension followed by white space."""
+    form = "expected 'image', 'image label' or 'image label e1 e2 e3 e4'"
+    tokens = text.split()
+    exist = None
+    body = text.strip()
+    if len(tokens) >= 2 + NUM_LANES and all(t.isdigit() for t in tokens[-NUM_LANES:]):
+        flags = tokens[-NUM_LANES:]
+        if any(f not in ("0", "1") for f in flags):
+            raise DataError(path, f"existence flags must be 0 or 1, got {' '.join(flags)}", line=number)
+        exist = tuple(int(f) for f in flags)
+        body = _TRAILING_FLAGS.sub("", body)
+    pair = _TWO_PATHS.match(body)
+    if pair:
+        image, label = pair.group(1), pair.group(2)
+    elif exist is None and body.lower().endswith(_IMAGE_EXT):
+        image, label = body, None
+    else:
+        raise DataError(path, f"{form}, got {len(tokens)} fields", line=number)
+    image, label = image.lstrip("/"), label.lstrip("/") if label else None
     if not image:
         raise DataError(path, "empty image path", line=number)
-    label = fields[1].lstrip("/") if len(fields) >= 2 else None
-    exist = None
-    if len(fields) == 2 + NUM_LANES:
-        if any(f not in ("0", "1") for f in fields[2:]):
-            raise DataError(path, f"existence flags must be 0 or 1, got {' '.join(fields[2:])}", line=number)
-        exist = tuple(int(f) for f in fields[2:])
     return Sample(image=image, label=label, exist=exist, source=str(path), line=number)
 
 
@@ -98,7 +111,7 @@ def read_list(path: str | os.PathLike[str], skip_bad: bool = False) -> ListFile:
     """Parse a CULane list file (any of its forms). Blank lines are ignored."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except FileNotFoundError:
         raise DataError(path, "list file not found") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -132,14 +145,12 @@ class CulaneDataset:
         return self.root / relative.lstrip("/")
 
     def list_path(self, name: str) -> Path:
-        """Resolve a list given as a path, or as a name under ``ROOT/list`` (``train_gt.txt``)."""
-        candidate = Path(name)
-        if candidate.is_file():
-            return candidate
-        for base in (self.root / "list", self.root):
-            if (base / name).is_file():
-                return base / name
-        raise DataError(name, f"list file not found (looked in {self.root / 'list'})")
+        """Resolve a list given as a name under ``ROOT/list`` (``train_gt.txt``), under ``ROOT``,
+        or as a path of its own, in that order."""
+        for candidate in (self.root / "list" / name, self.root / name, Path(name)):
+            if candidate.is_file():
+                return candidate
+        raise DataError(name, f"list file not found (looked in {self.root / 'list'}, {self.root} and as given)")
 
     def read_list(self, name: str, skip_bad: bool = False) -> ListFile:
         return read_list(self.list_path(name), skip_bad=skip_bad)
@@ -148,11 +159,12 @@ class CulaneDataset:
         """The image as an (H, W, 3) uint8 BGR array."""
         return read_image(self.path(sample.image))
 
-    def read_label(self, sample: Sample) -> np.ndarray:
-        """The label map as an (H, W) uint8 array with values in 0..num_classes-1 or 255."""
+    def read_label(self, sample: Sample, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
+        """The label map as an (H, W) uint8 array with values in 0..num_classes-1 or 255;
+        ``expected_shape`` (H, W), e.g. the image's, is checked when given."""
         if sample.label is None:
             raise DataError(sample.source, f"no label path for {sample.image}", line=sample.line)
-        return read_label(self.path(sample.label), self.num_classes)
+        return read_label(self.path(sample.label), self.num_classes, expected_shape)
 
     def read_lanes(self, sample: Sample) -> list[Lane]:
         """The annotated lanes (``.lines.txt`` next to the image)."""
@@ -170,8 +182,9 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     return image
 
 
-def read_label(path: str | os.PathLike[str], num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """Read a label PNG as (H, W) uint8; values must lie in 0..num_classes-1 or be 255."""
+def read_label(path: str | os.PathLike[str], num_classes: int = NUM_CLASSES, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a label PNG as (H, W) uint8; values must lie in 0..num_classes-1 or be 255, and the
+    size must be ``expected_shape`` (H, W) when given."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "label map not found")
@@ -185,6 +198,8 @@ def read_label(path: str | os.PathLike[str], num_classes: int = NUM_CLASSES) -> 
         label = label[..., 0]
     if label.dtype != np.uint8:
         raise DataError(path, f"label map must be 8-bit, got {label.dtype}")
+    if expected_shape is not None and label.shape != tuple(expected_shape):
+        raise DataError(path, f"label map is {label.shape[1]}x{label.shape[0]}, expected {expected_shape[1]}x{expected_shape[0]} (the image's size)")
     counts = np.bincount(label.ravel(), minlength=256)
     bad = [int(v) for v in np.flatnonzero(counts) if v >= num_classes and v != IGNORE_LABEL]
     if bad:

@@ -16,10 +16,12 @@ ERFNet-CULane). Per image it:
 6. counts a matched pair as a true positive when IoU > 0.5 (strictly); FP = predictions - TP,
    FN = annotations - TP. An image without annotations adds all its predictions to FP.
 
-Differences from the C++ code, all in inputs it does not define: two consecutive identical
-points (a zero-length spline segment, a division by zero there) are merged first; a pair whose
-masks are both empty (lanes entirely outside the canvas) gets IoU 0 instead of 0/0; malformed
-files raise :class:`runtime.errors.DataError` instead of being read up to the first bad token.
+Like the C++ code, a pair of lanes drawn entirely outside the canvas has IoU 0/0 = NaN (which
+then steers the matching exactly as it does there), and coordinates beyond the int range become
+INT_MIN, as x86 ``cvRound`` makes them. Differences, in inputs the C++ code leaves to
+platform-specific NaN arithmetic or refuses to read: two consecutive identical points (a
+zero-length spline segment, a division by zero there) are merged first; malformed files raise
+:class:`runtime.errors.DataError` instead of being read up to the first bad token.
 
 OpenCV 4.13 changed how a thick line that crosses the image border is drawn (a few pixels per
 clipped segment). The official evaluator has been built against OpenCV 2.4 to 4.12, which all
@@ -43,6 +45,7 @@ import numpy as np
 
 from runtime.errors import DataError
 from runtime.lines import Lane, read_lines_file
+from runtime.parallel import worker_context
 
 SPLINE_TIMES = 50
 """Samples per spline segment in the official evaluator."""
@@ -120,32 +123,38 @@ class LaneMask:
     """A lane drawn on the image canvas, stored as the box that holds it.
 
     ``mask`` is a (h, w) uint8 0/1 array whose top-left pixel is image pixel (``x0``, ``y0``);
-    ``area`` is its pixel count (0 for lanes with < 2 points or entirely off the canvas).
+    ``area`` is its pixel count; ``drawn`` is False for lanes with < 2 points (never drawn:
+    IoU 0 with everything), True otherwise, even when nothing of it lands on the canvas.
     """
 
     x0: int
     y0: int
     mask: np.ndarray
     area: int
+    drawn: bool = True
 
 
-EMPTY_MASK = LaneMask(0, 0, np.zeros((0, 0), dtype=np.uint8), 0)
+UNDRAWN = LaneMask(0, 0, np.zeros((0, 0), dtype=np.uint8), 0, drawn=False)
+OFF_CANVAS = LaneMask(0, 0, np.zeros((0, 0), dtype=np.uint8), 0, drawn=True)
+INT_MIN = -(2**31)
 
 
 def rasterize_lane(lane: Lane, width: int = 30, im_width: int = 1640, im_height: int = 590) -> LaneMask:
     """Draw a lane as the official evaluator does (``cv::line`` per segment, ``width`` px thick)."""
+    if len(np.asarray(lane).reshape(-1, 2)) < 2:
+        return UNDRAWN
     poly = interpolate_lane(lane)
-    if len(poly) < 2:
-        return EMPTY_MASK
-    pts = np.rint(poly).astype(np.int64)  # cv::Point2f -> cv::Point: cvRound (ties to even)
-    pts = _merge_repeated(pts)  # a zero-length segment adds nothing the previous one did not
+    # cv::Point2f -> cv::Point is cvRound: ties to even; out of int range (or NaN) -> INT_MIN on x86
+    rounded = np.rint(poly.astype(np.float64))
+    rounded[~(np.abs(rounded) < 2**31)] = INT_MIN
+    pts = _merge_repeated(rounded.astype(np.int64))  # a zero-length segment adds nothing new
     reach = width // 2 + 2
     x0 = max(int(pts[:, 0].min()) - reach, 0)
     y0 = max(int(pts[:, 1].min()) - reach, 0)
     x1 = min(int(pts[:, 0].max()) + reach + 1, im_width)
     y1 = min(int(pts[:, 1].max()) + reach + 1, im_height)
     if x1 <= x0 or y1 <= y0:
-        return EMPTY_MASK
+        return OFF_CANVAS
     canvas = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
     shifted = (pts - np.array([x0, y0])).astype(np.int32).reshape(-1, 1, 2)
     cv2.polylines(canvas, [shifted], False, 1, thickness=width, lineType=cv2.LINE_8)
@@ -164,7 +173,12 @@ def opencv_draws_like_official() -> bool:
 
 
 def mask_iou(a: LaneMask, b: LaneMask) -> float:
-    """IoU of two lane masks (0 when either is empty)."""
+    """IoU of two lane masks: 0 when either lane was never drawn (< 2 points), NaN (0/0) when
+    both were drawn but neither touches the canvas, as in the official evaluator."""
+    if not (a.drawn and b.drawn):
+        return 0.0
+    if a.area == 0 and b.area == 0:
+        return float("nan")
     if a.area == 0 or b.area == 0:
         return 0.0
     xa0, ya0 = max(a.x0, b.x0), max(a.y0, b.y0)
@@ -374,7 +388,7 @@ def count_images(
                 bar.update()
     else:
         chunk = max(8, len(jobs) // (workers * 16))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context()) as pool:
             for i, r in enumerate(pool.map(_count_files, jobs, chunksize=chunk)):
                 out[i] = r
                 if bar:

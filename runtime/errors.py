@@ -16,3 +16,6 @@ class DataError(ValueError):
         self.problem = problem
         where = self.path if line is None else f"{self.path}:{line}"
         super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self):  # survive the trip back from worker processes
+        return (type(self), (self.path, self.problem, self.line))

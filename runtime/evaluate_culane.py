@@ -83,9 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iou", type=float, default=0.5, help="IoU above which a match is a TP (default 0.5)")
     parser.add_argument("--im-width", type=int, default=1640)
     parser.add_argument("--im-height", type=int, default=590)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="worker processes (default: usable CPUs)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
+    if args.width < 1 or not 0 <= args.iou <= 1 or args.im_width < 1 or args.im_height < 1 or args.workers < 1:
+        parser.error("--width, --im-width, --im-height and --workers must be >= 1 and --iou within [0, 1]")
     if not opencv_draws_like_official():
         import cv2
 
@@ -103,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                 path = Path(item) if Path(item).is_file() else Path(args.data_root) / "list" / item
                 if not path.is_file():
                     raise DataError(item, "list file not found")
-                lists[_list_name(path)] = path
+                name = _list_name(path)
+                if name in lists:
+                    raise DataError(item, f"two lists would both be reported as '{name}' ({lists[name]} and {path})")
+                lists[name] = path
         else:
             lists = default_lists(args.data_root)
         params = MetricParams(args.width, args.iou, args.im_width, args.im_height)

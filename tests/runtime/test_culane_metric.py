@@ -127,7 +127,7 @@ def test_iou_and_counts_equal_the_official_evaluator(case):
     annotations = [np.array(a).reshape(-1, 2) for a in c["annotations"]]
     detections = [np.array(d).reshape(-1, 2) for d in c["detections"]]
     if annotations and detections:
-        official = np.array([[0.0 if v is None else v for v in row] for row in c["iou"]])  # 0/0 -> 0
-        np.testing.assert_allclose(iou_matrix(annotations, detections), official, atol=1e-6)
+        official = np.array([[np.nan if v is None else v for v in row] for row in c["iou"]])  # 0/0 = NaN
+        np.testing.assert_allclose(iou_matrix(annotations, detections), official, atol=1e-6, equal_nan=True)
     counts = count_image(annotations, detections)
     assert [counts.tp, counts.fp, counts.fn] == c["counts"]

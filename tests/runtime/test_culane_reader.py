@@ -97,3 +97,18 @@ def test_generated_dataset_reads_back_through_the_reader(tiny_dataset):
             ds.read_lanes(sample)
             assert ds.read_image(sample).shape == (590, 1640, 3)
     assert len(ds.read_list("test.txt").samples) == 27
+
+
+def test_paths_with_spaces_and_a_byte_order_mark(tmp_path):
+    path = tmp_path / "l.txt"
+    path.write_bytes("\ufeff/my clip/0.jpg /lbl/my clip/0.png 1 0 0 1\r\nmy clip/1.jpg\r\n".encode("utf-8"))
+    first, second = read_list(path).samples
+    assert (first.image, first.label, first.exist) == ("my clip/0.jpg", "lbl/my clip/0.png", (1, 0, 0, 1))
+    assert second.image == "my clip/1.jpg" and second.label is None
+
+
+def test_label_of_another_size_names_the_file(tmp_path):
+    cv2.imwrite(str(tmp_path / "small.png"), np.zeros((295, 820), np.uint8))
+    with pytest.raises(DataError, match="820x295, expected 1640x590") as err:
+        read_label(tmp_path / "small.png", expected_shape=(590, 1640))
+    assert "small.png" in str(err.value)

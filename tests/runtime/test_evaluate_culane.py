@@ -73,3 +73,25 @@ def test_cli_bad_input_is_one_line_and_exit_2(tiny_dataset, tmp_path):
     shutil.copytree(tiny_dataset / "list", broken / "list")
     r = subprocess.run([sys.executable, "-m", "runtime.evaluate_culane", "--data-root", str(broken), "--pred-dir", str(tmp_path / "p")], capture_output=True, text=True)
     assert r.returncode == 2 and "annotation file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_bad_file_in_a_worker_process_is_reported_by_name(tmp_path):
+    """The parallel path (>= 64 images) must bring the worker's DataError back intact."""
+    import pytest
+
+    from runtime.culane_metric import count_images
+    from runtime.errors import DataError
+
+    names = [f"clip/{i:05d}.lines.txt" for i in range(80)]
+    for name in names:
+        write_lines_file(tmp_path / "gt" / name, [np.array([[500.0, 590.0], [600.0, 300.0]])])
+    (tmp_path / "pred" / "clip").mkdir(parents=True)
+    (tmp_path / "pred" / names[50]).write_text("1 2 x\n")
+    with pytest.raises(DataError, match=r"00050.lines.txt:1: not a number"):
+        count_images(tmp_path / "gt", tmp_path / "pred", names, workers=2)
+
+
+def test_cli_rejects_impossible_parameters(tiny_dataset, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "runtime.evaluate_culane", "--data-root", str(tiny_dataset),
+                        "--pred-dir", str(tmp_path), "--width", "0"], capture_output=True, text=True)
+    assert r.returncode == 2 and "--width" in r.stderr and "Traceback" not in r.stderr

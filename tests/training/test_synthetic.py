@@ -177,3 +177,43 @@ def test_cli(tmp_path):
     assert r.returncode == 2 and "other parameters" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run(cmd + ["--train", "-1"], capture_output=True, text=True)
     assert r.returncode == 2 and "--train must be >= 0" in r.stderr
+
+
+def test_never_writes_into_or_deletes_a_foreign_dataset(tmp_path):
+    real = tmp_path / "culane"
+    (real / "list").mkdir(parents=True)
+    (real / "list" / "train_gt.txt").write_text("/driver_23/a.jpg /laneseg_label_w16/driver_23/a.png 1 1 1 1\n")
+    with pytest.raises(FileExistsError, match="not a synthetic dataset"):
+        generate_dataset(real, 2, 0, 0, workers=1, progress=False)
+    with pytest.raises(FileExistsError):
+        generate_dataset(real, 2, 0, 0, workers=1, force=True, progress=False)
+    assert (real / "list" / "train_gt.txt").read_text().startswith("/driver_23/")
+    # --force on our own dataset removes only what the generator owns
+    own = tmp_path / "synth"
+    generate_dataset(own, 2, 1, 1, seed=1, workers=1, progress=False)
+    (own / "video").mkdir()
+    (own / "video" / "keep.txt").write_text("user file")
+    generate_dataset(own, 3, 1, 1, seed=2, workers=1, force=True, progress=False)
+    assert (own / "video" / "keep.txt").exists()
+    assert len(CulaneDataset(own).read_list("train_gt.txt").samples) == 3
+
+
+def test_written_files_get_normal_permissions(tiny_dataset):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    mode = stat.S_IMODE((tiny_dataset / "list" / "test.txt").stat().st_mode)
+    assert mode == 0o666 & ~umask
+
+
+def test_video_rerender_replaces_ground_truth_as_a_set(tmp_path):
+    path = tmp_path / "drive.mp4"
+    generate_video(path, frames=6, seed=1, progress=False)
+    generate_video(path, frames=3, seed=2, progress=False)
+    gt = sorted(p.name for p in (tmp_path / "drive_gt").iterdir())
+    assert gt == ["00000.lines.txt", "00001.lines.txt", "00002.lines.txt", "list.txt"]
+    assert json.loads((tmp_path / "drive.json").read_text())["seed"] == 2
+    assert len(read_frames(path)) == 3
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial leftovers

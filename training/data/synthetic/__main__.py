@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val", type=int, default=200, help="validation images")
     parser.add_argument("--test-per-category", type=int, default=100, help="test images per CULane category (9 categories)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="worker processes (default: usable CPUs)")
     parser.add_argument("--force", action="store_true", help="replace a dataset generated with other parameters")
     parser.add_argument("--video", help="also render a continuous drive to this .mp4 path")
     parser.add_argument("--frames", type=int, default=900, help="frames of the drive video (30 fps)")
@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("train", "val", "test_per_category"):
         if getattr(args, name) < 0:
             parser.error(f"--{name.replace('_', '-')} must be >= 0")
+    if args.workers < 1:
+        parser.error("--workers must be >= 1")
+    if args.video and (not args.video.lower().endswith(".mp4") or args.frames < 1):
+        parser.error("--video must name an .mp4 file and --frames be >= 1")
     try:
         manifest = generate_dataset(
             args.out, args.train, args.val, args.test_per_category, args.seed,

@@ -34,6 +34,7 @@ import numpy as np
 from runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from runtime.culane import CATEGORIES, split_list_name
 from runtime.lines import format_lines
+from runtime.parallel import worker_context
 from training.data.synthetic.render import render_scene
 from training.data.synthetic.scene import TRAIN_MIX, sample_scene
 
@@ -99,10 +100,12 @@ def make_image(job: Job) -> Result:
     category = job.category or pick_category(rng)
     paths = [root / job.image, root / (job.image[:-4] + ".lines.txt"), root / job.label]
     if all(p.is_file() for p in paths):
-        # Written atomically by an earlier, interrupted run of the same parameters.
+        # Written atomically by an earlier, interrupted run of the same parameters; an
+        # unreadable label (disk trouble) is regenerated rather than trusted.
         label = cv2.imread(str(paths[2]), cv2.IMREAD_UNCHANGED)
-        exist = tuple(int(v) for v in np.isin(np.arange(1, 5), label))
-        return Result(job.image, job.label, exist, category, skipped=True)
+        if label is not None:
+            exist = tuple(int(v) for v in np.isin(np.arange(1, 5), label))
+            return Result(job.image, job.label, exist, category, skipped=True)
     scene = sample_scene(rng, category)
     frame = render_scene(scene)
     ok, jpg = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, scene.light.jpeg_quality])
@@ -123,7 +126,18 @@ def plan(root: Path, train: int, val: int, test_per_category: int, seed: int) ->
     return jobs
 
 
-GENERATED = ("driver_synth_train", "driver_synth_val", "driver_synth_test", "laneseg_label_w16", "laneseg_label_w16_test", "list")
+# What the generator owns inside --out (and --force may delete): never a real dataset's folders.
+OWNED_DIRS = tuple(f"{prefix}driver_synth_{split}" for split in SPLITS for prefix in ("", "laneseg_label_w16/", "laneseg_label_w16_test/"))
+OWNED_LISTS = ("train_gt.txt", "val_gt.txt", "train.txt", "val.txt", "test.txt") + tuple(f"test_split/{split_list_name(c)}" for c in CATEGORIES)
+
+
+def _remove_owned(root: Path) -> None:
+    for name in OWNED_DIRS:
+        shutil.rmtree(root / name, ignore_errors=True)
+    for name in OWNED_LISTS:
+        (root / "list" / name).unlink(missing_ok=True)
+    for name in (MANIFEST, PARTIAL):
+        (root / name).unlink(missing_ok=True)
 
 
 def _read_params(path: Path) -> dict | None:
@@ -151,24 +165,22 @@ def generate_dataset(
         log.info("%s is up to date (%s)", root, MANIFEST)
         return json.loads((root / MANIFEST).read_text())
     partial = _read_params(root / PARTIAL)
+    ours = existing is not None or partial is not None
+    if not ours and root.is_dir() and any(root.iterdir()):
+        raise FileExistsError(f"{root}: not empty and not a synthetic dataset (no {MANIFEST}); choose an empty or new --out")
     stale = (existing is not None and existing != params) or (partial is not None and partial != params)
     if stale and not force:
         raise FileExistsError(
             f"{root}: holds a synthetic dataset made with other parameters "
             f"({existing or partial}); pass --force to replace it, or choose another --out"
         )
-    if force or stale:
-        for name in GENERATED + (MANIFEST, PARTIAL):
-            target = root / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+    if ours and (force or stale):
+        _remove_owned(root)
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(root / PARTIAL, {"params": params})
 
     jobs = plan(root, train, val, test_per_category, seed)
-    workers = workers or os.cpu_count() or 1
+    workers = workers or len(os.sched_getaffinity(0))
     start = time.perf_counter()
     results: list[Result] = []
     bar = None
@@ -177,13 +189,12 @@ def generate_dataset(
 
         bar = tqdm(total=len(jobs), desc="synthetic CULane", unit="img")
     if workers <= 1:
-        _worker_init()
         for job in jobs:
             results.append(make_image(job))
             if bar:
                 bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(), initializer=_worker_init) as pool:
             for result in pool.map(make_image, jobs, chunksize=8):
                 results.append(result)
                 if bar:

@@ -8,10 +8,10 @@ lanes beside it, re-assigned whenever the car crosses a line.
 
 Outputs, for ``--video DIR/drive.mp4``::
 
-    DIR/drive.mp4                 1640x590, 30 fps, mp4v
+    DIR/drive.mp4                    1640x590, 30 fps, mp4v
     DIR/drive_gt/<nnnnn>.lines.txt   lanes of frame n (CULane format)
-    DIR/drive_gt/list.txt         "<nnnnn>.jpg" per frame: the evaluator's list
-    DIR/drive.json                fps, size, frames, per-frame condition, night range, seed
+    DIR/drive_gt/list.txt            "<nnnnn>.jpg" per frame: the evaluator's list
+    DIR/drive.json                   fps, size, frames, per-frame condition, night range, seed
 
 so ``python -m runtime.evaluate_culane --data-root DIR/drive_gt --pred-dir P --list DIR/drive_gt/list.txt``
 scores predictions written per frame as ``P/<nnnnn>.lines.txt``.
@@ -19,13 +19,14 @@ scores predictions written per frame as ``P/<nnnnn>.lines.txt``.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from runtime.atomic import atomic_write_json, atomic_write_text
+from runtime.atomic import atomic_write_json
 from runtime.lines import format_lines
 from training.data.synthetic.geometry import Road
 from training.data.synthetic.render import render_scene
@@ -174,20 +175,29 @@ class Drive:
 
 
 def generate_video(path: str | os.PathLike[str], frames: int, seed: int = 0, progress: bool = True) -> dict:
-    """Render the drive to ``path`` (MP4) with per-frame ground truth; returns the sidecar dict."""
+    """Render the drive to ``path`` (MP4) with per-frame ground truth; returns the sidecar dict.
+
+    The video, the ground-truth folder and the sidecar are replaced as a set: everything is
+    written under temporary names first, the old sidecar is removed before the swap and the new
+    one written last, so a sidecar always describes the video and ground truth beside it.
+    """
     path = Path(path)
     if path.suffix.lower() != ".mp4":
         raise ValueError(f"{path}: the video must be an .mp4 file")
     if frames < 1:
         raise ValueError("--frames must be at least 1")
+    path.parent.mkdir(parents=True, exist_ok=True)
     gt_dir = path.with_name(path.stem + "_gt")
-    gt_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial.mp4")
+    tmp_gt = path.with_name(f".{path.stem}_gt.partial")
+    tmp_video = path.with_name(f".{path.stem}.partial.mp4")
+    sidecar_path = path.with_suffix(".json")
+    shutil.rmtree(tmp_gt, ignore_errors=True)
+    tmp_gt.mkdir()
     drive = Drive(np.random.default_rng(np.random.SeedSequence([seed, 0xD21FE])), frames)
     cam = drive.camera
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (cam.width, cam.height_px))
+    writer = cv2.VideoWriter(str(tmp_video), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (cam.width, cam.height_px))
     if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write MP4 video to {tmp} (no mp4v encoder)")
+        raise RuntimeError(f"OpenCV cannot write MP4 video to {tmp_video} (no mp4v encoder)")
     conditions = []
     bar = None
     if progress:
@@ -199,17 +209,25 @@ def generate_video(path: str | os.PathLike[str], frames: int, seed: int = 0, pro
             scene = drive.scene(n)
             frame = render_scene(scene)
             writer.write(frame.image)
-            atomic_write_text(gt_dir / f"{n:05d}.lines.txt", format_lines([frame.lanes[k] for k in sorted(frame.lanes)]))
+            (tmp_gt / f"{n:05d}.lines.txt").write_text(format_lines([frame.lanes[k] for k in sorted(frame.lanes)]))
             conditions.append(scene.category)
             drive.step()
             if bar:
                 bar.update()
-    finally:
+        (tmp_gt / "list.txt").write_text("".join(f"{n:05d}.jpg\n" for n in range(frames)))
+    except BaseException:
         writer.release()
+        tmp_video.unlink(missing_ok=True)
+        shutil.rmtree(tmp_gt, ignore_errors=True)
+        raise
+    finally:
         if bar:
             bar.close()
-    os.replace(tmp, path)
-    atomic_write_text(gt_dir / "list.txt", "".join(f"{n:05d}.jpg\n" for n in range(frames)))
+    writer.release()
+    sidecar_path.unlink(missing_ok=True)
+    os.replace(tmp_video, path)
+    shutil.rmtree(gt_dir, ignore_errors=True)
+    os.replace(tmp_gt, gt_dir)
     sidecar = {
         "video": path.name,
         "fps": FPS,
@@ -221,5 +239,5 @@ def generate_video(path: str | os.PathLike[str], frames: int, seed: int = 0, pro
         "night_frames": [drive.night_from, drive.night_to],
         "conditions": conditions,
     }
-    atomic_write_json(path.with_suffix(".json"), sidecar)
+    atomic_write_json(sidecar_path, sidecar)
     return sidecar
