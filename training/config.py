@@ -1,0 +1,173 @@
+"""Experiment configuration: YAML files over built-in defaults, overridable from the command line.
+
+A config file may name another as ``base:`` (path relative to itself); values merge depth-first:
+defaults <- base <- file <- ``--set section.key=value`` (values parsed as YAML). Unknown keys are
+errors, so a typo never silently trains with a default. Files are read with ``yaml.safe_load``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runtime.decode import DecodeParams
+from runtime.preprocess import Preprocess
+
+DEFAULTS: dict[str, Any] = {
+    "name": "model",
+    "dataset": {
+        "name": "culane",
+        "root": "data/culane",
+        "train_list": "train_gt.txt",
+        "val_list": "val_gt.txt",
+        "num_workers": 2,
+        "skip_bad": False,
+    },
+    "input": Preprocess().to_dict(),
+    "model": {
+        "arch": "erfnet",  # erfnet | pspnet
+        "depth": 101,  # pspnet: ResNet depth 18/34/50/101
+        "head_channels": 512,  # pspnet: pyramid-pooling bottleneck width
+        "dropout": 0.1,
+        "pretrained": None,  # pspnet: local torchvision ImageNet .pth; erfnet: an ERFNet-CULane checkpoint
+        "freeze_bn": False,
+    },
+    "loss": {"background_weight": 0.4, "exist_weight": 0.1},
+    "augment": {
+        "enabled": True,
+        "scale": [0.9, 1.1],  # random rescale of the cropped image around the network size
+        "rotation": 2.0,  # degrees, uniform in +-rotation
+        "brightness": 0.25,
+        "contrast": 0.25,
+        "saturation": 0.25,
+        "hue": 4.0,  # degrees of hue shift (OpenCV's 0..180 scale is handled inside)
+    },
+    "train": {
+        "iterations": 80000,
+        "batch_size": 12,  # global: split over DDP processes
+        "lr": 0.01,
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "poly_power": 0.9,
+        "warmup_iters": 200,
+        "warmup_factor": 0.1,
+        "amp": True,  # CUDA only
+        "seed": 0,
+        "log_every": 20,
+        "val_every": 2000,
+        "checkpoint_every": 1000,
+        "max_val_images": None,  # validate on a subset (None: the whole list)
+        "threads": None,  # CPU: torch threads per process (None: torch's default)
+    },
+    "decode": DecodeParams().to_dict(),
+    "distill": None,
+    "output": {"dir": None},  # default: runs/<dataset.name>/<name>
+}
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the file or key."""
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any], source: str, path: str = "") -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        where = f"{path}{key}"
+        if key not in out:
+            raise ConfigError(f"{source}: unknown config key '{where}'")
+        if isinstance(out[key], dict) and isinstance(value, dict):
+            out[key] = _merge(out[key], value, source, where + ".")
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML ({err.__class__.__name__}: {str(err).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _load_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: 'base' chain loops")
+    data = _read_yaml(path)
+    base = data.pop("base", None)
+    merged = DEFAULTS if base is None else _load_file(path.parent / base, seen + (path,))
+    return _merge(merged, data, str(path))
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """``a.b.c=value`` -> ``{"a": {"b": {"c": value}}}`` with ``value`` parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else None
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {item!r}: value is not valid YAML") from None
+    if isinstance(value, str):
+        try:
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
+        except ValueError:
+            pass
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | os.PathLike[str] | None, overrides: list[str] = ()) -> dict[str, Any]:
+    """Resolve a config: defaults, the file (and its bases), then ``--set`` overrides."""
+    config = DEFAULTS if path is None else _load_file(Path(path))
+    for item in overrides:
+        override = parse_override(item)
+        if "distill" in override and config.get("distill") is None:
+            config = {**config, "distill": {}}
+        config = _merge(config, override, f"--set {item}")
+    validate(config)
+    return config
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Checks that are cheap and catch real mistakes early (one line, naming the key)."""
+    try:
+        Preprocess.from_dict(config["input"])
+        DecodeParams.from_dict(config["decode"])
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"input/decode: {err}") from None
+    if config["model"]["arch"] not in ("erfnet", "pspnet"):
+        raise ConfigError(f"model.arch: expected erfnet or pspnet, got {config['model']['arch']!r}")
+    train = config["train"]
+    for key in ("iterations", "batch_size"):
+        if not isinstance(train[key], int) or train[key] < 1:
+            raise ConfigError(f"train.{key}: expected a positive integer, got {train[key]!r}")
+    for key in ("lr", "momentum", "weight_decay", "poly_power", "warmup_factor"):
+        if isinstance(train[key], bool) or not isinstance(train[key], (int, float)):
+            raise ConfigError(f"train.{key}: expected a number, got {train[key]!r}")
+    if not train["lr"] > 0:
+        raise ConfigError(f"train.lr: expected > 0, got {train['lr']!r}")
+
+
+def run_dir(config: dict[str, Any]) -> Path:
+    """Where a run writes its checkpoints and logs."""
+    return Path(config["output"]["dir"] or Path("runs") / config["dataset"]["name"] / config["name"])
+
+
+def dump(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False)

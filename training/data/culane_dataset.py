@@ -1,0 +1,73 @@
+"""torch datasets over the runtime's CULane reader and preprocessing (the code deployment uses).
+
+Items are ``(image, label, exist)``: (3, h, w) float32 normalised image, (h, w) int64 label
+(255 = ignore), (4,) float32 lane-existence flags. Indices may be ``(index, epoch)`` pairs: the
+augmentation generator is seeded from (seed, epoch, index), which makes every sample
+reproducible whatever the loader's worker count and across resumed runs.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from runtime.culane import CulaneDataset, Sample
+from runtime.errors import DataError
+from runtime.preprocess import Preprocess
+from training.data.augment import augment
+
+
+class CulaneSegmentation(Dataset):
+    """Training/validation samples of a ``*_gt.txt`` list (image, label, existence flags)."""
+
+    def __init__(self, root: str | os.PathLike[str], list_name: str, pre: Preprocess,
+                 augment_params: dict[str, Any] | None = None, seed: int = 0, skip_bad: bool = False) -> None:
+        self.data = CulaneDataset(root)
+        listing = self.data.read_list(list_name, skip_bad=skip_bad)
+        self.samples: list[Sample] = listing.samples
+        if not self.samples:
+            raise DataError(listing.path, "list has no samples")
+        for s in self.samples:
+            if s.label is None or s.exist is None:
+                raise DataError(listing.path, "training lists need 'image label e1 e2 e3 e4' lines", line=s.line)
+        self.pre = pre
+        self.augment_params = augment_params if augment_params and augment_params.get("enabled", True) else None
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index, epoch = item if isinstance(item, tuple) else (item, 0)
+        sample = self.samples[index]
+        image = self.data.read_image(sample)
+        label = self.data.read_label(sample)
+        if image.shape[:2] != label.shape:
+            raise DataError(self.data.path(sample.label), f"label is {label.shape[1]}x{label.shape[0]}, image {image.shape[1]}x{image.shape[0]}")
+        if self.augment_params is not None:
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, index]))
+            small, small_label = augment(self.pre, image, label, self.augment_params, rng)
+        else:
+            small, small_label = self.pre.resize_image(image), self.pre.label(label)
+        x = torch.from_numpy(self.pre.normalize(small))
+        y = torch.from_numpy(small_label.astype(np.int64))
+        return x, y, torch.tensor(sample.exist, dtype=torch.float32)
+
+
+class CulaneImages(Dataset):
+    """Images of any CULane list for inference: ``(image, index)``."""
+
+    def __init__(self, root: str | os.PathLike[str], samples: list[Sample], pre: Preprocess) -> None:
+        self.data = CulaneDataset(root)
+        self.samples = samples
+        self.pre = pre
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = self.data.read_image(self.samples[index])
+        return torch.from_numpy(self.pre(image)[0]), index

@@ -1,0 +1,118 @@
+"""Evaluate a checkpoint: predictions in the CULane layout and F1 per category, via the runtime.
+
+    python -m training.evaluate --ckpt CKPT [--data-root ROOT] [--split val|test] [--out DIR] [--json]
+
+``--split test`` predicts every image of ``list/test.txt`` and scores each
+``list/test_split`` category plus the pooled total; ``--split val`` scores the validation list.
+Writes ``DIR/predictions/<image>.lines.txt`` (readable by the official evaluator too),
+``DIR/f1.json`` and ``DIR/f1.md``. ``DIR`` defaults to ``<run folder>/eval_<split>``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from runtime.atomic import atomic_write_json, atomic_write_text
+from runtime.culane import CulaneDataset
+from runtime.culane_metric import Counts
+from runtime.decode import DecodeParams
+from runtime.errors import DataError
+from runtime.evaluate_culane import default_lists, evaluate_lists, format_table
+from runtime.lines import write_lines_file
+from runtime.preprocess import Preprocess
+from training.checkpoint import load_checkpoint
+from training.config import run_dir
+from training.inference import LanePredictor, predict_samples
+from training.models import build_model, count_parameters
+
+
+def load_model(ckpt_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The network of a checkpoint, in eval mode, and the checkpoint itself."""
+    ckpt = load_checkpoint(ckpt_path, "cpu")
+    config = dict(ckpt["config"])
+    config["model"] = {**config["model"], "pretrained": None}  # the checkpoint holds the weights
+    model = build_model(config)
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), ckpt
+
+
+def markdown(results: dict[str, Counts], title: str) -> str:
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.2f}"
+
+    rows = [f"# {title}", "", "| list | images | TP | FP | FN | precision | recall | F1 |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, c in results.items():
+        rows.append(f"| {name} | {c.images} | {c.tp} | {c.fp} | {c.fn} | {f(c.precision)} | {f(c.recall)} | {f(c.f1)} |")
+    rows.append("")
+    rows.append("F1 in %; `cross` has no annotated lanes and is judged by its FP count (lower is better).")
+    return "\n".join(rows) + "\n"
+
+
+def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, split: str = "test", out: str | Path | None = None,
+                        device: str | None = None, batch_size: int = 8, workers: int = 2, progress: bool = True) -> dict:
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model, ckpt = load_model(ckpt_path, dev)
+    config = ckpt["config"]
+    root = Path(data_root or config["dataset"]["root"])
+    out_dir = Path(out) if out else run_dir(config) / f"eval_{split}"
+    pred_dir = out_dir / "predictions"
+    pre = Preprocess.from_dict(config["input"])
+    data = CulaneDataset(root)
+    if split == "test":
+        samples = data.read_list("test.txt").samples
+        lists = default_lists(root)
+    else:
+        val_list = data.list_path(config["dataset"]["val_list"])
+        samples = data.read_list(str(val_list)).samples
+        lists = {"val": val_list}
+    predictor = LanePredictor(model, pre, DecodeParams.from_dict(config["decode"]), dev, amp=bool(config["train"]["amp"]))
+    for sample, lanes in predict_samples(predictor, root, samples, pre, batch_size, workers, progress=progress):
+        write_lines_file(pred_dir / sample.lines_name, [lane.points for lane in lanes])
+    results = evaluate_lists(root, pred_dir, lists, workers=workers)
+    if len(lists) == 1:
+        results.pop("total")
+    report = {
+        "checkpoint": str(ckpt_path),
+        "iteration": int(ckpt["iteration"]),
+        "model": config["name"],
+        "arch": config["model"]["arch"],
+        "params": count_parameters(model),
+        "data_root": str(root),
+        "split": split,
+        "f1": {k: v.to_dict() for k, v in results.items()},
+    }
+    atomic_write_json(out_dir / "f1.json", report)
+    atomic_write_text(out_dir / "f1.md", markdown(results, f"{config['name']} ({split}, iteration {report['iteration']})"))
+    report["table"] = format_table(results)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--ckpt", required=True)
+    parser.add_argument("--data-root", help="dataset root (default: the one the checkpoint was trained on)")
+    parser.add_argument("--split", choices=("val", "test"), default="test")
+    parser.add_argument("--out", help="output folder (default: <run folder>/eval_<split>)")
+    parser.add_argument("--device", choices=("cpu", "cuda"))
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    args = parser.parse_args(argv)
+    try:
+        report = evaluate_checkpoint(args.ckpt, args.data_root, args.split, args.out, args.device, args.batch_size, args.workers,
+                                     progress=sys.stderr.isatty())
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(report.pop("table"))
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""Train a lane segmentation network (student or teacher), iteration-based and resumable.
+
+    python -m training.train --config CFG [--set key=value ...] [--resume]
+    torchrun --nproc_per_node N -m training.train --config CFG ...     (DistributedDataParallel)
+
+SGD (momentum 0.9, weight decay 1e-4 on weights, none on biases and BatchNorm), linear warm-up
+then poly-0.9 decay, AMP on CUDA, DDP under torchrun (gloo on CPU, NCCL on GPU). Validation F1
+every ``train.val_every`` iterations through the runtime's decoding and metric; ``best.pt`` keeps
+the best, ``last.pt`` the latest state, both written atomically. ``--resume`` continues from
+``last.pt`` exactly: batch order, augmentation and dropout are functions of (seed, iteration),
+so on CPU a resumed run ends with the same weights as an uninterrupted one. A non-finite loss
+stops the run with the iteration named; the last good checkpoint is left as it was.
+
+Run folder (``output.dir``, default ``runs/<dataset>/<name>``): ``config.yaml``, ``last.pt``,
+``best.pt``, ``scalars.csv`` (+ TensorBoard events when installed), ``curves.png``,
+``train_summary.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from runtime.atomic import atomic_write_json, atomic_write_text
+from runtime.culane import CulaneDataset
+from runtime.decode import DecodeParams
+from runtime.errors import DataError
+from runtime.parallel import worker_context
+from runtime.preprocess import Preprocess
+from training import distributed
+from training.checkpoint import load_checkpoint, rng_state, save_checkpoint
+from training.config import ConfigError, dump, load_config, run_dir
+from training.data.culane_dataset import CulaneSegmentation
+from training.inference import LanePredictor, score_samples
+from training.losses import LaneSegLoss
+from training.models import build_model, count_parameters, freeze_batchnorm
+from training.sampling import IterationBatchSampler
+from training.scalars import ScalarLog, plot_curves
+from training.schedule import make_scheduler
+
+log = logging.getLogger("training.train")
+
+# Keys that may differ between a run and its resumption (they do not change the weights).
+RESUME_FREE = {"train.log_every", "train.val_every", "train.checkpoint_every", "dataset.num_workers", "train.threads"}
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = set(a) | set(b)
+        return [k for key in sorted(keys) for k in _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")]
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 else decay).append(p)  # biases and BatchNorm affine: no decay
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _worker_init(_: int) -> None:
+    cv2.setNumThreads(1)
+
+
+class Trainer:
+    """One training run (one process of it under DDP)."""
+
+    def __init__(self, config: dict[str, Any], d: distributed.Dist, resume: bool = False) -> None:
+        self.config, self.d = config, d
+        self.out = run_dir(config)
+        t, data = config["train"], config["dataset"]
+        if t["threads"] and d.device.type == "cpu":
+            torch.set_num_threads(int(t["threads"]))
+        self.pre = Preprocess.from_dict(config["input"])
+        self.decode = DecodeParams.from_dict(config["decode"])
+        self.cuda = d.device.type == "cuda"
+        self.amp = bool(t["amp"]) and self.cuda
+
+        torch.manual_seed(t["seed"])
+        self.model = build_model(config).to(d.device)
+        self.params = count_parameters(self.model)
+        self.loss_fn = LaneSegLoss(5, config["loss"]["background_weight"], config["loss"]["exist_weight"]).to(d.device)
+        if config["model"]["freeze_bn"]:
+            freeze_batchnorm(self.model)
+        self.optimizer = torch.optim.SGD(_param_groups(self.model, t["weight_decay"]), lr=t["lr"], momentum=t["momentum"])
+        self.scheduler = make_scheduler(self.optimizer, t["iterations"], t["poly_power"], t["warmup_iters"], t["warmup_factor"])
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.start, self.best_f1 = 0, -1.0
+        if resume:
+            self._resume()
+        self._saved = self.start  # iteration of the newest last.pt (0: none)
+        self.net = self.model
+        if d.enabled:
+            self.net = DistributedDataParallel(self.model, device_ids=[d.local_rank] if self.cuda else None)
+
+        self.train_set = CulaneSegmentation(data["root"], data["train_list"], self.pre, config["augment"], t["seed"], data["skip_bad"])
+        val_samples = CulaneDataset(data["root"]).read_list(data["val_list"], skip_bad=data["skip_bad"]).samples
+        if t["max_val_images"]:
+            val_samples = val_samples[: t["max_val_images"]]
+        self.val_samples = val_samples[d.rank :: d.world]
+        self.predictor = LanePredictor(self.model, self.pre, self.decode, d.device, self.amp)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _resume(self) -> None:
+        path = self.out / "last.pt"
+        if not path.is_file():
+            log.info("no %s: starting from scratch", path)
+            return
+        ckpt = load_checkpoint(path, self.d.device)
+        changed = [k for k in _diff_keys(ckpt["config"], self.config) if k not in RESUME_FREE]
+        if changed:
+            raise ConfigError(f"{path}: the config differs from the checkpoint's at {', '.join(changed[:5])}; resume with the run's config")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.start, self.best_f1 = int(ckpt["iteration"]), float(ckpt["best_f1"])
+        log.info("resumed %s at iteration %d (best F1 %.4f)", path, self.start, self.best_f1)
+
+    def _payload(self, iteration: int, metrics: dict[str, float]) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+            "iteration": iteration,
+            "best_f1": self.best_f1,
+            "config": self.config,
+            "metrics": metrics,
+            "params": self.params,
+        }
+
+    # -- steps ---------------------------------------------------------------------------------
+    def validate(self) -> dict[str, float]:
+        t = self.config["train"]
+        c = score_samples(self.predictor, self.config["dataset"]["root"], self.val_samples, self.pre,
+                          batch_size=max(1, t["batch_size"] // self.d.world), workers=self.config["dataset"]["num_workers"])
+        tp, fp, fn = distributed.all_sum(self.d, [c.tp, c.fp, c.fn])
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp + fn else 0.0
+        return {"val/f1": f1, "val/precision": tp / (tp + fp) if tp + fp else 0.0, "val/recall": tp / (tp + fn) if tp + fn else 0.0}
+
+    def run(self, max_steps: int | None = None) -> dict[str, Any]:
+        """Train until ``train.iterations`` (or ``max_steps`` more steps, then checkpoint and stop)."""
+        t, d = self.config["train"], self.d
+        stop = t["iterations"] if max_steps is None else min(t["iterations"], self.start + max_steps)
+        if d.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out / "config.yaml", dump(self.config))
+        scalars = ScalarLog(self.out, self.start) if d.main else None
+        sampler = IterationBatchSampler(len(self.train_set), t["batch_size"], t["iterations"], t["seed"], self.start, d.rank, d.world)
+        workers = self.config["dataset"]["num_workers"]
+        loader = DataLoader(self.train_set, batch_sampler=sampler, num_workers=workers, pin_memory=self.cuda,
+                            worker_init_fn=_worker_init, persistent_workers=False,
+                            multiprocessing_context=worker_context() if workers else None)
+        bar = None
+        if d.main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=t["iterations"], initial=self.start, desc=self.config["name"], unit="it", dynamic_ncols=True)
+        metrics: dict[str, float] = {}
+        window_loss, window_start, window_images = [], time.perf_counter(), 0
+        run_start, trained_images = time.perf_counter(), 0
+        try:
+            for it, (x, y, e) in enumerate(loader, start=self.start):
+                step = it + 1
+                torch.manual_seed(t["seed"] * 1_000_003 + it * d.world + d.rank)  # dropout: a function of the step
+                self.model.train()
+                if self.config["model"]["freeze_bn"]:
+                    freeze_batchnorm(self.model)
+                x, y, e = (v.to(d.device, non_blocking=True) for v in (x, y, e))
+                with torch.autocast(d.device.type, dtype=torch.float16, enabled=self.amp):
+                    seg, exist = self.net(x)
+                losses = self.loss_fn(seg, exist, y, e, weight_sum=(lambda w: distributed.mean_tensor(d, w)) if d.enabled else None)
+                bad = distributed.all_sum(d, [0.0 if torch.isfinite(losses["total"]).item() else 1.0])[0]
+                if bad:
+                    saved = f"{self.out / 'last.pt'} (iteration {self._saved})" if self._saved else "none written yet"
+                    raise TrainingDiverged(
+                        f"loss is {losses['total'].item()} at iteration {step}; stopped before the update. Last good checkpoint: {saved}"
+                    )
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(losses["total"]).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.scheduler.step()
+                window_loss.append([v.item() for v in losses.values()])
+                window_images += x.shape[0] * d.world
+                trained_images += x.shape[0] * d.world
+                if bar:
+                    bar.update()
+                    bar.set_postfix(loss=f"{losses['total'].item():.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+                if step % t["log_every"] == 0 or step == t["iterations"]:
+                    mean = torch.tensor(window_loss).mean(0).tolist()
+                    mean = [v / d.world for v in distributed.all_sum(d, mean)]
+                    rate = window_images / (time.perf_counter() - window_start)
+                    if scalars:
+                        scalars.add(step, {"loss/seg": mean[0], "loss/exist": mean[1], "loss/total": mean[2],
+                                           "lr": self.scheduler.get_last_lr()[0], "speed/img_per_s": rate})
+                    window_loss, window_start, window_images = [], time.perf_counter(), 0
+                validated = step % t["val_every"] == 0 or step == t["iterations"]
+                if validated:
+                    metrics = self.validate()
+                    improved = metrics["val/f1"] > self.best_f1
+                    self.best_f1 = max(self.best_f1, metrics["val/f1"])
+                    if d.main:
+                        scalars.add(step, metrics)  # type: ignore[union-attr]
+                        if bar:
+                            bar.write(f"[{self.config['name']}] iteration {step}: val F1 {metrics['val/f1']:.4f} (best {self.best_f1:.4f})")
+                        if improved:
+                            save_checkpoint(self.out / "best.pt", self._payload(step, metrics))
+                if d.main and (validated or step % t["checkpoint_every"] == 0 or step == stop):
+                    save_checkpoint(self.out / "last.pt", self._payload(step, metrics))
+                    self._saved = step
+                window_start = window_start if not validated else time.perf_counter()
+                if step == stop:
+                    break
+        finally:
+            if bar:
+                bar.close()
+            if scalars and not scalars.closed:
+                scalars.close()
+        elapsed = time.perf_counter() - run_start
+        summary = {
+            "name": self.config["name"],
+            "completed": stop == t["iterations"],
+            "stopped_at": stop,
+            "arch": self.config["model"]["arch"],
+            "params": self.params,
+            "iterations": t["iterations"],
+            "resumed_from": self.start,
+            "batch_size": t["batch_size"],
+            "processes": d.world,
+            "device": str(d.device) if not self.cuda else torch.cuda.get_device_name(d.device),
+            "input_size": [self.pre.net_width, self.pre.net_height],
+            "wall_s": round(elapsed, 1),
+            "train_img_per_s": round(trained_images / elapsed, 2) if elapsed > 0 else None,
+            "best_val_f1": self.best_f1,
+            "last_val": metrics,
+        }
+        if d.main:
+            if summary["completed"]:
+                plot_curves(self.out / "scalars.csv", self.out / "curves.png", self.config["name"])
+                atomic_write_json(self.out / "train_summary.json", summary)
+        distributed.barrier(d)
+        return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True, help="experiment YAML (see training/configs/)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value (repeatable)")
+    parser.add_argument("--resume", action="store_true", help="continue from the run folder's last.pt (fresh start if none)")
+    parser.add_argument("--max-steps", type=int, help="stop after this many steps (checkpointed; continue with --resume)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    d = distributed.setup()
+    if not d.main:
+        logging.getLogger().setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config, args.set)
+        summary = Trainer(config, d, resume=args.resume).run(args.max_steps)
+        if d.main:
+            done = "" if summary["completed"] else f" (stopped at {summary['stopped_at']}/{summary['iterations']}: --resume to go on)"
+            print(f"{summary['name']}: iterations {summary['resumed_from']}..{summary['stopped_at']} in {summary['wall_s']} s "
+                  f"({summary['train_img_per_s']} img/s), best val F1 {summary['best_val_f1']:.4f} -> {run_dir(config)}{done}")
+        return 0
+    except (ConfigError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as err:
+        print(f"error: training diverged: {err}", file=sys.stderr)
+        return 3
+    finally:
+        distributed.teardown(d)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
