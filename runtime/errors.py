@@ -10,7 +10,15 @@ class DataError(ValueError):
     ``str(err)`` is one line: ``<path>[:<line>]: <problem>``.
     """
 
-    def __init__(self, path: str | os.PathLike[str], problem: str, line: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], problem: str | None = None, line: int | None = None) -> None:
+        if problem is None:
+            # Rebuilt from a message alone (e.g. re-raised by a torch DataLoader, whose message
+            # wraps the original traceback): keep the original one-line message.
+            last = str(path).strip().splitlines()[-1] if str(path).strip() else ""
+            message = last.split("DataError: ", 1)[-1]
+            self.path, self.line, self.problem = "", None, message
+            super().__init__(message)
+            return
         self.path = os.fspath(path)
         self.line = line
         self.problem = problem
@@ -18,4 +26,6 @@ class DataError(ValueError):
         super().__init__(f"{where}: {problem}")
 
     def __reduce__(self):  # survive the trip back from worker processes
+        if not self.path:
+            return (type(self), (str(self),))
         return (type(self), (self.path, self.problem, self.line))

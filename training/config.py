@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "input": Preprocess().to_dict(),
     "model": {
         "arch": "erfnet",  # erfnet | pspnet
+        "input": "image",  # image | label (LGAD's teacher: reads the one-hot label map, ERFNet only)
         "depth": 101,  # pspnet: ResNet depth 18/34/50/101
         "head_channels": 512,  # pspnet: pyramid-pooling bottleneck width
         "dropout": 0.1,
@@ -72,13 +73,19 @@ class ConfigError(ValueError):
     """A config file or override that cannot be used; the message names the file or key."""
 
 
+FREEFORM = {"distill"}
+"""Sections whose keys are checked by their own code (``training.distill.distiller.resolve``)."""
+
+
 def _merge(base: dict[str, Any], update: dict[str, Any], source: str, path: str = "") -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in update.items():
         where = f"{path}{key}"
         if key not in out:
             raise ConfigError(f"{source}: unknown config key '{where}'")
-        if isinstance(out[key], dict) and isinstance(value, dict):
+        if not path and key in FREEFORM:
+            out[key] = {**out[key], **copy.deepcopy(value)} if isinstance(out[key], dict) and isinstance(value, dict) else copy.deepcopy(value)
+        elif isinstance(out[key], dict) and isinstance(value, dict):
             out[key] = _merge(out[key], value, source, where + ".")
         else:
             out[key] = copy.deepcopy(value)
@@ -136,10 +143,7 @@ def load_config(path: str | os.PathLike[str] | None, overrides: list[str] = ()) 
     """Resolve a config: defaults, the file (and its bases), then ``--set`` overrides."""
     config = DEFAULTS if path is None else _load_file(Path(path))
     for item in overrides:
-        override = parse_override(item)
-        if "distill" in override and config.get("distill") is None:
-            config = {**config, "distill": {}}
-        config = _merge(config, override, f"--set {item}")
+        config = _merge(config, parse_override(item), f"--set {item}")
     validate(config)
     return config
 
@@ -153,6 +157,16 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError(f"input/decode: {err}") from None
     if config["model"]["arch"] not in ("erfnet", "pspnet"):
         raise ConfigError(f"model.arch: expected erfnet or pspnet, got {config['model']['arch']!r}")
+    if config["model"]["input"] not in ("image", "label"):
+        raise ConfigError(f"model.input: expected image or label, got {config['model']['input']!r}")
+    if config["model"]["input"] == "label" and config["model"]["arch"] != "erfnet":
+        raise ConfigError("model.input: label input is for ERFNet (LGAD's teacher has the student's architecture)")
+    try:
+        from training.distill.distiller import resolve
+
+        resolve(config.get("distill"))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     train = config["train"]
     for key in ("iterations", "batch_size"):
         if not isinstance(train[key], int) or train[key] < 1:

@@ -64,6 +64,16 @@ def mean_tensor(d: Dist, t: torch.Tensor) -> torch.Tensor:
     return t / d.world
 
 
+def average_gradients(d: Dist, params) -> None:
+    """Average the gradients of parameters over processes (for modules outside DDP)."""
+    if not d.enabled:
+        return
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= d.world
+
+
 def barrier(d: Dist) -> None:
     if d.enabled:
         dist.barrier()

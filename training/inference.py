@@ -17,7 +17,7 @@ from runtime.decode import DecodedLane, DecodeParams, LaneDecoder
 from runtime.lines import read_lines_file, write_lines_file
 from runtime.parallel import worker_context
 from runtime.preprocess import Preprocess
-from training.data.culane_dataset import CulaneImages
+from training.data.culane_dataset import CulaneImages, CulaneLabelInputs
 
 
 def _worker_init(_: int) -> None:
@@ -44,9 +44,11 @@ class LanePredictor:
 
 
 def predict_samples(predictor: LanePredictor, root: str | os.PathLike[str], samples: list[Sample], pre: Preprocess,
-                    batch_size: int = 8, workers: int = 2, progress: bool = False) -> Iterable[tuple[Sample, list[DecodedLane]]]:
-    """Yield (sample, lanes) for every sample, in order."""
-    loader = DataLoader(CulaneImages(root, samples, pre), batch_size=batch_size, num_workers=workers, worker_init_fn=_worker_init,
+                    batch_size: int = 8, workers: int = 2, progress: bool = False, input_kind: str = "image") -> Iterable[tuple[Sample, list[DecodedLane]]]:
+    """Yield (sample, lanes) for every sample, in order. ``input_kind`` "label" feeds the one-hot
+    label maps instead of the images (LGAD's teacher)."""
+    dataset = CulaneLabelInputs(root, samples, pre) if input_kind == "label" else CulaneImages(root, samples, pre)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, worker_init_fn=_worker_init,
                         multiprocessing_context=worker_context() if workers else None)
     bar = None
     if progress:
@@ -63,11 +65,11 @@ def predict_samples(predictor: LanePredictor, root: str | os.PathLike[str], samp
 
 
 def score_samples(predictor: LanePredictor, root: str | os.PathLike[str], samples: list[Sample], pre: Preprocess,
-                  batch_size: int = 8, workers: int = 2, pred_dir: str | os.PathLike[str] | None = None) -> Counts:
+                  batch_size: int = 8, workers: int = 2, pred_dir: str | os.PathLike[str] | None = None, input_kind: str = "image") -> Counts:
     """CULane counts of a model over samples (annotations from their ``.lines.txt``); optionally
     writes the predictions in the CULane layout under ``pred_dir``."""
     total = Counts()
-    for sample, lanes in predict_samples(predictor, root, samples, pre, batch_size, workers):
+    for sample, lanes in predict_samples(predictor, root, samples, pre, batch_size, workers, input_kind=input_kind):
         points = [lane.points for lane in lanes]
         if pred_dir is not None:
             write_lines_file(Path(pred_dir) / sample.lines_name, points)

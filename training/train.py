@@ -39,6 +39,8 @@ from training import distributed
 from training.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from training.config import ConfigError, dump, load_config, run_dir
 from training.data.culane_dataset import CulaneSegmentation
+from training.data.label_input import one_hot_label
+from training.distill.distiller import Distiller, resolve
 from training.inference import LanePredictor, score_samples
 from training.losses import LaneSegLoss
 from training.models import build_model, count_parameters, freeze_batchnorm
@@ -99,6 +101,11 @@ class Trainer:
         self.optimizer = torch.optim.SGD(_param_groups(self.model, t["weight_decay"]), lr=t["lr"], momentum=t["momentum"])
         self.scheduler = make_scheduler(self.optimizer, t["iterations"], t["poly_power"], t["warmup_iters"], t["warmup_factor"])
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.input_kind = config["model"]["input"]
+        distill = resolve(config.get("distill"))
+        self.distiller = Distiller(distill, config, d.device) if distill else None
+        if self.distiller is not None and self.distiller.holistic is not None and d.enabled:
+            self.distiller.holistic.sync = lambda params: distributed.average_gradients(d, params)
         self.start, self.best_f1 = 0, -1.0
         if resume:
             self._resume()
@@ -128,6 +135,8 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
+        if self.distiller is not None:
+            self.distiller.load_extra_state(ckpt.get("distiller", {}))
         self.start, self.best_f1 = int(ckpt["iteration"]), float(ckpt["best_f1"])
         log.info("resumed %s at iteration %d (best F1 %.4f)", path, self.start, self.best_f1)
 
@@ -137,6 +146,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "distiller": self.distiller.extra_state() if self.distiller is not None else {},
             "rng": rng_state(),
             "iteration": iteration,
             "best_f1": self.best_f1,
@@ -149,7 +159,8 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         t = self.config["train"]
         c = score_samples(self.predictor, self.config["dataset"]["root"], self.val_samples, self.pre,
-                          batch_size=max(1, t["batch_size"] // self.d.world), workers=self.config["dataset"]["num_workers"])
+                          batch_size=max(1, t["batch_size"] // self.d.world), workers=self.config["dataset"]["num_workers"],
+                          input_kind=self.input_kind)
         tp, fp, fn = distributed.all_sum(self.d, [c.tp, c.fp, c.fn])
         f1 = 2 * tp / (2 * tp + fp + fn) if tp + fn else 0.0
         return {"val/f1": f1, "val/precision": tp / (tp + fp) if tp + fp else 0.0, "val/recall": tp / (tp + fn) if tp + fn else 0.0}
@@ -173,7 +184,8 @@ class Trainer:
 
             bar = tqdm(total=t["iterations"], initial=self.start, desc=self.config["name"], unit="it", dynamic_ncols=True)
         metrics: dict[str, float] = {}
-        window_loss, window_start, window_images = [], time.perf_counter(), 0
+        window_loss: dict[str, float] = {}
+        window_steps, window_start, window_images = 0, time.perf_counter(), 0
         run_start, trained_images = time.perf_counter(), 0
         try:
             for it, (x, y, e) in enumerate(loader, start=self.start):
@@ -183,9 +195,16 @@ class Trainer:
                 if self.config["model"]["freeze_bn"]:
                     freeze_batchnorm(self.model)
                 x, y, e = (v.to(d.device, non_blocking=True) for v in (x, y, e))
+                inp = one_hot_label(y) if self.input_kind == "label" else x
+                taps = self.distiller.student_taps if self.distiller is not None else ()
                 with torch.autocast(d.device.type, dtype=torch.float16, enabled=self.amp):
-                    seg, exist = self.net(x)
+                    out = self.net(inp, taps=taps) if taps else self.net(inp)
+                seg, exist = out[0], out[1]
                 losses = self.loss_fn(seg, exist, y, e, weight_sum=(lambda w: distributed.mean_tensor(d, w)) if d.enabled else None)
+                if self.distiller is not None:
+                    extra = self.distiller(x, y, seg, out[2] if taps else {})
+                    losses.update(extra)
+                    losses["total"] = losses["total"] + sum(extra.values())
                 bad = distributed.all_sum(d, [0.0 if torch.isfinite(losses["total"]).item() else 1.0])[0]
                 if bad:
                     saved = f"{self.out / 'last.pt'} (iteration {self._saved})" if self._saved else "none written yet"
@@ -197,20 +216,22 @@ class Trainer:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 self.scheduler.step()
-                window_loss.append([v.item() for v in losses.values()])
+                for key, value in losses.items():
+                    window_loss[key] = window_loss.get(key, 0.0) + value.item()
+                window_steps += 1
                 window_images += x.shape[0] * d.world
                 trained_images += x.shape[0] * d.world
                 if bar:
                     bar.update()
                     bar.set_postfix(loss=f"{losses['total'].item():.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
                 if step % t["log_every"] == 0 or step == t["iterations"]:
-                    mean = torch.tensor(window_loss).mean(0).tolist()
-                    mean = [v / d.world for v in distributed.all_sum(d, mean)]
+                    keys = sorted(window_loss)
+                    sums = distributed.all_sum(d, [window_loss[k] for k in keys])
+                    mean = {(k if "/" in k else f"loss/{k}"): v / (window_steps * d.world) for k, v in zip(keys, sums)}
                     rate = window_images / (time.perf_counter() - window_start)
                     if scalars:
-                        scalars.add(step, {"loss/seg": mean[0], "loss/exist": mean[1], "loss/total": mean[2],
-                                           "lr": self.scheduler.get_last_lr()[0], "speed/img_per_s": rate})
-                    window_loss, window_start, window_images = [], time.perf_counter(), 0
+                        scalars.add(step, {**mean, "lr": self.scheduler.get_last_lr()[0], "speed/img_per_s": rate})
+                    window_loss, window_steps, window_start, window_images = {}, 0, time.perf_counter(), 0
                 validated = step % t["val_every"] == 0 or step == t["iterations"]
                 if validated:
                     metrics = self.validate()

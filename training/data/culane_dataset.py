@@ -18,6 +18,7 @@ from runtime.culane import CulaneDataset, Sample
 from runtime.errors import DataError
 from runtime.preprocess import Preprocess
 from training.data.augment import augment
+from training.data.label_input import one_hot_label
 
 
 class CulaneSegmentation(Dataset):
@@ -71,3 +72,19 @@ class CulaneImages(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         image = self.data.read_image(self.samples[index])
         return torch.from_numpy(self.pre(image)[0]), index
+
+
+class CulaneLabelInputs(Dataset):
+    """One-hot label maps of a ``*_gt.txt`` list as network input (LGAD's teacher): ``(input, index)``."""
+
+    def __init__(self, root: str | os.PathLike[str], samples: list[Sample], pre: Preprocess) -> None:
+        self.data = CulaneDataset(root)
+        self.samples = samples
+        self.pre = pre
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        label = self.pre.label(self.data.read_label(self.samples[index]))
+        return one_hot_label(torch.from_numpy(label.astype(np.int64))), index

@@ -19,7 +19,7 @@ def build_model(config: dict[str, Any]) -> nn.Module:
     m, inp = config["model"], config["input"]
     size = (inp["net_height"], inp["net_width"])
     if m["arch"] == "erfnet":
-        model: nn.Module = ERFNet(size, dropout=m["dropout"])
+        model: nn.Module = ERFNet(size, dropout=m["dropout"], in_channels=5 if m.get("input") == "label" else 3)
     else:
         model = PSPNet(size, depth=m["depth"], head_channels=m["head_channels"], dropout=m["dropout"])
     if m.get("pretrained"):

@@ -9,6 +9,8 @@ encoder output (:class:`~training.models.heads.LaneExistence`). About 2.5 M para
 (``encoder.initial_block``, ``encoder.layers.N``, ``decoder.layers.N``, ``lane_exist.*``), so
 its checkpoints load.
 
+``in_channels`` = 5 makes LGAD's teacher, which reads the one-hot label map instead of the image.
+
 Feature taps for distillation (returned only when asked, so the exported graph stays lean):
 
 - ``block1``: after the first downsampler, 16 ch at 1/2;
@@ -73,9 +75,9 @@ class UpsamplerBlock(nn.Module):
 class Encoder(nn.Module):
     """``layers[0:6]``: the 64-channel stage (block 2); ``layers[6:]``: the 128-channel stage."""
 
-    def __init__(self, dropout: float = 0.1) -> None:
+    def __init__(self, dropout: float = 0.1, in_channels: int = 3) -> None:
         super().__init__()
-        self.initial_block = DownsamplerBlock(3, 16)
+        self.initial_block = DownsamplerBlock(in_channels, 16)
         dilated = [NonBottleneck1D(128, dropout, d) for _ in range(2) for d in (2, 4, 8, 16)]
         self.layers = nn.Sequential(
             DownsamplerBlock(16, 64), *[NonBottleneck1D(64, dropout, 1) for _ in range(5)],
@@ -105,13 +107,14 @@ class ERFNet(nn.Module):
     """ERFNet-CULane: ``forward(x) -> (seg_logits (N, C, H, W), exist_logits (N, 4))``;
     ``forward(x, taps=("block2",))`` also returns ``{name: feature}``."""
 
-    def __init__(self, input_size: tuple[int, int], num_classes: int = 5, num_lanes: int = 4, dropout: float = 0.1) -> None:
+    def __init__(self, input_size: tuple[int, int], num_classes: int = 5, num_lanes: int = 4, dropout: float = 0.1,
+                 in_channels: int = 3) -> None:
         super().__init__()
         h, w = input_size
         if h % 16 or w % 16:
             raise ValueError(f"ERFNet input {w}x{h}: width and height must be multiples of 16")
         self.input_size = (h, w)
-        self.encoder = Encoder(dropout)
+        self.encoder = Encoder(dropout, in_channels)
         self.decoder = Decoder(num_classes)
         self.lane_exist = LaneExistence(128, (h // 8, w // 8), num_classes, num_lanes)
 

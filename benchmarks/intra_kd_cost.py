@@ -1,0 +1,65 @@
+"""Benchmark: IntRA-KD's own cost as a share of a student training step (teacher forward excluded).
+
+    python benchmarks/intra_kd_cost.py [--size 528x112] [--batch 8] [--steps 10]
+
+Times a student step (forward + backward + SGD update) with the segmentation loss only, and the
+same step with L_m (IntRA-KD) and L_a (attention) added on the paper's tap pairs, the teacher
+features being computed once beforehand. Prints both and the share.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from training.config import load_config
+from training.distill.attention import attention_loss
+from training.distill.intra_kd import intra_kd_loss
+from training.losses import LaneSegLoss
+from training.models import build_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", default="528x112")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--teacher-depth", type=int, default=18)
+    args = parser.parse_args()
+    w, h = (int(v) for v in args.size.split("x"))
+    cfg = load_config("training/configs/synthetic/erfnet.yaml", [f"input.net_width={w}", f"input.net_height={h}"])
+    student = build_model(cfg).train()
+    teacher_cfg = {**cfg, "model": {**cfg["model"], "arch": "pspnet", "depth": args.teacher_depth, "head_channels": 128}}
+    teacher = build_model(teacher_cfg).eval()
+    x = torch.randn(args.batch, 3, h, w)
+    y = torch.randint(0, 5, (args.batch, h, w))
+    with torch.no_grad():
+        _, _, t = teacher(x, taps=("layer2", "layer4"))
+    seg_loss = LaneSegLoss()
+    opt = torch.optim.SGD(student.parameters(), lr=1e-3, momentum=0.9)
+    e = torch.ones(args.batch, 4)
+
+    def step(distill: bool) -> float:
+        start = time.perf_counter()
+        seg, exist, s = student(x, taps=("block2", "block3"))
+        loss = seg_loss(seg, exist, y, e)["total"]
+        if distill:
+            loss = loss + 0.1 * (intra_kd_loss(s["block2"], t["layer2"], y) + intra_kd_loss(s["block3"], t["layer4"], y))
+            loss = loss + 0.1 * (attention_loss(s["block2"], t["layer2"]) + attention_loss(s["block3"], t["layer4"]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return time.perf_counter() - start
+
+    for mode in (False, True):
+        step(mode)  # warm-up
+    plain = sorted(step(False) for _ in range(args.steps))[args.steps // 2]
+    with_kd = sorted(step(True) for _ in range(args.steps))[args.steps // 2]
+    print(f"student step {w}x{h}, batch {args.batch}, {torch.get_num_threads()} threads: "
+          f"{1000 * plain:.0f} ms alone, {1000 * with_kd:.0f} ms with L_m + L_a "
+          f"-> IntRA-KD+AT share {100 * (with_kd - plain) / with_kd:.1f} % of the step (teacher forward excluded)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""IntRA-KD against an independent NumPy reference, and its properties."""
+import numpy as np
+import pytest
+import torch
+
+from training.distill.attention import attention_loss, attention_map
+from training.distill.intra_kd import affinity, affinity_loss, aoi_maps, intra_kd_loss, moment_pool
+
+
+def reference_moments(f: np.ndarray, m: np.ndarray):
+    """Straight from the definitions, float64, one image: f (C, h, w), m (K, h, w)."""
+    K, C = m.shape[0], f.shape[0]
+    out = np.zeros((3, K, C))
+    present = np.zeros(K, bool)
+    for k in range(K):
+        sel = m[k] > 0
+        if not sel.any():
+            continue
+        present[k] = True
+        x = f[:, sel].astype(np.float64)  # (C, n)
+        mu = x.mean(1)
+        var = ((x - mu[:, None]) ** 2).mean(1)
+        skew = (((x - mu[:, None]) / np.sqrt(var + 1e-6)[:, None]) ** 3).mean(1)
+        out[:, k] = mu, var, skew
+    return out, present
+
+
+def reference_loss(fs, ft, ms, mt):
+    ps, present_s = reference_moments(fs, ms)
+    pt, present_t = reference_moments(ft, mt)
+    present = present_s & present_t
+    def cos(p):
+        n = np.linalg.norm(p, axis=-1, keepdims=True)
+        u = p / np.maximum(n, 1e-8)
+        return u @ np.swapaxes(u, -1, -2)
+    cs, ct = cos(ps), cos(pt)
+    idx = np.flatnonzero(present)
+    n = len(idx)
+    diff = (cs - ct)[:, idx][:, :, idx]
+    return (diff**2).sum() / (3 * n * n)
+
+
+def random_case(seed: int, h=8, w=12, cs=6, ct=9):
+    g = torch.Generator().manual_seed(seed)
+    label = torch.zeros(2, h * 4, w * 4, dtype=torch.long)
+    label[:, :, 5:8] = 1
+    label[:, :, 20:23] = 2
+    label[0, :, 33:35] = 3  # class 3 only in image 0; class 4 nowhere
+    label[:, :2, :] = 255
+    fs = torch.randn(2, cs, h, w, generator=g) * 2 + 1
+    ft = torch.randn(2, ct, h, w, generator=g) - 3
+    return label, fs, ft
+
+
+def test_moments_match_the_numpy_reference():
+    label, fs, _ = random_case(0)
+    aoi = aoi_maps(label, 5, 5, (8, 12))
+    moments, present = moment_pool(fs, aoi)
+    for i in range(2):
+        ref, ref_present = reference_moments(fs[i].numpy(), aoi[i].numpy())
+        np.testing.assert_array_equal(present[i].numpy(), ref_present)
+        np.testing.assert_allclose(moments[i].numpy(), ref, rtol=2e-4, atol=2e-4)
+    assert present[0].tolist() == [True, True, True, True, False] and present[1, 3].item() is False
+
+
+def test_loss_matches_the_numpy_reference():
+    for seed in range(3):
+        label, fs, ft = random_case(seed)
+        loss = intra_kd_loss(fs, ft, label, 5, 5).item()
+        ms, mt = aoi_maps(label, 5, 5, (8, 12)), aoi_maps(label, 5, 5, (8, 12))
+        ref = np.mean([reference_loss(fs[i].numpy(), ft[i].numpy(), ms[i].numpy(), mt[i].numpy()) for i in range(2)])
+        assert loss == pytest.approx(ref, rel=1e-3, abs=1e-6)
+
+
+def test_identical_features_give_zero_and_different_ones_do_not():
+    label, fs, ft = random_case(1, cs=7, ct=7)
+    assert intra_kd_loss(fs, fs.clone(), label).item() == pytest.approx(0.0, abs=1e-10)
+    assert intra_kd_loss(fs, ft, label).item() > 1e-3
+
+
+def test_invariances_the_maths_promises():
+    label, fs, ft = random_case(2)
+    base = intra_kd_loss(fs, ft, label).item()
+    # scaling all channels by s > 0 scales mu1 by s, mu2 by s^2, leaves skewness: cosines unchanged
+    assert intra_kd_loss(fs * 3.7, ft, label).item() == pytest.approx(base, rel=1e-4)
+    assert intra_kd_loss(fs, ft * 0.2, label).item() == pytest.approx(base, rel=1e-4)
+    # scaling one channel changes the moment vectors' directions
+    skewed = fs.clone()
+    skewed[:, 0] *= 10
+    assert abs(intra_kd_loss(skewed, ft, label).item() - base) > 1e-3
+    # the channel count of student and teacher may differ (6 vs 9 here): no projection needed
+    assert fs.shape[1] != ft.shape[1]
+
+
+def test_gradients_reach_the_student_only():
+    label, fs, ft = random_case(3)
+    fs.requires_grad_(True)
+    ft.requires_grad_(True)
+    intra_kd_loss(fs, ft, label).backward()
+    assert fs.grad is not None and fs.grad.abs().sum() > 0
+    assert ft.grad is None
+
+
+def test_absent_classes_and_empty_aois_are_safe():
+    label = torch.full((1, 32, 48), 255, dtype=torch.long)  # everything ignored: no class anywhere
+    fs, ft = torch.randn(1, 4, 8, 12, requires_grad=True), torch.randn(1, 5, 8, 12)
+    loss = intra_kd_loss(fs, ft, label)
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.isfinite(fs.grad).all()
+    label = torch.zeros(1, 32, 48, dtype=torch.long)  # background only: one class, nothing to relate
+    assert intra_kd_loss(torch.randn(1, 4, 8, 12), ft, label).item() == pytest.approx(0.0, abs=1e-10)
+    constant = torch.ones(1, 4, 8, 12)  # zero variance everywhere: finite
+    label[:, :, 10:14] = 2
+    assert torch.isfinite(intra_kd_loss(constant, ft, label))
+
+
+def test_aoi_of_a_one_pixel_line_grows_by_two_pixels_with_a_5x5_kernel():
+    label = torch.zeros(1, 20, 20, dtype=torch.long)
+    label[0, :, 9] = 3
+    aoi = aoi_maps(label, 5, 5)
+    cols = torch.nonzero(aoi[0, 3].any(0)).flatten().tolist()
+    assert cols == [7, 8, 9, 10, 11]
+    assert aoi_maps(label, 5, 3)[0, 3].any(0).nonzero().flatten().tolist() == [8, 9, 10]
+    # AOIs overlap: the dilated background covers the one-pixel lane too
+    assert aoi[0, 0].all()
+    # brought to 1/4 resolution, a thin lane survives (max pooling), ignored pixels belong nowhere
+    small = aoi_maps(label, 5, 5, (5, 5))
+    assert small[0, 3].any(0).nonzero().flatten().tolist() == [1, 2]
+    label[0, :5] = 255
+    assert aoi_maps(label, 5, 1)[0, :, :5].sum() == 0
+    with pytest.raises(ValueError, match="odd"):
+        aoi_maps(label, 5, 4)
+
+
+def test_affinity_is_cosine_and_symmetric():
+    m = torch.randn(2, 3, 5, 7)
+    c = affinity(m)
+    assert torch.allclose(c, c.transpose(-1, -2)) and torch.allclose(torch.diagonal(c, dim1=-2, dim2=-1), torch.ones(2, 3, 5), atol=1e-6)
+    present = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    # the loss normalises by 3 n^2 over present classes: n = 5 and n = 2
+    diff = affinity_loss(c + 0.1, c, present)
+    pair2 = 3 * 4 * 0.01 / (3 * 4)
+    assert diff.item() == pytest.approx((3 * 25 * 0.01 / (3 * 25) + pair2) / 2)
+
+
+def test_attention_transfer():
+    fs, ft = torch.randn(2, 8, 16, 24, requires_grad=True), torch.randn(2, 32, 8, 12)
+    a = attention_map(ft, (8, 12))
+    assert a.shape == (2, 96) and torch.allclose(a.norm(dim=1), torch.ones(2))
+    assert attention_loss(ft * 2.0, ft).item() == pytest.approx(0.0, abs=1e-10)  # scale-free
+    loss = attention_loss(fs, ft)
+    assert 0 < loss.item() <= 2.0  # distance between unit vectors
+    loss.backward()
+    assert fs.grad is not None

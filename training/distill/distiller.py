@@ -1,0 +1,185 @@
+"""The distillation a config asks for: frozen teacher(s), student taps, weighted losses.
+
+Config (``distill:`` section; methods combine freely)::
+
+    distill:
+      method: [intra_kd, at]          # kd, at, intra_kd, skd (= skd_pixel + skd_pair + skd_holistic), lgad
+      teacher: runs/culane/resnet101_psp/best.pt
+      pairs: [[block2, layer2], [block3, layer4]]    # (student tap, teacher tap), the paper's default
+      weights: {intra_kd: 0.1, at: 0.1}              # alpha_1, alpha_2 of eq. 5; defaults below
+      aoi_kernel: 5
+      temperature: 1.0                # kd
+      skd_pair_taps: [block3, psp]    # the features whose pair-wise similarities SKD matches
+      skd_pair_scale: 0.5             # node = max pool over (scale*h, scale*w) windows
+      lgad_teacher: runs/culane/lgad_teacher/best.pt
+      lgad_pairs: [[block2, block2], [block3, block3]]
+      teacher_half: true              # teacher in float16 on CUDA
+
+The teacher runs in eval mode without gradients; its checkpoint must have been trained with the
+student's preprocessing (crop, size, normalisation), which is checked.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from runtime.errors import DataError
+from training.checkpoint import load_checkpoint
+from training.data.label_input import one_hot_label
+from training.distill.attention import attention_loss, sad_attention_loss
+from training.distill.intra_kd import intra_kd_loss
+from training.distill.kd import kd_loss
+from training.distill.skd import HolisticDistiller, pairwise_loss
+
+METHODS = ("kd", "at", "intra_kd", "skd_pixel", "skd_pair", "skd_holistic", "lgad")
+ALIASES = {"skd": ("skd_pixel", "skd_pair", "skd_holistic")}
+DEFAULT_WEIGHTS = {
+    "kd": 1.0,
+    "at": 0.1,  # IntRA-KD eq. 5: alpha_2
+    "intra_kd": 0.1,  # IntRA-KD eq. 5: alpha_1
+    "skd_pixel": 10.0,  # SKD: lambda_1 (paper and code)
+    "skd_pair": 1.0,  # SKD code's --lambda-pa default (paper: lambda_1 = 10, run script: 0.5)
+    "skd_holistic": 0.1,  # SKD: lambda_2 (paper and code's lambda_d)
+    "lgad": 0.1,
+}
+DEFAULTS: dict[str, Any] = {
+    "method": [],
+    "teacher": None,
+    "pairs": [["block2", "layer2"], ["block3", "layer4"]],
+    "weights": {},
+    "aoi_kernel": 5,
+    "temperature": 1.0,
+    "skd_pair_taps": ["block3", "psp"],
+    "skd_pair_scale": 0.5,
+    "skd_discriminator_lr": 4e-4,
+    "skd_gradient_penalty": 10.0,
+    "lgad_teacher": None,
+    "lgad_pairs": [["block2", "block2"], ["block3", "block3"]],
+    "teacher_half": True,
+}
+TEACHER_METHODS = {"kd", "at", "intra_kd", "skd_pixel", "skd_pair", "skd_holistic"}
+
+
+def resolve(section: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Defaults filled in, aliases expanded, names checked; None when nothing is distilled."""
+    if not section:
+        return None
+    unknown = set(section) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"distill: unknown keys {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    cfg = {**copy.deepcopy(DEFAULTS), **copy.deepcopy(section)}
+    methods = cfg["method"]
+    methods = [methods] if isinstance(methods, str) else list(methods)
+    expanded: list[str] = []
+    for m in methods:
+        for name in ALIASES.get(m, (m,)):
+            if name not in METHODS:
+                raise ValueError(f"distill.method: unknown method {m!r}; choose from {METHODS + tuple(ALIASES)}")
+            if name not in expanded:
+                expanded.append(name)
+    if not expanded:
+        return None
+    cfg["method"] = expanded
+    bad = set(cfg["weights"]) - set(METHODS)
+    if bad:
+        raise ValueError(f"distill.weights: unknown methods {sorted(bad)}")
+    cfg["weights"] = {m: float(cfg["weights"].get(m, DEFAULT_WEIGHTS[m])) for m in expanded}
+    if TEACHER_METHODS & set(expanded) and not cfg["teacher"]:
+        raise ValueError(f"distill.teacher: {sorted(TEACHER_METHODS & set(expanded))} need a teacher checkpoint")
+    if "lgad" in expanded and not cfg["lgad_teacher"]:
+        raise ValueError("distill.lgad_teacher: lgad needs a label-input teacher checkpoint (model.input: label)")
+    return cfg
+
+
+def load_frozen(path: str, student_config: dict[str, Any], device: torch.device, half: bool) -> nn.Module:
+    """A teacher from its checkpoint: eval mode, no gradients, float16 on CUDA when ``half``."""
+    from training.models import build_model  # local: models import nothing from here
+
+    ckpt = load_checkpoint(path, "cpu")
+    config = copy.deepcopy(ckpt["config"])
+    if config["input"] != student_config["input"]:
+        raise DataError(path, "teacher was trained with other preprocessing (input size/crop/normalisation) than the student")
+    config["model"]["pretrained"] = None
+    model = build_model(config)
+    model.load_state_dict(ckpt["model"])
+    model.eval().requires_grad_(False).to(device)
+    if half and device.type == "cuda":
+        model.half()
+    return model
+
+
+class Distiller(nn.Module):
+    """Computes the weighted distillation losses of one training step."""
+
+    def __init__(self, cfg: dict[str, Any], student_config: dict[str, Any], device: torch.device) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.methods: list[str] = cfg["method"]
+        self.weights: dict[str, float] = cfg["weights"]
+        self.device = device
+        self.half = bool(cfg["teacher_half"]) and device.type == "cuda"
+        self.num_classes = 5
+        self.teacher = load_frozen(cfg["teacher"], student_config, device, cfg["teacher_half"]) if TEACHER_METHODS & set(self.methods) else None
+        self.lgad_teacher = load_frozen(cfg["lgad_teacher"], student_config, device, cfg["teacher_half"]) if "lgad" in self.methods else None
+        self.holistic = (
+            HolisticDistiller(self.num_classes, cfg["skd_discriminator_lr"], cfg["skd_gradient_penalty"], self.weights["skd_holistic"]).to(device)
+            if "skd_holistic" in self.methods else None
+        )
+        pairs = [tuple(p) for p in cfg["pairs"]] if {"at", "intra_kd"} & set(self.methods) else []
+        self.pairs: list[tuple[str, str]] = pairs
+        self.skd_pair = tuple(cfg["skd_pair_taps"]) if "skd_pair" in self.methods else None
+        self.lgad_pairs = [tuple(p) for p in cfg["lgad_pairs"]] if "lgad" in self.methods else []
+        student = {s for s, _ in self.pairs} | {s for s, _ in self.lgad_pairs} | ({self.skd_pair[0]} if self.skd_pair else set())
+        self.student_taps = tuple(sorted(student))
+        self.teacher_taps = tuple(sorted({t for _, t in self.pairs} | ({self.skd_pair[1]} if self.skd_pair else set())))
+        self.lgad_taps = tuple(sorted({t for _, t in self.lgad_pairs}))
+
+    def train(self, mode: bool = True) -> "Distiller":
+        super().train(mode)
+        for t in (self.teacher, self.lgad_teacher):
+            if t is not None:
+                t.eval()  # teachers stay in eval mode (BatchNorm statistics fixed, no dropout)
+        return self
+
+    @torch.no_grad()
+    def _teacher(self, model: nn.Module, x: torch.Tensor, taps: tuple[str, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        inp = x.half() if self.half else x
+        seg, _, feats = model(inp, taps=taps)
+        return seg.float(), {k: v.float() for k, v in feats.items()}
+
+    def forward(self, x: torch.Tensor, label: torch.Tensor, seg_s: torch.Tensor, taps_s: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Weighted losses ``{"distill/<method>": tensor}`` (already multiplied by their weights)."""
+        out: dict[str, torch.Tensor] = {}
+        seg_t, taps_t = (None, {})
+        if self.teacher is not None:
+            seg_t, taps_t = self._teacher(self.teacher, x, self.teacher_taps)
+        if "kd" in self.methods:
+            out["kd"] = kd_loss(seg_s, seg_t, self.cfg["temperature"])
+        if "skd_pixel" in self.methods:
+            out["skd_pixel"] = kd_loss(seg_s, seg_t, 1.0)
+        if "at" in self.methods:
+            out["at"] = sum(attention_loss(taps_s[s], taps_t[t]) for s, t in self.pairs)
+        if "intra_kd" in self.methods:
+            out["intra_kd"] = sum(intra_kd_loss(taps_s[s], taps_t[t], label, self.num_classes, self.cfg["aoi_kernel"]) for s, t in self.pairs)
+        if "skd_pair" in self.methods:
+            s, t = self.skd_pair  # type: ignore[misc]
+            out["skd_pair"] = pairwise_loss(taps_s[s], taps_t[t], self.cfg["skd_pair_scale"])
+        if "skd_holistic" in self.methods:
+            self.holistic.discriminator_step(x, seg_s.detach(), seg_t)  # type: ignore[union-attr]
+            out["skd_holistic"] = self.holistic.generator_loss(x, seg_s)  # type: ignore[union-attr]
+        if "lgad" in self.methods:
+            _, taps_l = self._teacher(self.lgad_teacher, one_hot_label(label, self.num_classes), self.lgad_taps)  # type: ignore[arg-type]
+            out["lgad"] = sum(sad_attention_loss(taps_s[s], taps_l[t]) for s, t in self.lgad_pairs)
+        return {f"distill/{k}": self.weights[k] * v for k, v in out.items()}
+
+    # -- state that must survive --resume ----------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        return self.holistic.state() if self.holistic is not None else {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if self.holistic is not None and state:
+            self.holistic.load_state(state)
+

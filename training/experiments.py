@@ -1,0 +1,247 @@
+"""Compare distillation methods: a grid of methods x seeds on one dataset, one report.
+
+    python -m training.experiments --config training/configs/synthetic/experiments.yaml [--only kd intra_kd] [--seeds 0 1]
+
+Trains the teacher (and LGAD's label-input teacher when asked for) once, then every
+(method, seed) student, each through ``python -m training.train`` with ``--resume`` (a finished
+run is skipped, an interrupted one continues), evaluates every model on the test split with the
+runtime's metric (``python -m training.evaluate``; skipped when its ``f1.json`` is newer than the
+checkpoint), and writes ``<report_dir>/distillation.md`` + ``.csv`` + ``.png``: a table shaped
+like the paper's Table 3 (method, F1 per category and total as mean +- std over seeds, FP for
+``cross``, parameters) with the teacher and the student-alone rows.
+
+Experiment file (paths relative to it)::
+
+    student: erfnet.yaml
+    teacher: resnet_psp.yaml
+    lgad_teacher: lgad_teacher.yaml
+    seeds: [0, 1, 2]
+    overrides: []                 # --set items for every student run
+    teacher_overrides: []
+    methods:                      # name -> distill section (without the teacher paths)
+      baseline: null
+      kd: {method: [kd]}
+      intra_kd: {method: [intra_kd, at]}
+    runs_dir: runs/culane-synth/experiments
+    report_dir: reports/culane-synth
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runtime.atomic import atomic_write_bytes, atomic_write_text
+from runtime.culane import CATEGORIES
+from training.config import ConfigError
+
+LABELS = {
+    "baseline": ("S", "ERFNet (student alone)"),
+    "kd": ("TSD", "ERFNet-KD"),
+    "at": ("TSD", "ERFNet-AT"),
+    "skd": ("TSD", "ERFNet-SKD"),
+    "lgad": ("TSD", "ERFNet-LGAD"),
+    "intra_kd": ("TSD", "ERFNet-IntRA-KD (+AT)"),
+}
+
+
+def load_experiment(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: experiment file not found") from None
+    missing = {"student", "teacher", "methods", "seeds"} - set(spec)
+    if missing:
+        raise ConfigError(f"{path}: missing keys {sorted(missing)}")
+    for key in ("student", "teacher", "lgad_teacher"):
+        if spec.get(key):
+            spec[key] = str((path.parent / spec[key]).resolve())
+    spec.setdefault("overrides", [])
+    spec.setdefault("teacher_overrides", [])
+    spec.setdefault("runs_dir", "runs/experiments")
+    spec.setdefault("report_dir", "reports")
+    return spec
+
+
+def _run(cmd: list[str], log: Path) -> None:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as handle:
+        handle.write(f"\n$ {' '.join(cmd)}\n")
+        handle.flush()
+        result = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... failed (exit {result.returncode}); log {log}:\n  " + "\n  ".join(tail))
+
+
+def train(config: str, out: Path, overrides: list[str]) -> Path:
+    """Train (or finish, or skip) one run; returns its best checkpoint."""
+    summary = out / "train_summary.json"
+    if not summary.exists():
+        cmd = [sys.executable, "-m", "training.train", "--config", config, "--resume", "--set", f"output.dir={out}"]
+        for item in overrides:
+            cmd += ["--set", item]
+        _run(cmd, out / "train.log")
+    return out / "best.pt"
+
+
+def evaluate(ckpt: Path) -> dict[str, Any]:
+    out = ckpt.parent / "eval_test"
+    report = out / "f1.json"
+    if not report.exists() or report.stat().st_mtime < ckpt.stat().st_mtime:
+        _run([sys.executable, "-m", "training.evaluate", "--ckpt", str(ckpt), "--out", str(out)], ckpt.parent / "eval.log")
+    return json.loads(report.read_text())
+
+
+def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] | None = None) -> dict[str, Any]:
+    runs = Path(spec["runs_dir"])
+    seeds = seeds if seeds is not None else list(spec["seeds"])
+    methods = {k: v for k, v in spec["methods"].items() if not only or k in only}
+    results: dict[str, Any] = {"teacher": None, "methods": {}}
+    start = time.perf_counter()
+
+    def say(text: str) -> None:
+        print(f"[{time.perf_counter() - start:7.0f} s] {text}", flush=True)
+
+    say(f"teacher: {spec['teacher']}")
+    teacher_ckpt = train(spec["teacher"], runs / "teacher", spec["teacher_overrides"])
+    results["teacher"] = evaluate(teacher_ckpt)
+    lgad_ckpt = None
+    if any(m and "lgad" in (m.get("method") or []) for m in methods.values()):
+        if not spec.get("lgad_teacher"):
+            raise ConfigError("a method uses lgad but the experiment names no lgad_teacher config")
+        say(f"LGAD teacher: {spec['lgad_teacher']}")
+        lgad_ckpt = train(spec["lgad_teacher"], runs / "lgad_teacher", [])
+    for name, distill in methods.items():
+        for seed in seeds:
+            out = runs / name / f"seed{seed}"
+            overrides = list(spec["overrides"]) + [f"train.seed={seed}", f"name={name}"]
+            if distill:
+                section = dict(distill)
+                section["teacher"] = str(teacher_ckpt)
+                if lgad_ckpt is not None:
+                    section["lgad_teacher"] = str(lgad_ckpt)
+                overrides.append("distill=" + json.dumps(section))
+            say(f"{name} seed {seed}")
+            results["methods"].setdefault(name, {})[seed] = evaluate(train(spec["student"], out, overrides))
+    say("done")
+    return results
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model: category F1 (and cross FP) mean/std over seeds, total, parameters."""
+    rows = []
+
+    def row(kind: str, label: str, reports: list[dict[str, Any]]) -> dict[str, Any]:
+        r: dict[str, Any] = {"type": kind, "algorithm": label, "seeds": len(reports), "params_m": reports[0]["params"] / 1e6}
+        for cat in CATEGORIES:
+            key = "fp" if cat == "cross" else "f1"
+            values = [float(rep["f1"][cat][key]) * (1 if key == "fp" else 100) for rep in reports]
+            r[cat] = _stats(values)
+        r["total"] = _stats([100 * float(rep["f1"]["total"]["f1"]) for rep in reports])
+        r["per_seed_total"] = [round(100 * float(rep["f1"]["total"]["f1"]), 2) for rep in reports]
+        return r
+
+    if results.get("teacher"):
+        t = results["teacher"]
+        rows.append(row("T", f"{t['model']} (teacher)", [t]))
+    for name, by_seed in results["methods"].items():
+        kind, label = LABELS.get(name, ("TSD", name))
+        rows.append(row(kind, label, [by_seed[s] for s in sorted(by_seed)]))
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]], title: str) -> str:
+    def cell(v: tuple[float, float], seeds: int, digits: int = 1) -> str:
+        return f"{v[0]:.{digits}f}" if seeds == 1 else f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}"
+
+    head = "| Type | Algorithm | " + " | ".join("cross (FP)" if c == "cross" else c for c in CATEGORIES) + " | **Total F1** | # Param (M) | seeds |"
+    lines = [f"# {title}", "", head, "|" + "---|" * (len(CATEGORIES) + 5)]
+    for r in rows:
+        cats = " | ".join(cell(r[c], r["seeds"], 0 if c == "cross" else 1) for c in CATEGORIES)
+        lines.append(f"| {r['type']} | {r['algorithm']} | {cats} | **{cell(r['total'], r['seeds'], 2)}** | {r['params_m']:.2f} | {r['seeds']} |")
+    lines += ["", "F1 in % on the test split (CULane's official counting), mean ± sample std over seeds; "
+              "`cross` has no annotated lanes: its column is the number of false positives (lower is better)."]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["type", "algorithm", "seeds", "params_m"] + [f"{c}_{s}" for c in CATEGORIES + ("total",) for s in ("mean", "std")] + ["per_seed_total"])
+    for r in rows:
+        writer.writerow([r["type"], r["algorithm"], r["seeds"], f"{r['params_m']:.3f}"]
+                        + [f"{v:.3f}" for c in CATEGORIES + ("total",) for v in r[c]] + [" ".join(map(str, r["per_seed_total"]))])
+    return buffer.getvalue()
+
+
+def bar_plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 2, 4))
+    names = [r["algorithm"].replace(" (", "\n(") for r in rows]
+    means = [r["total"][0] for r in rows]
+    stds = [r["total"][1] for r in rows]
+    colors = ["#888888" if r["type"] == "T" else "#4c72b0" if r["type"] == "S" else "#dd8452" for r in rows]
+    ax.bar(range(len(rows)), means, yerr=stds, capsize=4, color=colors)
+    ax.set_xticks(range(len(rows)), names, fontsize=8)
+    ax.set_ylabel("total F1 (%)")
+    low = min(m - s for m, s in zip(means, stds))
+    ax.set_ylim(max(0, low - 5), min(100, max(m + s for m, s in zip(means, stds)) + 3))
+    for i, (m, s) in enumerate(zip(means, stds)):
+        ax.text(i, m + s + 0.3, f"{m:.1f}", ha="center", fontsize=8)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_report(results: dict[str, Any], report_dir: Path, title: str) -> list[dict[str, Any]]:
+    rows = table_rows(results)
+    atomic_write_text(report_dir / "distillation.md", markdown(rows, title))
+    atomic_write_text(report_dir / "distillation.csv", csv_text(rows))
+    bar_plot(rows, report_dir / "distillation.png", title)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.experiments", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True, help="experiment YAML")
+    parser.add_argument("--only", nargs="+", help="methods to run (default: all)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="seeds to run (default: the file's)")
+    args = parser.parse_args(argv)
+    try:
+        spec = load_experiment(args.config)
+        results = run_grid(spec, args.only, args.seeds)
+        rows = write_report(results, Path(spec["report_dir"]), f"Distillation on {Path(spec['runs_dir']).parent.name}")
+    except (ConfigError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for r in rows:
+        print(f"{r['algorithm']:<28} total F1 {r['total'][0]:6.2f} ± {r['total'][1]:.2f}  ({r['seeds']} seeds)")
+    print(f"report: {Path(spec['report_dir']) / 'distillation.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
