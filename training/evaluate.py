@@ -24,20 +24,9 @@ from runtime.errors import DataError
 from runtime.evaluate_culane import default_lists, evaluate_lists, format_table
 from runtime.lines import write_lines_file
 from runtime.preprocess import Preprocess
-from training.checkpoint import load_checkpoint
 from training.config import run_dir
 from training.inference import LanePredictor, predict_samples
-from training.models import build_model, count_parameters
-
-
-def load_model(ckpt_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
-    """The network of a checkpoint, in eval mode, and the checkpoint itself."""
-    ckpt = load_checkpoint(ckpt_path, "cpu")
-    config = dict(ckpt["config"])
-    config["model"] = {**config["model"], "pretrained": None}  # the checkpoint holds the weights
-    model = build_model(config)
-    model.load_state_dict(ckpt["model"])
-    return model.to(device).eval(), ckpt
+from training.models import count_parameters, load_trained
 
 
 def markdown(results: dict[str, Counts], title: str) -> str:
@@ -55,7 +44,7 @@ def markdown(results: dict[str, Counts], title: str) -> str:
 def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, split: str = "test", out: str | Path | None = None,
                         device: str | None = None, batch_size: int = 8, workers: int = 2, progress: bool = True) -> dict:
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, ckpt = load_model(ckpt_path, dev)
+    model, ckpt = load_trained(ckpt_path, dev)
     config = ckpt["config"]
     root = Path(data_root or config["dataset"]["root"])
     out_dir = Path(out) if out else run_dir(config) / f"eval_{split}"

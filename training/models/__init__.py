@@ -54,3 +54,15 @@ def freeze_batchnorm(model: nn.Module) -> None:
             module.eval()
             for p in module.parameters():
                 p.requires_grad_(False)
+
+
+def load_trained(ckpt_path, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
+    """The network of a training checkpoint (weights loaded, eval mode) and the checkpoint."""
+    from training.checkpoint import load_checkpoint  # local: keeps model construction import-light
+
+    ckpt = load_checkpoint(ckpt_path, "cpu")
+    config = dict(ckpt["config"])
+    config["model"] = {**config["model"], "pretrained": None}  # the checkpoint holds the weights
+    model = build_model(config)
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), ckpt

@@ -23,40 +23,50 @@ from training.models.resnet import ResNet
 TEACHER_TAPS = ("layer1", "layer2", "layer3", "layer4", "psp")
 
 
-def adaptive_pool_matrix(size: int, bins: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """(bins, size) averaging matrix with PyTorch's adaptive pooling bounds."""
-    m = torch.zeros(bins, size, dtype=dtype, device=device)
+def adaptive_pool_matrix(size: int, bins: int) -> torch.Tensor:
+    """(bins, size) float32 averaging matrix with PyTorch's adaptive pooling bounds."""
+    rows = []
     for i in range(bins):
         start, end = (i * size) // bins, math.ceil((i + 1) * size / bins)
-        m[i, start:end] = 1.0 / (end - start)
-    return m
+        rows.append([1.0 / (end - start) if start <= j < end else 0.0 for j in range(size)])
+    return torch.tensor(rows, dtype=torch.float32)
 
 
-def adaptive_avg_pool(x: torch.Tensor, bins: int) -> torch.Tensor:
-    """Exactly ``F.adaptive_avg_pool2d(x, bins)``, as two matrix products."""
+def adaptive_avg_pool(x: torch.Tensor, bins: int, ph: torch.Tensor | None = None, pw: torch.Tensor | None = None) -> torch.Tensor:
+    """Exactly ``F.adaptive_avg_pool2d(x, bins)``, as two matrix products (``ph``/``pw``: the
+    precomputed matrices for x's height and width, else built here)."""
     h, w = x.shape[-2:]
-    ph = adaptive_pool_matrix(int(h), bins, x.dtype, x.device)
-    pw = adaptive_pool_matrix(int(w), bins, x.dtype, x.device)
-    return torch.matmul(torch.matmul(ph, x), pw.t())
+    ph = adaptive_pool_matrix(int(h), bins) if ph is None else ph
+    pw = adaptive_pool_matrix(int(w), bins) if pw is None else pw
+    return torch.matmul(torch.matmul(ph.to(x), x), pw.to(x).t())
 
 
 class PyramidPooling(nn.Module):
-    def __init__(self, in_channels: int, bins: tuple[int, ...] = (1, 2, 3, 6), reduction: int | None = None) -> None:
+    """PSP module over a feature map of known size ``feature_size`` (h, w): its pooling matrices
+    are buffers, i.e. constants in an exported graph."""
+
+    def __init__(self, in_channels: int, feature_size: tuple[int, int], bins: tuple[int, ...] = (1, 2, 3, 6),
+                 reduction: int | None = None) -> None:
         super().__init__()
         reduction = reduction or in_channels // len(bins)
         self.bins = bins
+        self.feature_size = tuple(feature_size)
         self.stages = nn.ModuleList(
             nn.Sequential(nn.Conv2d(in_channels, reduction, 1, bias=False), nn.BatchNorm2d(reduction), nn.ReLU(inplace=True))
             for _ in bins
         )
+        for b in bins:
+            self.register_buffer(f"pool_h{b}", adaptive_pool_matrix(feature_size[0], b), persistent=False)
+            self.register_buffer(f"pool_w{b}", adaptive_pool_matrix(feature_size[1], b), persistent=False)
         self.out_channels = in_channels + reduction * len(bins)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        pooled = [
-            F.interpolate(stage(adaptive_avg_pool(x, b)), size=(h, w), mode="bilinear", align_corners=True)
-            for b, stage in zip(self.bins, self.stages)
-        ]
+        known = (int(h), int(w)) == self.feature_size
+        pooled = []
+        for b, stage in zip(self.bins, self.stages):
+            ph, pw = (getattr(self, f"pool_h{b}"), getattr(self, f"pool_w{b}")) if known else (None, None)
+            pooled.append(F.interpolate(stage(adaptive_avg_pool(x, b, ph, pw)), size=(h, w), mode="bilinear", align_corners=True))
         return torch.cat([x, *pooled], 1)
 
 
@@ -73,7 +83,7 @@ class PSPNet(nn.Module):
         self.input_size = (h, w)
         self.backbone = ResNet(depth)
         c4 = self.backbone.out_channels["layer4"]
-        self.ppm = PyramidPooling(c4)
+        self.ppm = PyramidPooling(c4, (h // 8, w // 8))
         self.bottleneck = nn.Sequential(
             nn.Conv2d(self.ppm.out_channels, head_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(head_channels),

@@ -1,0 +1,143 @@
+"""Deployable artifacts and their JSON sidecars (one definition, used by export and runtime).
+
+Every artifact ``X`` (``model.onnx``, ``model.int8.onnx``, ``model.fp16.engine``, ``model.pt2``)
+has a sidecar ``X.json`` that tells a deployment everything it needs without the training code::
+
+    {
+      "format": "onnx" | "tensorrt" | "torch.export",
+      "precision": "fp32" | "fp16" | "int8",
+      "model": {"name", "arch", "params", "role"},
+      "input": {"name", "shape", "dtype", "dynamic_batch"},
+      "outputs": [{"name", "shape", "dtype", "kind"}],      # kind: seg_prob | seg_logits | exist_prob
+      "classes": ["background", "lane1", "lane2", "lane3", "lane4"],
+      "preprocess": Preprocess.to_dict(),
+      "decode": DecodeParams.to_dict(),
+      "source": {"checkpoint", "sha256", "iteration", "parent"},  # parent: the artifact it was made from
+      "versions": {...}, "created": ISO time, ... (tool-specific extras: parity, calibration, gpu)
+    }
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from runtime.atomic import atomic_write_json
+from runtime.decode import DecodeParams
+from runtime.errors import DataError
+from runtime.preprocess import Preprocess
+
+CLASSES = ["background", "lane1", "lane2", "lane3", "lane4"]
+FORMATS = ("onnx", "tensorrt", "torch.export")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def sidecar_path(artifact: str | os.PathLike[str]) -> Path:
+    return Path(f"{os.fspath(artifact)}.json")
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions(*names: str) -> dict[str, str]:
+    """Versions of the named Python packages that are importable (others are left out)."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Sidecar:
+    format: str
+    precision: str
+    model: dict[str, Any]
+    input: dict[str, Any]
+    outputs: list[dict[str, Any]]
+    preprocess: dict[str, Any]
+    decode: dict[str, Any]
+    source: dict[str, Any]
+    classes: list[str] = field(default_factory=lambda: list(CLASSES))
+    versions: dict[str, str] = field(default_factory=dict)
+    created: str = field(default_factory=now)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in ("format", "precision", "model", "input", "outputs", "classes",
+                                              "preprocess", "decode", "source", "versions", "created")}
+        data.update(self.extra)
+        return data
+
+    @property
+    def pre(self) -> Preprocess:
+        return Preprocess.from_dict(self.preprocess)
+
+    @property
+    def decode_params(self) -> DecodeParams:
+        return DecodeParams.from_dict(self.decode)
+
+    def output(self, kind: str) -> dict[str, Any] | None:
+        return next((o for o in self.outputs if o.get("kind") == kind), None)
+
+    def write(self, artifact: str | os.PathLike[str]) -> Path:
+        return atomic_write_json(sidecar_path(artifact), self.to_dict())
+
+    def derived(self, **changes: Any) -> "Sidecar":
+        """A copy for an artifact made from this one (FP16, INT8, engine)."""
+        data = json.loads(json.dumps(self.to_dict()))
+        known = {k: data.pop(k) for k in list(data) if k in self.__dataclass_fields__}
+        sidecar = Sidecar(**known, extra=data)
+        for key, value in changes.items():
+            if key in self.__dataclass_fields__:
+                setattr(sidecar, key, value)
+            else:
+                sidecar.extra[key] = value
+        sidecar.created = now()
+        return sidecar
+
+
+REQUIRED = ("format", "precision", "model", "input", "outputs", "preprocess", "decode", "source")
+
+
+def read_sidecar(artifact: str | os.PathLike[str]) -> Sidecar:
+    """The sidecar of an artifact; :class:`DataError` naming the file if missing or malformed."""
+    path = sidecar_path(artifact)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(path, f"sidecar not found: every artifact needs its {path.name} (written by the export tools)") from None
+    except (OSError, ValueError) as err:
+        raise DataError(path, f"unreadable sidecar ({err.__class__.__name__}: {err})") from None
+    if not isinstance(data, dict):
+        raise DataError(path, "sidecar must be a JSON object")
+    missing = [k for k in REQUIRED if k not in data]
+    if missing:
+        raise DataError(path, f"sidecar lacks {', '.join(missing)}")
+    if data["format"] not in FORMATS or data["precision"] not in PRECISIONS:
+        raise DataError(path, f"unknown format/precision {data['format']!r}/{data['precision']!r}")
+    try:
+        Preprocess.from_dict(data["preprocess"])
+        DecodeParams.from_dict(data["decode"])
+    except (TypeError, ValueError) as err:
+        raise DataError(path, f"bad preprocess/decode parameters: {err}") from None
+    known = {k: data.pop(k) for k in list(data) if k in Sidecar.__dataclass_fields__ and k != "extra"}
+    return Sidecar(**known, extra=data)

@@ -1,0 +1,58 @@
+"""ONNX Runtime backend (CPU; CUDA and TensorRT execution providers when onnxruntime-gpu is installed)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from runtime.artifacts import Sidecar
+from runtime.errors import DataError
+
+PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(self, path: str | os.PathLike[str], sidecar: Sidecar, device: str = "cpu", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        if device not in PROVIDERS:
+            raise DataError(path, f"unknown device {device!r} for ONNX Runtime; choose from {sorted(PROVIDERS)}")
+        missing = [p for p in PROVIDERS[device][:1] if p not in ort.get_available_providers()]
+        if missing:
+            raise DataError(path, f"ONNX Runtime here lacks {missing[0]}; install the onnxruntime-gpu extra for device {device!r}")
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+            opts.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=PROVIDERS[device])
+        except Exception as err:  # onnxruntime raises its own exception types for bad files
+            raise DataError(path, f"ONNX Runtime cannot load the model ({str(err).splitlines()[0][:200]})") from None
+        self.sidecar = sidecar
+        self.device = device
+        self.path = Path(path)
+        self.input_name = self.session.get_inputs()[0].name
+        names = {o.name for o in self.session.get_outputs()}
+        self.outputs = [(o["name"], o["kind"]) for o in sidecar.outputs if o["name"] in names]
+        if len(self.outputs) != len(sidecar.outputs) or self.input_name != sidecar.input["name"]:
+            raise DataError(path, "model and sidecar disagree on input/output names: re-export, or use the sidecar made with this model")
+        self.fixed_batch = sidecar.input["shape"][0] if isinstance(sidecar.input["shape"][0], int) else None
+
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        names = [n for n, _ in self.outputs]
+        if self.fixed_batch and batch.shape[0] != self.fixed_batch:
+            parts = [self.session.run(names, {self.input_name: batch[i : i + 1]}) for i in range(batch.shape[0])]
+            values = [np.concatenate([p[k] for p in parts]) for k in range(len(names))]
+        else:
+            values = self.session.run(names, {self.input_name: batch})
+        return {kind: v for (_, kind), v in zip(self.outputs, values)}

@@ -1,0 +1,135 @@
+"""F1 per category of a deployed model (any backend, any precision), torch-free.
+
+    python -m runtime.evaluate --model M --data-root ROOT [--list LIST ...] [--backend auto] [--device cpu]
+                               [--threads N] [--max-images N] [--pred-dir DIR] [--json]
+
+Reads images through the runtime's reader, preprocesses them as the model's sidecar says, runs
+the backend, decodes lanes with the sidecar's parameters, optionally writes predictions in the
+CULane layout, and counts them against the annotations exactly as the official evaluator does.
+Without ``--list`` every ``list/test_split`` category is scored, plus the pooled total.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from runtime.backends import Backend, load_backend, probabilities
+from runtime.culane import CulaneDataset, Sample, read_list
+from runtime.culane_metric import Counts, count_image
+from runtime.decode import DecodedLane, LaneDecoder
+from runtime.errors import DataError
+from runtime.evaluate_culane import default_lists, format_table
+from runtime.lines import write_lines_file
+
+
+def predict(backend: Backend, data_root: str | os.PathLike[str], samples: list[Sample], batch_size: int = 1,
+            progress: bool = False) -> Iterable[tuple[Sample, list[DecodedLane], dict[str, np.ndarray]]]:
+    """Yield (sample, lanes, raw outputs of that image) in order; images are read and preprocessed
+    one batch ahead in a background thread."""
+    data = CulaneDataset(data_root)
+    pre = backend.sidecar.pre
+    decoder = LaneDecoder(pre, backend.sidecar.decode_params)
+
+    def load(chunk: list[Sample]) -> np.ndarray:
+        return pre([data.read_image(s) for s in chunk])
+
+    chunks = [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(samples), desc=f"evaluate ({backend.name})", unit="img", leave=False)
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(load, chunks[0]) if chunks else None
+        for k, chunk in enumerate(chunks):
+            batch = pending.result()  # type: ignore[union-attr]
+            pending = reader.submit(load, chunks[k + 1]) if k + 1 < len(chunks) else None
+            outputs = backend.infer(batch)
+            seg, exist = probabilities(outputs)
+            for j, sample in enumerate(chunk):
+                yield sample, decoder(seg[j], exist[j]), {kind: v[j] for kind, v in outputs.items()}
+            if bar:
+                bar.update(len(chunk))
+    if bar:
+        bar.close()
+
+
+def evaluate_model(backend: Backend, data_root: str | os.PathLike[str], lists: dict[str, Path], batch_size: int = 1,
+                   max_images: int | None = None, pred_dir: str | os.PathLike[str] | None = None, progress: bool = False,
+                   on_output: Callable[[Sample, dict[str, np.ndarray]], None] | None = None) -> dict[str, Counts]:
+    """Counts per list and the pooled ``"total"``; ``max_images`` caps each list (first N)."""
+    per_list = {name: read_list(path).samples[:max_images] for name, path in lists.items()}
+    unique = list({s.image: s for samples in per_list.values() for s in samples}.values())
+    root = Path(data_root)
+    data = CulaneDataset(root)
+    counts: dict[str, Counts] = {}
+    for sample, lanes, outputs in predict(backend, root, unique, batch_size, progress):
+        points = [lane.points for lane in lanes]
+        if pred_dir is not None:
+            write_lines_file(Path(pred_dir) / sample.lines_name, points)
+        if on_output is not None:
+            on_output(sample, outputs)
+        counts[sample.image] = count_image(data.read_lanes(sample), points)
+    result = {}
+    for name, samples in per_list.items():
+        total = Counts()
+        for s in samples:
+            total += counts[s.image]
+        result[name] = total
+    pooled = Counts()
+    for c in counts.values():
+        pooled += c
+    result["total"] = pooled
+    return result
+
+
+def resolve_lists(data_root: str | os.PathLike[str], names: list[str]) -> dict[str, Path]:
+    if not names:
+        return default_lists(data_root)
+    data = CulaneDataset(data_root)
+    out = {}
+    for name in names:
+        path = data.list_path(name)
+        key = path.stem
+        if key in out:
+            raise DataError(name, f"two lists would both be reported as '{key}'")
+        out[key] = path
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runtime.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="a deployed artifact with its .json sidecar")
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--list", action="append", default=[], help="list (repeatable); default: ROOT/list/test_split/*")
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--max-images", type=int, help="first N images of each list")
+    parser.add_argument("--pred-dir", help="also write predictions (CULane layout) here")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        backend = load_backend(args.model, args.backend, args.device, args.threads)
+        lists = resolve_lists(args.data_root, args.list)
+        results = evaluate_model(backend, args.data_root, lists, args.batch_size, args.max_images, args.pred_dir, sys.stderr.isatty())
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(format_table(results))
+    if args.json:
+        print(json.dumps({"model": args.model, "backend": backend.name, "device": args.device, "precision": backend.sidecar.precision,
+                          "lists": {k: v.to_dict() for k, v in results.items()}}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
