@@ -191,6 +191,8 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path, dynamic_batch: boo
         os.replace(deployed, out)
     shape = ["batch" if dynamic_batch else 1, 3, pre.net_height, pre.net_width]
     sidecar = base_sidecar(ckpt_path, ckpt, model, shape, probabilities, "onnx")
+    sidecar.extra["dataset"] = {"name": config["dataset"]["name"], "root": str(data_root or config["dataset"]["root"]),
+                                "val_list": parity_list or config["dataset"]["val_list"]}
     sidecar.extra["parity"] = parity
     sidecar.extra["nodes"] = len(graph.graph.node)
     sidecar.write(out)

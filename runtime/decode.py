@@ -2,7 +2,10 @@
 
 For each lane class c = 1..4 whose existence probability exceeds ``exist_threshold``:
 
-1. smooth its probability map with a ``blur_kernel`` x ``blur_kernel`` box filter;
+1. smooth its probability map with a ``blur_kernel`` x ``blur_kernel`` box filter (default: the
+   convention's 9 at the recipe's 976-pixel width, scaled with the network width and kept odd:
+   5 at 528, 3 at 256. A fixed 9 would average a lane that is 2.5 px wide at 256 px below the
+   0.3 threshold however confident the network is);
 2. sample ``num_rows`` image rows, ``row_step`` pixels apart upward from ``first_row``
    (CULane: 18 rows, 589, 569, ..., 249);
 3. on each sampled row take the column of the maximum; keep the point if the maximum exceeds
@@ -31,7 +34,7 @@ from runtime.preprocess import Preprocess
 class DecodeParams:
     """Decoding parameters (rows in original-image pixels)."""
 
-    blur_kernel: int = 9
+    blur_kernel: int | None = None  # None: 9 at 976 px network width, scaled (odd) otherwise
     first_row: int = 589
     row_step: int = 20
     num_rows: int = 18
@@ -55,6 +58,16 @@ class DecodedLane:
     points: np.ndarray
 
 
+REFERENCE_WIDTH = 976
+REFERENCE_KERNEL = 9
+
+
+def scaled_kernel(net_width: int) -> int:
+    """The convention's 9x9 blur scaled to another network width, odd and at least 1."""
+    k = max(1, round(REFERENCE_KERNEL * net_width / REFERENCE_WIDTH))
+    return k if k % 2 else k + 1
+
+
 def softmax(logits: np.ndarray, axis: int = 0) -> np.ndarray:
     """Numerically stable softmax along ``axis`` (float32)."""
     shifted = logits - logits.max(axis=axis, keepdims=True)
@@ -74,6 +87,7 @@ class LaneDecoder:
         self.pre = preprocess
         self.params = params or DecodeParams()
         p = self.params
+        self.blur_kernel = p.blur_kernel if p.blur_kernel is not None else scaled_kernel(preprocess.net_width)
         image_rows = p.first_row - p.row_step * np.arange(p.num_rows)
         image_rows = image_rows[(image_rows >= preprocess.crop_top) & (image_rows < preprocess.src_height)]
         _, net_rows = preprocess.image_to_net(0.0, image_rows.astype(np.float64))
@@ -84,8 +98,8 @@ class LaneDecoder:
         """One lane's (h, w) probability map -> (N, 2) points (N may be 0)."""
         p = self.params
         prob = np.asarray(prob, dtype=np.float32)
-        if p.blur_kernel > 1:
-            prob = cv2.blur(prob, (p.blur_kernel, p.blur_kernel), borderType=cv2.BORDER_REPLICATE)
+        if self.blur_kernel > 1:
+            prob = cv2.blur(prob, (self.blur_kernel, self.blur_kernel), borderType=cv2.BORDER_REPLICATE)
         rows = prob[self.net_rows]
         cols = rows.argmax(axis=1)
         peak = rows[np.arange(len(cols)), cols]

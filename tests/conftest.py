@@ -16,3 +16,32 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthetic") / "culane"
     generate_dataset(root, workers=2, progress=False, **TINY)
     return root
+
+
+TINY_TRAIN = [
+    "input.net_width=128", "input.net_height=32", "dataset.num_workers=0", "train.batch_size=2", "train.iterations=4",
+    "train.val_every=4", "train.checkpoint_every=4", "train.max_val_images=2", "train.warmup_iters=1", "train.threads=1",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ERFNet checkpoint at 128x32 after 4 iterations on the tiny dataset (untrained in effect)."""
+    from training.config import load_config
+    from training.distributed import Dist
+    from training.train import Trainer
+
+    out = tmp_path_factory.mktemp("tiny-ckpt")
+    cfg = load_config(Path(__file__).resolve().parents[1] / "training/configs/synthetic/erfnet.yaml", [f"dataset.root={tiny_dataset}", f"output.dir={out}", *TINY_TRAIN])
+    Trainer(cfg, Dist()).run()
+    return out / "last.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``student.onnx`` (fixed batch 1, probabilities) + sidecar, and ``student.pt2`` + sidecar, beside it."""
+    from export.to_onnx import export_checkpoint
+
+    out = tmp_path_factory.mktemp("tiny-onnx") / "student.onnx"
+    export_checkpoint(tiny_checkpoint, out, parity_count=4)
+    return out

@@ -42,7 +42,8 @@ def markdown(results: dict[str, Counts], title: str) -> str:
 
 
 def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, split: str = "test", out: str | Path | None = None,
-                        device: str | None = None, batch_size: int = 8, workers: int = 2, progress: bool = True) -> dict:
+                        device: str | None = None, batch_size: int = 8, workers: int = 2, progress: bool = True,
+                        decode: dict | None = None) -> dict:
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, ckpt = load_trained(ckpt_path, dev)
     config = ckpt["config"]
@@ -58,7 +59,8 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
         val_list = data.list_path(config["dataset"]["val_list"])
         samples = data.read_list(str(val_list)).samples
         lists = {"val": val_list}
-    predictor = LanePredictor(model, pre, DecodeParams.from_dict(config["decode"]), dev, amp=bool(config["train"]["amp"]))
+    decode_params = DecodeParams.from_dict({**config["decode"], **(decode or {})})
+    predictor = LanePredictor(model, pre, decode_params, dev, amp=bool(config["train"]["amp"]))
     for sample, lanes in predict_samples(predictor, root, samples, pre, batch_size, workers, progress=progress):
         write_lines_file(pred_dir / sample.lines_name, [lane.points for lane in lanes])
     results = evaluate_lists(root, pred_dir, lists, workers=workers)
@@ -72,6 +74,7 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
         "params": count_parameters(model),
         "data_root": str(root),
         "split": split,
+        "decode": decode_params.to_dict(),
         "f1": {k: v.to_dict() for k, v in results.items()},
     }
     atomic_write_json(out_dir / "f1.json", report)
@@ -89,11 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("cpu", "cuda"))
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--decode", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a decoding parameter (e.g. blur_kernel=9, prob_threshold=0.4)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     try:
+        overrides = {}
+        for item in args.decode:
+            key, _, value = item.partition("=")
+            overrides[key] = None if value.lower() in ("none", "null") else float(value) if "." in value else int(value)
         report = evaluate_checkpoint(args.ckpt, args.data_root, args.split, args.out, args.device, args.batch_size, args.workers,
-                                     progress=sys.stderr.isatty())
+                                     progress=sys.stderr.isatty(), decode=overrides)
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
