@@ -13,8 +13,9 @@ then produced from the cache without running the images again.
 Targets (ONNX Runtime's quantizer, ``QDQQuantizer``):
 
 - ``trt``: signed int8 activations and weights, symmetric (all zero points 0), per-channel
-  weights, biases left in float, Q/DQ only around Conv, ConvTranspose, MatMul, Gemm, Add, MaxPool
-  and Concat (never Softmax, Sigmoid or BatchNormalization). TensorRT 10 and 11 build this graph
+  weights, biases left in float, Q/DQ on the *inputs* of Conv, ConvTranspose, MatMul, Gemm, Add,
+  MaxPool and Concat only (NVIDIA's recommended placement: outputs of weighted layers stay
+  unquantized, so the logits reaching Softmax and Sigmoid are never int8). TensorRT 10 and 11 build this graph
   strongly typed, without calibrators or the INT8 builder flag;
 - ``cpu``: unsigned int8 activations (asymmetric), signed per-channel int8 weights, every op ONNX
   Runtime quantizes: the layout its x86 int8 kernels run fast.
@@ -191,7 +192,7 @@ def quantize(prepared: Path, ranges, target: str, out: Path) -> None:
     if target == "trt":
         quantizer = QDQQuantizer(model, True, False, QuantType.QInt8, QuantType.QInt8, ranges, [], [], TRT_OPS,
                                  {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
-                                  "ForceQuantizeNoInputCheck": False})
+                                  "ForceQuantizeNoInputCheck": False, "OpTypesToExcludeOutputQuantization": TRT_OPS})
     else:
         from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 

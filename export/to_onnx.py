@@ -144,7 +144,8 @@ def base_sidecar(ckpt_path: Path, ckpt: dict[str, Any], model: nn.Module, shape:
         format=fmt,
         precision="fp32",
         model={"name": config["name"], "arch": config["model"]["arch"], "depth": config["model"].get("depth"),
-               "params": count_parameters(model), "distill": (config.get("distill") or {}).get("method")},
+               "params": count_parameters(model), "distill": (config.get("distill") or {}).get("method"),
+               "role": "teacher" if config["model"]["arch"] == "pspnet" else "student"},
         input={"name": "image", "shape": shape, "dtype": "float32", "dynamic_batch": isinstance(n, str)},
         outputs=[
             {"name": output_names(probabilities)[0], "shape": [n, 5, pre.net_height, pre.net_width], "dtype": "float32",

@@ -24,6 +24,7 @@ from runtime.backends import Backend, load_backend, probabilities
 from runtime.culane import CulaneDataset, Sample, read_list
 from runtime.culane_metric import Counts, count_image
 from runtime.decode import DecodedLane, LaneDecoder
+from runtime.atomic import atomic_write_json
 from runtime.errors import DataError
 from runtime.evaluate_culane import default_lists, format_table
 from runtime.lines import write_lines_file
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-images", type=int, help="first N images of each list")
     parser.add_argument("--pred-dir", help="also write predictions (CULane layout) here")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--report", help="also write the results as JSON to this file (atomically)")
     args = parser.parse_args(argv)
     try:
         backend = load_backend(args.model, args.backend, args.device, args.threads)
@@ -125,9 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(format_table(results))
+    record = {"model": args.model, "backend": backend.name, "device": backend.device, "device_name": backend.device_name,
+              "precision": backend.sidecar.precision, "data_root": str(args.data_root), "max_images": args.max_images,
+              "lists": {k: v.to_dict() for k, v in results.items()}}
+    if args.report:
+        atomic_write_json(Path(args.report), record)
     if args.json:
-        print(json.dumps({"model": args.model, "backend": backend.name, "device": args.device, "precision": backend.sidecar.precision,
-                          "lists": {k: v.to_dict() for k, v in results.items()}}))
+        print(json.dumps(record))
     return 0
 
 

@@ -17,7 +17,8 @@ Experiment file (paths relative to it)::
     lgad_teacher: lgad_teacher.yaml
     seeds: [0, 1, 2]
     overrides: []                 # --set items for every student run
-    teacher_overrides: []
+    teacher_overrides: []         # the teacher (same input size as the student: distillation pairs features)
+    lgad_overrides: []            # the LGAD label-input teacher
     methods:                      # name -> distill section (without the teacher paths)
       baseline: null
       kd: {method: [kd]}
@@ -68,6 +69,7 @@ def load_experiment(path: str | Path) -> dict[str, Any]:
             spec[key] = str((path.parent / spec[key]).resolve())
     spec.setdefault("overrides", [])
     spec.setdefault("teacher_overrides", [])
+    spec.setdefault("lgad_overrides", [])  # the LGAD teacher must see the student's input size too
     spec.setdefault("runs_dir", "runs/experiments")
     spec.setdefault("report_dir", "reports")
     return spec
@@ -121,7 +123,7 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
         if not spec.get("lgad_teacher"):
             raise ConfigError("a method uses lgad but the experiment names no lgad_teacher config")
         say(f"LGAD teacher: {spec['lgad_teacher']}")
-        lgad_ckpt = train(spec["lgad_teacher"], runs / "lgad_teacher", [])
+        lgad_ckpt = train(spec["lgad_teacher"], runs / "lgad_teacher", spec["lgad_overrides"])
     for name, distill in methods.items():
         for seed in seeds:
             out = runs / name / f"seed{seed}"

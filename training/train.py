@@ -52,6 +52,7 @@ log = logging.getLogger("training.train")
 
 # Keys that may differ between a run and its resumption (they do not change the weights).
 RESUME_FREE = {"train.log_every", "train.val_every", "train.checkpoint_every", "dataset.num_workers", "train.threads"}
+RESUME_FREE_SECTIONS = ("decode.",)  # decoding only changes how validation scores, never the weights
 
 
 class TrainingDiverged(RuntimeError):
@@ -128,7 +129,7 @@ class Trainer:
             log.info("no %s: starting from scratch", path)
             return
         ckpt = load_checkpoint(path, self.d.device)
-        changed = [k for k in _diff_keys(ckpt["config"], self.config) if k not in RESUME_FREE]
+        changed = [k for k in _diff_keys(ckpt["config"], self.config) if k not in RESUME_FREE and not k.startswith(RESUME_FREE_SECTIONS)]
         if changed:
             raise ConfigError(f"{path}: the config differs from the checkpoint's at {', '.join(changed[:5])}; resume with the run's config")
         self.model.load_state_dict(ckpt["model"])

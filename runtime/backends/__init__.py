@@ -2,7 +2,20 @@
 
 A backend runs a deployed artifact on a batch of preprocessed images (N, 3, h, w) float32 and
 returns the outputs by *kind* (``seg_prob`` or ``seg_logits``, ``exist_prob``), as named in the
-artifact's sidecar. :func:`load_backend` picks the implementation from the artifact's format.
+artifact's sidecar. :func:`load_backend` picks the implementation from the artifact's format:
+
+========================  ==========================================  ======================
+artifact (sidecar format)  backends                                    devices
+========================  ==========================================  ======================
+``onnx``                   ``onnxruntime`` (CPU, CUDA, TensorRT EP)    cpu, cuda, tensorrt
+``tensorrt`` (``.engine``)  ``tensorrt`` (TRT 10/11 + cuda-python)      cuda
+``torch.export`` (``.pt2``) ``torch`` (imports torch only when chosen)  cpu, cuda
+========================  ==========================================  ======================
+
+Every backend has ``name``, ``device`` (what it runs on: cpu/cuda/tensorrt), ``device_name``
+(CPU model or GPU name, for reports), ``sidecar``, ``path``, and ``infer``. Backends that can time
+the device (CUDA events) put ``{"h2d_ms", "compute_ms", "d2h_ms"}`` of the last call in
+``last_device_times``; others leave it empty.
 """
 from __future__ import annotations
 
@@ -16,11 +29,17 @@ from runtime.artifacts import Sidecar, read_sidecar
 from runtime.decode import softmax
 from runtime.errors import DataError
 
+BACKENDS = ("auto", "onnxruntime", "tensorrt", "torch")
+FORMAT_BACKEND = {"onnx": "onnxruntime", "tensorrt": "tensorrt", "torch.export": "torch"}
+
 
 class Backend(Protocol):
     name: str
     device: str
+    device_name: str
     sidecar: Sidecar
+    path: Path
+    last_device_times: dict[str, float]
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """(N, 3, h, w) float32 -> {kind: array}."""
@@ -33,14 +52,62 @@ def probabilities(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarra
     return seg, outputs["exist_prob"]
 
 
-def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: str = "cpu", threads: int | None = None) -> Backend:
-    """A backend for ``model`` (its sidecar decides the format). ``backend``: auto | onnxruntime."""
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where it exists) and the logical core count."""
+    import platform
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{name} ({os.cpu_count()} logical cores)"
+
+
+def auto_device(fmt: str) -> str:
+    """The device ``auto`` picks for a format: TensorRT engines need CUDA; others use CUDA when present."""
+    if fmt == "tensorrt":
+        return "cuda"
+    if fmt == "onnx":
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return "cpu"
+        return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+    return "cpu"
+
+
+def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: str = "auto", threads: int | None = None,
+                 **options) -> Backend:
+    """A backend for ``model``; its sidecar decides the format.
+
+    ``backend``: auto (the format's native backend) | onnxruntime | tensorrt | torch. ``device``:
+    auto | cpu | cuda (| tensorrt: ONNX Runtime's TensorRT execution provider). ``threads``: CPU
+    intra-op threads. ``options`` go to the backend (``cuda_graph`` for tensorrt, ``fp16`` for torch).
+    """
     path = Path(model)
     if not path.is_file():
         raise DataError(path, "model file not found")
+    if backend not in BACKENDS:
+        raise DataError(path, f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     sidecar = read_sidecar(path)
-    if sidecar.format == "onnx" and backend in ("auto", "onnxruntime"):
+    native = FORMAT_BACKEND[sidecar.format]
+    chosen = native if backend == "auto" else backend
+    if chosen != native:
+        raise DataError(path, f"a {sidecar.format} artifact runs on the '{native}' backend, not '{chosen}'")
+    device = auto_device(sidecar.format) if device == "auto" else device
+    if chosen == "onnxruntime":
         from runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, sidecar, device=device, threads=threads)
-    raise DataError(path, f"no '{backend}' backend for {sidecar.format} artifacts in this build")
+    if chosen == "tensorrt":
+        from runtime.backends.tensorrt_backend import TensorRTBackend
+
+        return TensorRTBackend(path, sidecar, device=device, **options)
+    from runtime.backends.torch_backend import TorchBackend
+
+    return TorchBackend(path, sidecar, device=device, threads=threads, **options)

@@ -7,7 +7,21 @@ from pathlib import Path
 import numpy as np
 
 from runtime.artifacts import Sidecar
+from runtime.backends import cpu_name
 from runtime.errors import DataError
+
+
+def _gpu_name() -> str:
+    """The CUDA GPU's name through cuda-python where installed (onnxruntime itself does not say)."""
+    try:
+        from runtime.backends.cuda_util import gpu_properties
+    except ImportError:
+        return "CUDA GPU"
+    try:
+        return gpu_properties()["name"]
+    except Exception:  # no driver query possible: the provider still runs
+        return "CUDA GPU"
+
 
 PROVIDERS = {
     "cpu": ["CPUExecutionProvider"],
@@ -39,6 +53,8 @@ class OnnxRuntimeBackend:
             raise DataError(path, f"ONNX Runtime cannot load the model ({str(err).splitlines()[0][:200]})") from None
         self.sidecar = sidecar
         self.device = device
+        self.device_name = cpu_name() if device == "cpu" else _gpu_name()
+        self.last_device_times: dict[str, float] = {}
         self.path = Path(path)
         self.input_name = self.session.get_inputs()[0].name
         names = {o.name for o in self.session.get_outputs()}
@@ -49,6 +65,9 @@ class OnnxRuntimeBackend:
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
+        expected = tuple(self.sidecar.input["shape"][1:])
+        if batch.ndim != 4 or batch.shape[1:] != expected:
+            raise DataError(self.path, f"input of shape {batch.shape} does not match the model's (N, {', '.join(map(str, expected))})")
         names = [n for n, _ in self.outputs]
         if self.fixed_batch and batch.shape[0] != self.fixed_batch:
             parts = [self.session.run(names, {self.input_name: batch[i : i + 1]}) for i in range(batch.shape[0])]

@@ -1,0 +1,169 @@
+"""``./pipeline.sh DATASET [--data-root PATH] [--profile tiny|smoke|paper] [--from STAGE] [--only STAGE] [--force]``
+
+Runs the stages of :mod:`pipeline.stages` in order, each as its own CLI with its log under
+``runs/<dataset>/logs/<stage>.log``; prints one line per stage with its duration. A stage whose
+outputs exist and are newer than its inputs is skipped, so a killed run restarts where it stopped
+(training itself resumes from its last checkpoint). On failure: the stage, the last lines of its
+log, the log's path, exit 1.
+
+No ``--data-root`` and nothing at ``data/<dataset>``: the synthetic CULane dataset is generated at
+``data/<dataset>-synth`` and the smoke profile used, and the output says so first.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.stages import ROOT, STAGE_NAMES, STAGES, Layout, Stage
+from runtime.atomic import atomic_write_json
+
+PROFILES = Path(__file__).with_name("profiles.yaml")
+TAIL_LINES = 25
+
+
+def load_profile(name: str) -> dict[str, Any]:
+    profiles = yaml.safe_load(PROFILES.read_text(encoding="utf-8"))
+    if name not in profiles:
+        raise SystemExit(f"error: {PROFILES}: no profile {name!r}; choose from {', '.join(profiles)}")
+    return profiles[name]
+
+
+def resolve_layout(dataset: str, data_root: str | None, profile: str | None, base: Path) -> tuple[Layout, str | None]:
+    """The run's layout, and a banner line when the synthetic default is used."""
+    if data_root:
+        root = Path(data_root).resolve()
+        if not (root / "list").is_dir():
+            raise SystemExit(f"error: {root}: not a CULane-format dataset root (no list/ folder)")
+        name = profile or "paper"
+        settings = load_profile(name)
+        if settings["synthetic_only"]:
+            raise SystemExit(f"error: profile {name!r} is for the synthetic dataset; use --profile paper with a real root")
+        return Layout(dataset, root, False, name, settings, base), None
+    default = base / "data" / dataset
+    if (default / "list").is_dir() and not (default / "synthetic.json").exists():
+        name = profile or "paper"
+        return Layout(dataset, default.resolve(), False, name, load_profile(name), base), None
+    name = profile or "smoke"
+    settings = load_profile(name)
+    if not settings["synthetic_only"]:
+        raise SystemExit(f"error: no dataset at {default} and no --data-root: profile {name!r} needs real CULane")
+    synth = f"{dataset}-synth"
+    banner = (f"NOTE: no dataset at {default} and no --data-root: generating the SYNTHETIC CULane dataset at "
+              f"data/{synth} and running the '{name}' profile (reduced scale, CPU-sized; figures are not the paper's).")
+    return Layout(synth, (base / "data" / synth).resolve(), True, name, settings, base), banner
+
+
+def is_fresh(stage: Stage, lay: Layout) -> bool:
+    outputs = stage.outputs(lay)
+    if not outputs or not all(p.exists() for p in outputs):
+        return False
+    inputs = [p for p in stage.inputs(lay) if p.exists()]
+    return not inputs or min(p.stat().st_mtime for p in outputs) >= max(p.stat().st_mtime for p in inputs)
+
+
+def run_stage(stage: Stage, lay: Layout, log_path: Path) -> int:
+    """Run the stage's commands, output to the log (and to a terminal as it comes); the exit code."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    echo = sys.stderr.isatty()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    with open(log_path, "w", encoding="utf-8") as log:
+        for command in stage.commands(lay):
+            log.write("$ " + " ".join(_quote(c) for c in command) + "\n")
+            log.flush()
+            proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+            assert proc.stdout is not None
+            while chunk := proc.stdout.read1(65536):
+                text = chunk.decode("utf-8", "replace")
+                log.write(text)
+                log.flush()
+                if echo:
+                    sys.stderr.write(text)
+                    sys.stderr.flush()
+            if proc.wait() != 0:
+                log.write(f"\n[pipeline] command exited with {proc.returncode}\n")
+                return proc.returncode
+    return 0
+
+
+def _quote(arg: str) -> str:
+    return f"'{arg}'" if any(c in arg for c in " \t'\"$") else arg
+
+
+def tail(path: Path, n: int = TAIL_LINES) -> str:
+    lines: deque[str] = deque(maxlen=n)
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            lines.append(line.rstrip("\n").split("\r")[-1])
+    return "\n".join(lines)
+
+
+def fmt_seconds(s: float) -> str:
+    return f"{s:.1f}s" if s < 60 else f"{int(s // 60)}m{int(s % 60):02d}s"
+
+
+def record(state_path: Path, stage: str, entry: dict[str, Any]) -> None:
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    state[stage] = entry
+    atomic_write_json(state_path, state)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./pipeline.sh", description="Train, distil, export, calibrate, deploy and measure, in one command.")
+    parser.add_argument("dataset", help="dataset name (e.g. culane)")
+    parser.add_argument("--data-root", help="a CULane-format dataset root (default: data/<dataset>, else synthetic)")
+    parser.add_argument("--profile", choices=("tiny", "smoke", "paper"), help="default: paper with real data, smoke on synthetic")
+    parser.add_argument("--from", dest="start", choices=STAGE_NAMES, help="start at this stage (earlier ones must be done)")
+    parser.add_argument("--only", choices=STAGE_NAMES, help="run just this stage")
+    parser.add_argument("--force", action="store_true", help="redo the selected stages even when their outputs are fresh")
+    parser.add_argument("--base", default=str(ROOT), help=argparse.SUPPRESS)  # tests: run in another folder
+    args = parser.parse_args(argv)
+    lay, banner = resolve_layout(args.dataset, args.data_root, args.profile, Path(args.base).resolve())
+    if banner:
+        print(banner, flush=True)
+    print(f"pipeline: dataset {lay.dataset} ({'synthetic' if lay.synthetic else 'real'}) at {lay.data_root}, profile {lay.profile}", flush=True)
+    selected = [args.only] if args.only else STAGE_NAMES[STAGE_NAMES.index(args.start):] if args.start else STAGE_NAMES
+    state_path = lay.runs / "pipeline_state.json"
+    (lay.runs).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(lay.runs / "pipeline_run.json", {"dataset": lay.dataset, "data_root": str(lay.data_root), "synthetic": lay.synthetic,
+                                                      "profile": lay.profile, "banner": banner})
+    started = time.perf_counter()
+    for i, stage in enumerate(s for s in STAGES if s.name in selected):
+        label = f"[{i + 1}/{len(selected)}] {stage.name:<10}"
+        reason = stage.optional(lay)
+        if reason:
+            print(f"{label} skipped: {reason}", flush=True)
+            record(state_path, stage.name, {"status": "skipped", "reason": reason, "duration_s": 0.0})
+            continue
+        if not args.force and is_fresh(stage, lay):
+            print(f"{label} up to date (--force to redo)", flush=True)
+            previous = json.loads(state_path.read_text()).get(stage.name, {}) if state_path.is_file() else {}
+            record(state_path, stage.name, {**previous, "status": previous.get("status", "done"), "skipped_fresh": True})
+            continue
+        log_path = lay.logs / f"{stage.name}.log"
+        print(f"{label} {stage.description} ...", flush=True)
+        t0 = time.perf_counter()
+        code = run_stage(stage, lay, log_path)
+        took = time.perf_counter() - t0
+        if code != 0:
+            record(state_path, stage.name, {"status": "failed", "duration_s": round(took, 1), "log": str(log_path)})
+            print(f"{label} FAILED after {fmt_seconds(took)} (exit {code}); last lines of {log_path}:", file=sys.stderr)
+            print(tail(log_path), file=sys.stderr)
+            print(f"pipeline: stage '{stage.name}' failed; full log: {log_path}", file=sys.stderr)
+            return 1
+        record(state_path, stage.name, {"status": "done", "duration_s": round(took, 1), "log": str(log_path), "skipped_fresh": False})
+        print(f"{label} done in {fmt_seconds(took)}", flush=True)
+    print(f"pipeline: finished in {fmt_seconds(time.perf_counter() - started)}; summary: {lay.reports / 'SUMMARY.md'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

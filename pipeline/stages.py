@@ -1,0 +1,244 @@
+"""The pipeline's stages: for each, the commands it runs, the files it reads and the files it makes.
+
+A stage is *fresh* (skipped) when all its outputs exist and none is older than its newest input;
+``--force`` redoes it. Every command is the stage's own public CLI, so a user can run, resume or
+replace any one of them by hand (the log of each stage starts with the exact commands).
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_CLIP = ROOT.parent / "shared" / "data" / "videos" / "solidWhiteRight.mp4"
+PRECISIONS = ("fp32", "fp16", "int8")
+MODELS = {  # run folder -> (role, method)
+    "teacher": ("teacher", "teacher"),
+    "student": ("student", "baseline"),
+    "student_intra_kd": ("student", "intra_kd"),
+}
+
+
+@dataclass
+class Layout:
+    """Where everything of one pipeline run lives (DESIGN.md: data/, runs/, artifacts/, reports/)."""
+
+    dataset: str  # name in paths: e.g. culane, or culane-synth for the synthetic default
+    data_root: Path
+    synthetic: bool
+    profile: str
+    settings: dict[str, Any]
+    base: Path = ROOT
+
+    @property
+    def runs(self) -> Path:
+        return self.base / "runs" / self.dataset
+
+    @property
+    def artifacts(self) -> Path:
+        return self.base / "artifacts" / self.dataset
+
+    @property
+    def reports(self) -> Path:
+        return self.base / "reports" / self.dataset
+
+    @property
+    def logs(self) -> Path:
+        return self.runs / "logs"
+
+    @property
+    def synthetic_video(self) -> Path:
+        return self.data_root.parent / f"{self.data_root.name}-video" / "drive.mp4"  # beside, not inside, the dataset
+
+    def run_dir(self, model: str) -> Path:
+        return self.runs / model
+
+    def ckpt(self, model: str) -> Path:
+        return self.run_dir(model) / "last.pt"
+
+    def onnx(self, name: str, precision: str = "fp32") -> Path:
+        suffix = {"fp32": ".onnx", "fp16": ".fp16.onnx", "int8": ".int8.onnx", "int8cpu": ".int8cpu.onnx"}[precision]
+        return self.artifacts / f"{name}{suffix}"
+
+    def engine(self, precision: str) -> Path:
+        return self.artifacts / f"student.{precision}.engine"
+
+    def videos(self) -> list[tuple[str, Path, Path | None]]:
+        """(tag, video, ground-truth dir or None): the synthetic drive (scored) and the real clip if present."""
+        out: list[tuple[str, Path, Path | None]] = []
+        if self.synthetic:
+            out.append(("synthetic", self.synthetic_video, self.synthetic_video.parent / "drive_gt"))
+        if SHARED_CLIP.is_file():
+            out.append(("dashcam", SHARED_CLIP, None))
+        return out
+
+
+Command = list[str]
+
+
+@dataclass
+class Stage:
+    name: str
+    description: str
+    commands: Callable[[Layout], list[Command]]
+    inputs: Callable[[Layout], list[Path]]
+    outputs: Callable[[Layout], list[Path]]
+    optional: Callable[[Layout], str | None] = field(default=lambda layout: None)  # reason to skip, if any
+
+
+def py(*args: str) -> Command:
+    return [sys.executable, *args]
+
+
+def sets(items: list[str]) -> list[str]:
+    return [part for item in items for part in ("--set", item)]
+
+
+# -- data -------------------------------------------------------------------------------------
+def data_commands(lay: Layout) -> list[Command]:
+    d = lay.settings["data"]
+    return [py("-m", "training.data.synthetic", "--out", str(lay.data_root), "--train", str(d["train"]), "--val", str(d["val"]),
+               "--test-per-category", str(d["test_per_category"]), "--seed", str(d["seed"]), "--video", str(lay.synthetic_video),
+               "--frames", str(d["video_frames"]), "--no-progress", "--force")]  # the pipeline owns this folder
+
+
+def data_outputs(lay: Layout) -> list[Path]:
+    return [lay.data_root / "list" / "train_gt.txt", lay.data_root / "list" / "test.txt", lay.synthetic_video]
+
+
+# -- training ---------------------------------------------------------------------------------
+def train_command(lay: Layout, model: str, key: str, extra: list[str]) -> list[Command]:
+    s = lay.settings
+    config = ROOT / "training" / "configs" / s["configs"][key]
+    overrides = [f"dataset.root={lay.data_root}", f"dataset.name={lay.dataset}", f"output.dir={lay.run_dir(model)}",
+                 *s["train"], *s[key], *extra]
+    return [py("-m", "training.train", "--config", str(config), "--resume", *sets(overrides)),
+            py("-m", "training.evaluate", "--ckpt", str(lay.ckpt(model)), "--split", "test", "--workers", "2")]
+
+
+def train_outputs(lay: Layout, model: str) -> list[Path]:
+    return [lay.ckpt(model), lay.run_dir(model) / "eval_test" / "f1.json"]
+
+
+# -- export and calibration -------------------------------------------------------------------
+def export_commands(lay: Layout) -> list[Command]:
+    n = str(lay.settings["parity_images"])
+    return [
+        py("-m", "export.to_onnx", "--ckpt", str(lay.ckpt("student_intra_kd")), "--out", str(lay.onnx("student")), "--parity-images", n),
+        py("-m", "export.to_onnx", "--ckpt", str(lay.ckpt("teacher")), "--out", str(lay.onnx("teacher")), "--parity-images", n, "--no-pt2"),
+        py("-m", "export.to_fp16", "--onnx", str(lay.onnx("student")), "--out", str(lay.onnx("student", "fp16")), "--check-images", n),
+    ]
+
+
+def calibrate_commands(lay: Layout) -> list[Command]:
+    c = lay.settings["calibration"]
+    common = ["--onnx", str(lay.onnx("student")), "--data-root", str(lay.data_root), "--list", "train_gt.txt",
+              "--num-images", str(c["images"]), "--method", c["method"]]
+    limit = [] if lay.settings["eval_max_images"] is None else ["--report-images", str(lay.settings["eval_max_images"])]
+    return [py("-m", "calibration.calibrate", *common, "--target", "trt", "--out", str(lay.onnx("student", "int8")), *limit),
+            py("-m", "calibration.calibrate", *common, "--target", "cpu", "--out", str(lay.onnx("student", "int8cpu")), *limit)]
+
+
+def engines_skip(lay: Layout) -> str | None:
+    from runtime.backends.tensorrt_backend import trt_available
+
+    return trt_available()
+
+
+def engine_commands(lay: Layout) -> list[Command]:
+    cache = lay.artifacts / "timing.cache"
+    return [py("-m", "export.to_tensorrt", "--onnx", str(lay.onnx("student", p)), "--out", str(lay.engine(p)), "--timing-cache", str(cache))
+            for p in PRECISIONS]
+
+
+# -- evaluation through the runtime -----------------------------------------------------------
+def deployed(lay: Layout) -> dict[str, Path]:
+    """Name -> artifact of every deployed model the evaluate stage judges (engines where built)."""
+    out = {"student.fp32": lay.onnx("student"), "student.fp16": lay.onnx("student", "fp16"),
+           "student.int8": lay.onnx("student", "int8"), "student.int8cpu": lay.onnx("student", "int8cpu"),
+           "teacher.fp32": lay.onnx("teacher")}
+    for p in PRECISIONS:
+        if lay.engine(p).is_file():
+            out[f"student.{p}.engine"] = lay.engine(p)
+    return out
+
+
+def evaluate_commands(lay: Layout) -> list[Command]:
+    limit = [] if lay.settings["eval_max_images"] is None else ["--max-images", str(lay.settings["eval_max_images"])]
+    b = lay.settings["bench"]
+    cmds = []
+    for name, model in deployed(lay).items():
+        device = ["--device", "cuda"] if model.suffix == ".engine" else ["--device", "cpu"]
+        cmds.append(py("-m", "runtime.evaluate", "--model", str(model), "--data-root", str(lay.data_root), *device,
+                       "--report", str(lay.reports / "eval" / f"{name}.json"), *limit))
+        cmds.append(py("-m", "runtime.benchmark", "--model", str(model), *device, "--iterations", str(b["iterations"]),
+                       "--warmup", str(b["warmup"]), "--json", str(lay.reports / "bench" / f"{name}.json"), "--quiet"))
+    return cmds
+
+
+def evaluate_outputs(lay: Layout) -> list[Path]:
+    return [lay.reports / kind / f"{name}.json" for name in deployed(lay) for kind in ("eval", "bench")]
+
+
+# -- video and comparison ---------------------------------------------------------------------
+def video_commands(lay: Layout) -> list[Command]:
+    v = lay.settings["video"]
+    limit = [] if v["max_frames"] is None else ["--max-frames", str(v["max_frames"])]
+    cmds = []
+    for tag, video, gt in lay.videos():
+        for role in ("teacher", "student"):
+            out = lay.reports / "video" / f"{tag}.{role}"
+            gt_args = ["--gt", str(gt)] if gt is not None else []
+            cmds.append(py(str(ROOT / "runtime" / "infer_video.py"), "--model", str(lay.onnx(role)), "--video", str(video),
+                           "--out", f"{out}.mp4", "--report", f"{out}.json", "--device", "cpu", "--warmup", str(v["warmup"]),
+                           *limit, *gt_args))
+    return cmds
+
+
+def video_outputs(lay: Layout) -> list[Path]:
+    return [lay.reports / "video" / f"{tag}.{role}.json" for tag, _, _ in lay.videos() for role in ("teacher", "student")]
+
+
+def compare_commands(lay: Layout) -> list[Command]:
+    bench = lay.reports / "bench"
+    return [py(str(ROOT / "runtime" / "compare_latency.py"), str(bench / "teacher.fp32.json"), str(bench / "student.fp32.json"),
+               "--out", str(lay.reports / "latency.md"))]
+
+
+def summary_commands(lay: Layout) -> list[Command]:
+    return [py("-m", "pipeline.summary", "--dataset", lay.dataset, "--data-root", str(lay.data_root), "--profile", lay.profile,
+               "--base", str(lay.base), *(["--synthetic"] if lay.synthetic else []))]
+
+
+STAGES: list[Stage] = [
+    Stage("data", "synthetic CULane dataset and drive video", data_commands, lambda lay: [], data_outputs,
+          optional=lambda lay: None if lay.synthetic else "a real dataset root is given"),
+    Stage("teacher", "teacher (ResNet + pyramid pooling)", lambda lay: train_command(lay, "teacher", "teacher", []),
+          lambda lay: data_outputs(lay)[:1], lambda lay: train_outputs(lay, "teacher")),
+    Stage("student", "student alone (ERFNet)", lambda lay: train_command(lay, "student", "student", []),
+          lambda lay: data_outputs(lay)[:1], lambda lay: train_outputs(lay, "student")),
+    Stage("student_kd", "student distilled with IntRA-KD + attention transfer",
+          lambda lay: train_command(lay, "student_intra_kd", "student_kd", [f"distill.teacher={lay.ckpt('teacher')}"]),
+          lambda lay: [lay.ckpt("teacher")], lambda lay: train_outputs(lay, "student_intra_kd")),
+    Stage("export", "ONNX (parity-checked), torch.export, FP16", export_commands,
+          lambda lay: [lay.ckpt("student_intra_kd"), lay.ckpt("teacher")],
+          lambda lay: [lay.onnx("student"), lay.onnx("teacher"), lay.onnx("student", "fp16")]),
+    Stage("calibrate", "INT8 Q/DQ from real images (TensorRT and CPU layouts)", calibrate_commands,
+          lambda lay: [lay.onnx("student")], lambda lay: [lay.onnx("student", "int8"), lay.onnx("student", "int8cpu")]),
+    Stage("engines", "TensorRT engines FP32/FP16/INT8", engine_commands,
+          lambda lay: [lay.onnx("student", p) for p in PRECISIONS], lambda lay: [lay.engine(p) for p in PRECISIONS],
+          optional=engines_skip),
+    Stage("evaluate", "F1 per category and latency of every deployed model", evaluate_commands,
+          lambda lay: list(deployed(lay).values()), evaluate_outputs),
+    Stage("video", "teacher and student on dashcam video", video_commands,
+          lambda lay: [lay.onnx("teacher"), lay.onnx("student")], video_outputs),
+    Stage("compare", "teacher vs student latency report", compare_commands,
+          lambda lay: [lay.reports / "bench" / "teacher.fp32.json", lay.reports / "bench" / "student.fp32.json"],
+          lambda lay: [lay.reports / "latency.md", lay.reports / "latency.json"]),
+    Stage("summary", "SUMMARY.md and summary.json", summary_commands,
+          lambda lay: [p for stage in STAGES[:-1] for p in stage.outputs(lay)],
+          lambda lay: [lay.reports / "SUMMARY.md", lay.reports / "summary.json"]),
+]
+STAGE_NAMES = [s.name for s in STAGES]

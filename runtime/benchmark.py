@@ -1,0 +1,206 @@
+"""Inference latency of one deployed model on a fixed input, measured like trtexec.
+
+    python -m runtime.benchmark --model M [--backend auto|onnxruntime|tensorrt|torch]
+                                [--device auto|cpu|cuda] [--threads N] [--iterations 1000]
+                                [--warmup 100] [--batch 1] [--image PATH] [--json OUT.json] [--quiet]
+
+The same preprocessed batch (``runtime.sample_input``: ``--image`` or a drawn road scene) is fed
+every iteration; ``time.perf_counter`` brackets ``backend.infer`` only (host latency: copies in
+and out included, preprocessing and decoding excluded); warm-up iterations are run and dropped.
+Backends that time the device (CUDA events) add per-iteration GPU compute / H2D / D2H times.
+
+The JSON report (``--json``), shared with the video loop's report::
+
+    {"kind": "benchmark",
+     "meta": {"model", "model_name", "arch", "role", "params", "model_bytes", "precision", "format",
+              "backend", "device", "device_name", "input_shape": [N, 3, h, w], "threads",
+              "iterations", "warmup", "versions", "created"},
+     "latency_key": "host",
+     "summary": {"host": summarize(...), ["compute", "h2d", "d2h": summarize(...)]},
+     "records": [{"host": ms, ["compute": ms, "h2d": ms, "d2h": ms]}, ...]}   # timed iterations only
+
+All times are milliseconds.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+from runtime.artifacts import library_versions, now
+from runtime.atomic import atomic_write_json
+from runtime.backends import BACKENDS, Backend, load_backend
+from runtime.errors import DataError
+from runtime.latency import summarize
+from runtime.sample_input import sample_batch
+
+DEVICE_TIMES = (("compute", "compute_ms"), ("h2d", "h2d_ms"), ("d2h", "d2h_ms"))
+VERSION_PACKAGES = ("numpy", "opencv-python-headless", "opencv-python", "onnxruntime", "onnxruntime-gpu",
+                    "tensorrt", "cuda-python")
+
+
+def _progress(total: int, enabled: bool):
+    """A tqdm bar on stderr (disabled when ``enabled`` is false), or None if tqdm is missing."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="benchmark", unit="it", file=sys.stderr, disable=not enabled, leave=False)
+
+
+def time_inference(backend: Backend, batch: np.ndarray, iterations: int, warmup: int,
+                   progress: bool = False) -> list[dict[str, float]]:
+    """Run ``warmup`` untimed then ``iterations`` timed ``backend.infer(batch)`` calls.
+
+    Returns one record per timed call: ``host`` (ms, perf_counter around infer) plus ``compute``,
+    ``h2d``, ``d2h`` (ms) where the backend reported device times for that call.
+    """
+    bar = _progress(warmup + iterations, progress)
+    for _ in range(warmup):
+        backend.infer(batch)
+        if bar is not None:
+            bar.update()
+    records: list[dict[str, float]] = []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        backend.infer(batch)
+        host = (time.perf_counter() - start) * 1000.0
+        record = {"host": host}
+        device_times = backend.last_device_times or {}
+        record.update({key: float(device_times[src]) for key, src in DEVICE_TIMES if src in device_times})
+        records.append(record)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    return records
+
+
+def summarize_records(records: list[dict[str, float]]) -> dict[str, dict[str, float | int]]:
+    """``{"host": summarize(...)}`` plus each device series present in every record."""
+    summary = {"host": summarize(r["host"] for r in records)}
+    for key, _ in DEVICE_TIMES:
+        if records and all(key in r for r in records):
+            summary[key] = summarize(r[key] for r in records)
+    return summary
+
+
+def report_meta(backend: Backend, batch: np.ndarray, threads: int | None, iterations: int, warmup: int) -> dict[str, Any]:
+    """The ``meta`` block of a report: what ran, where, on what input, with which libraries."""
+    sidecar = backend.sidecar
+    model = sidecar.model
+    packages = VERSION_PACKAGES + (("torch",) if backend.name == "torch" else ())
+    return {
+        "model": str(backend.path),
+        "model_name": model.get("name"),
+        "arch": model.get("arch"),
+        "role": model.get("role"),
+        "params": model.get("params"),
+        "model_bytes": Path(backend.path).stat().st_size,
+        "precision": sidecar.precision,
+        "format": sidecar.format,
+        "backend": backend.name,
+        "device": backend.device,
+        "device_name": backend.device_name,
+        "input_shape": [int(v) for v in batch.shape],
+        "threads": threads,
+        "iterations": iterations,
+        "warmup": warmup,
+        "versions": library_versions(*packages),
+        "created": now(),
+    }
+
+
+def benchmark(model: str, backend: str = "auto", device: str = "auto", threads: int | None = None,
+              iterations: int = 1000, warmup: int = 100, batch: int = 1, image: str | None = None,
+              progress: bool = False) -> dict[str, Any]:
+    """Load ``model``, time it on the sample input; returns the report (see the module docstring)."""
+    runner = load_backend(model, backend=backend, device=device, threads=threads)
+    inputs = sample_batch(runner.sidecar.pre, batch=batch, image=image)
+    records = time_inference(runner, inputs, iterations, warmup, progress=progress)
+    return {
+        "kind": "benchmark",
+        "meta": report_meta(runner, inputs, threads, iterations, warmup),
+        "latency_key": "host",
+        "summary": summarize_records(records),
+        "records": records,
+    }
+
+
+def _stats_line(stats: dict[str, float | int]) -> str:
+    return (f"min = {stats['min']:.4f} ms, max = {stats['max']:.4f} ms, mean = {stats['mean']:.4f} ms, "
+            f"median = {stats['median']:.4f} ms, percentile(90%) = {stats['p90']:.4f} ms, "
+            f"percentile(95%) = {stats['p95']:.4f} ms, percentile(99%) = {stats['p99']:.4f} ms")
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """A trtexec-like text summary of a benchmark report."""
+    meta, summary = report["meta"], report["summary"]
+    host = summary["host"]
+    n = meta["input_shape"][0]
+    params = f"{meta['params'] / 1e6:.2f} M params, " if isinstance(meta.get("params"), (int, float)) else ""
+    lines = [
+        "=== Model ===",
+        f"{meta['model']}: {meta.get('model_name')} ({meta.get('arch')}), {params}{meta['model_bytes'] / 1e6:.2f} MB, "
+        f"{meta['precision']} {meta['format']}",
+        f"Backend: {meta['backend']} on {meta['device']} ({meta['device_name']}), threads: {meta['threads'] or 'default'}",
+        f"Input: {'x'.join(str(v) for v in meta['input_shape'])} float32, "
+        f"{meta['iterations']} iterations after {meta['warmup']} warm-up",
+        "=== Performance summary ===",
+        f"Throughput: {host['fps']:.2f} qps ({host['fps'] * n:.2f} images/s)",
+        f"Latency: {_stats_line(host)}",
+    ]
+    names = {"h2d": "H2D Latency", "compute": "GPU Compute Time", "d2h": "D2H Latency"}
+    lines += [f"{names[key]}: {_stats_line(summary[key])}" for key in ("h2d", "compute", "d2h") if key in summary]
+    lines.append(f"Total Host Walltime: {host['mean'] * host['count'] / 1000:.4f} s (timed iterations)")
+    lines.append(f"Coefficient of variance of host latency: {host['cv'] * 100:.2f} %")
+    if host["cv"] > 0.1:
+        lines.append("Note: host latency varies by more than 10 %: other processes may share this machine.")
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m runtime.benchmark", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="artifact (.onnx, .engine, .pt2) with its .json sidecar")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "tensorrt"),
+                        help="tensorrt: ONNX Runtime's TensorRT execution provider")
+    parser.add_argument("--threads", type=int, default=None, help="CPU intra-op threads (default: the backend's)")
+    parser.add_argument("--iterations", type=int, default=1000, help="timed iterations (default 1000)")
+    parser.add_argument("--warmup", type=int, default=100, help="untimed warm-up iterations (default 100)")
+    parser.add_argument("--batch", type=int, default=1, help="images per inference (default 1)")
+    parser.add_argument("--image", default=None, help="input image (default: a drawn road scene)")
+    parser.add_argument("--json", default=None, metavar="OUT.json", help="write the report here")
+    parser.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.iterations < 1 or args.warmup < 0 or args.batch < 1 or (args.threads is not None and args.threads < 1):
+        parser.error("--iterations, --batch and --threads must be >= 1, --warmup >= 0")
+    try:
+        report = benchmark(args.model, args.backend, args.device, args.threads, args.iterations, args.warmup,
+                           args.batch, args.image, progress=not args.quiet and sys.stderr.isatty())
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        atomic_write_json(args.json, report)
+    if not args.quiet:
+        print(format_summary(report))
+        if args.json:
+            print(f"Report: {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,424 @@
+"""Run a deployed lane model on a video: lanes drawn on every frame, honest per-frame latency.
+
+    python runtime/infer_video.py --model M --video IN.mp4 --out OUT.mp4 --report R.json
+        [--backend auto|onnxruntime|tensorrt|torch] [--device auto|cpu|cuda|tensorrt] [--threads N]
+        [--max-frames N] [--warmup N] [--gt DIR] [--no-video]
+
+(also ``python -m runtime.infer_video``). A reader thread decodes frames, the main loop maps each
+onto the model's source geometry (:mod:`runtime.frame_policy`), preprocesses, infers, and decodes
+lanes back into frame pixels; a writer thread draws lanes and a HUD (:mod:`runtime.draw`) and
+encodes. Queues are bounded, so memory stays flat and a slow encoder shows up as loop time.
+
+Per frame (ms): ``decode`` (video decode, reader thread), ``preprocess`` (frame policy + crop,
+resize, normalise), ``infer_host`` (the backend call, host wall time), ``infer_device`` (GPU
+compute from CUDA events, only where the backend measures it), ``postprocess`` (probabilities,
+lane decoding, mapping back), ``total`` (preprocess + infer_host + postprocess) and ``wall`` (time
+between the ends of consecutive loop iterations: the loop's real period, I/O waits included).
+The first ``--warmup`` frames (default 10) are processed and written but not timed.
+
+The report (JSON, written atomically, with a CSV of the records beside it) follows the schema
+shared with ``runtime/benchmark.py``: ``kind``, ``meta``, ``latency_key``, ``summary`` (latency
+statistics per column and ``loop_fps``), ``records``, and with ``--gt`` an ``accuracy`` block.
+``--gt DIR`` takes the ground truth the synthetic drive generator writes beside its video
+(``DIR/<nnnnn>.lines.txt`` per frame, in frame pixels, optionally ordered by ``DIR/list.txt``);
+lanes are scored in the model's source geometry (GT mapped through the frame policy) with the
+official CULane counting, so a 1640x590 video is scored exactly as CULane images are.
+
+Ctrl-C (or SIGTERM) stops after the frame in progress: the partial report (``complete`` false,
+``stopped_reason`` "interrupted") and a playable video are written, exit status 130; a second
+Ctrl-C stops at once. A corrupt or truncated video stops at the last good frame with a warning
+(exit 0). Bad inputs (missing or non-video file, no frames, model without a matching sidecar)
+give one ``error:`` line and exit status 2.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from runtime.artifacts import library_versions, now
+from runtime.atomic import atomic_write_json, atomic_write_text
+from runtime.backends import BACKENDS, Backend, load_backend, probabilities
+from runtime.culane_metric import Counts, count_image
+from runtime.decode import DecodedLane, LaneDecoder
+from runtime.draw import draw_hud, draw_lanes, hud_lines
+from runtime.errors import DataError
+from runtime.frame_policy import FramePolicy
+from runtime.latency import Stopwatch, summarize
+from runtime.lines import Lane, read_lines_file
+from runtime.video_io import FrameReader, FrameWriter, VideoInfo, quiet_opencv
+
+LATENCY_KEY = "infer_host"
+EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+VERSION_PACKAGES = ("numpy", "opencv-python-headless", "opencv-python", "onnxruntime", "onnxruntime-gpu",
+                    "tensorrt", "cuda-python", "tqdm")
+
+
+# --------------------------------------------------------------------------------------------
+# Per-frame work
+# --------------------------------------------------------------------------------------------
+class Pipeline:
+    """Frame -> lanes: frame policy, preprocessing, backend, probabilities + decoding, mapping back."""
+
+    def __init__(self, backend: Backend, policy: FramePolicy) -> None:
+        self.backend = backend
+        self.policy = policy
+        self.pre = backend.sidecar.pre
+        self.decoder = LaneDecoder(self.pre, backend.sidecar.decode_params)
+        self.batch = np.empty((1, 3, self.pre.net_height, self.pre.net_width), dtype=np.float32)
+
+    def __call__(self, image: np.ndarray) -> tuple[list[DecodedLane], list[DecodedLane], dict[str, float]]:
+        """(H, W, 3) uint8 frame -> (lanes in source pixels, lanes in frame pixels, times in ms)."""
+        with Stopwatch() as t_pre:
+            self.pre.normalize(self.pre.resize_image(self.policy.to_source(image)), out=self.batch[0])
+        with Stopwatch() as t_inf:
+            outputs = self.backend.infer(self.batch)
+        device_ms = self.backend.last_device_times.get("compute_ms")
+        with Stopwatch() as t_post:
+            seg, exist = probabilities(outputs)
+            lanes = self.decoder(seg[0], exist[0])
+            in_frame = [DecodedLane(lane.lane_id, self.policy.points_to_frame(lane.points)) for lane in lanes]
+        times = {"preprocess": t_pre.ms, "infer_host": t_inf.ms}
+        if device_ms is not None:
+            times["infer_device"] = float(device_ms)
+        times["postprocess"] = t_post.ms
+        times["total"] = t_pre.ms + t_inf.ms + t_post.ms
+        return lanes, in_frame, times
+
+
+def render(item: tuple[np.ndarray, list[DecodedLane], list[str]]) -> np.ndarray:
+    """Writer-thread rendering of one queued (frame, lanes in frame pixels, HUD lines)."""
+    frame, lanes, hud = item
+    return draw_hud(draw_lanes(frame, lanes), hud)
+
+
+# --------------------------------------------------------------------------------------------
+# Interruption
+# --------------------------------------------------------------------------------------------
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop`` (the loop ends after the frame in progress); a second one raises
+    KeyboardInterrupt. Handlers are restored on exit (no-op outside the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        _restore(old)
+
+
+def _restore(old: dict) -> None:
+    for sig, previous in old.items():
+        signal.signal(sig, signal.SIG_DFL if previous is None else previous)
+
+
+@contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Finish writing (video, report) without being interrupted again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        _restore(old)
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------
+@dataclass
+class LoopResult:
+    records: list[dict[str, float]] = field(default_factory=list)
+    lanes: list[list[DecodedLane]] = field(default_factory=list)  # per processed frame, source pixels
+    processed: int = 0
+    interrupted: bool = False
+
+
+def run_loop(pipeline: Pipeline, reader: FrameReader, writer: FrameWriter | None, warmup: int,
+             stop: threading.Event, on_frame: Callable[[], None] | None = None) -> LoopResult:
+    """Process every frame the reader yields until it ends or ``stop`` is set (or KeyboardInterrupt)."""
+    backend, result = pipeline.backend, LoopResult()
+    tag = (backend.name, backend.device, backend.sidecar.precision)
+    fps = 0.0
+    last = time.perf_counter()
+    try:
+        for frame in reader:
+            if stop.is_set():
+                break
+            lanes, in_frame, times = pipeline(frame.image)
+            if writer is not None:
+                writer.write((frame.image, in_frame, hud_lines(times["infer_host"], times["total"], fps, *tag)))
+            end = time.perf_counter()
+            wall, last = (end - last) * 1000.0, end
+            fps = 1000.0 / wall if fps == 0.0 else 0.9 * fps + 0.1 * 1000.0 / max(wall, 1e-6)
+            result.processed += 1
+            result.lanes.append(lanes)
+            if result.processed > warmup:
+                result.records.append({"frame": frame.index, "decode": frame.decode_ms, **times, "wall": wall})
+            if on_frame is not None:
+                on_frame()
+            if stop.is_set():
+                break
+    except KeyboardInterrupt:
+        stop.set()
+    result.interrupted = stop.is_set()
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Ground truth and accuracy
+# --------------------------------------------------------------------------------------------
+def ground_truth_names(gt_dir: Path) -> list[str]:
+    """Per-frame annotation file names, frame order: from ``list.txt`` if present, else ``<nnnnn>.lines.txt``."""
+    listing = gt_dir / "list.txt"
+    if listing.is_file():
+        names = [line.strip().lstrip("/") for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [str(Path(n).with_suffix(".lines.txt")) for n in names]
+    names = sorted(p.name for p in gt_dir.glob("*.lines.txt"))
+    return [f"{n:05d}.lines.txt" for n in range(len(names))]
+
+
+def check_generator_sidecar(gt_dir: Path, info: VideoInfo) -> None:
+    """If the drive generator's sidecar lies beside the video and names ``gt_dir``, check frame size."""
+    sidecar = info.path.with_suffix(".json")
+    if not sidecar.is_file():
+        return
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(data, dict) or data.get("ground_truth") != gt_dir.name:
+        return
+    if (data.get("width"), data.get("height")) != (info.width, info.height):
+        raise DataError(sidecar, f"ground truth is for {data.get('width')}x{data.get('height')} frames, "
+                                 f"the video has {info.width}x{info.height}")
+
+
+def load_ground_truth(gt_dir: str | Path, info: VideoInfo, frames: int | None) -> list[list[Lane]]:
+    """Lanes (frame pixels) of the first ``frames`` frames (all listed frames when None)."""
+    gt_dir = Path(gt_dir)
+    if not gt_dir.is_dir():
+        raise DataError(gt_dir, "ground-truth folder not found")
+    check_generator_sidecar(gt_dir, info)
+    names = ground_truth_names(gt_dir)
+    if not names:
+        raise DataError(gt_dir, "no per-frame <n>.lines.txt annotations here")
+    if frames is not None and len(names) < frames:
+        raise DataError(gt_dir, f"ground truth covers {len(names)} frames, the run needs {frames}")
+    return [read_lines_file(gt_dir / name) for name in names[:frames]]
+
+
+def score(ground_truth: list[list[Lane]], predictions: list[list[DecodedLane]], policy: FramePolicy) -> dict[str, Any]:
+    """CULane counts over the processed frames, in the model's source geometry."""
+    pre, total = policy.pre, Counts()
+    for gt, pred in zip(ground_truth, predictions):
+        total += count_image([policy.points_to_source(lane) for lane in gt], [lane.points for lane in pred],
+                             im_width=pre.src_width, im_height=pre.src_height)
+    return {"f1": total.f1, "precision": total.precision, "recall": total.recall,
+            "tp": total.tp, "fp": total.fp, "fn": total.fn, "frames": total.images}
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+def summarize_records(records: list[dict[str, float]]) -> dict[str, Any]:
+    """Latency statistics per column (ms) and ``loop_fps`` (timed frames / their wall seconds)."""
+    if not records:
+        return {}
+    keys = [k for k in records[0] if k != "frame"]
+    summary: dict[str, Any] = {k: summarize(r[k] for r in records if k in r) for k in keys}
+    wall_s = sum(r["wall"] for r in records) / 1000.0
+    summary["loop_fps"] = len(records) / wall_s if wall_s > 0 else None
+    return summary
+
+
+def records_csv(records: list[dict[str, float]]) -> str:
+    if not records:
+        return "frame\n"
+    keys = list(records[0])
+    rows = [",".join(keys)] + [",".join(repr(r[k]) if k in r else "" for k in keys) for r in records]
+    return "\n".join(rows) + "\n"
+
+
+def build_meta(args: argparse.Namespace, backend: Backend, reader: FrameReader, policy: FramePolicy,
+               warmup: int, result: LoopResult, stopped_reason: str | None) -> dict[str, Any]:
+    sidecar, pre = backend.sidecar, backend.sidecar.pre
+    model = sidecar.model
+    return {
+        "model": str(args.model), "model_name": model.get("name"), "arch": model.get("arch"), "role": model.get("role"),
+        "params": model.get("params"), "model_bytes": Path(backend.path).stat().st_size,
+        "precision": sidecar.precision, "format": sidecar.format, "backend": backend.name, "device": backend.device,
+        "device_name": backend.device_name, "input_shape": [1, 3, pre.net_height, pre.net_width],
+        "threads": args.threads, "video": str(args.video), "frame_size": list(reader.size), "video_fps": reader.info.fps,
+        "frames_read": reader.frames_read, "frames_processed": result.processed, "warmup": warmup,
+        "complete": stopped_reason is None, "stopped_reason": stopped_reason, "policy": policy.describe(),
+        "versions": library_versions(*VERSION_PACKAGES), "created": now(),
+    }
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """The JSON report and its per-frame CSV (same stem), both atomically."""
+    atomic_write_json(path, report)
+    atomic_write_text(path.with_suffix(".csv"), records_csv(report["records"]))
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python runtime/infer_video.py", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="a deployed artifact (.onnx, .engine, .pt2) with its .json sidecar")
+    parser.add_argument("--video", required=True, help="input video (any size; see runtime/frame_policy.py)")
+    parser.add_argument("--out", help="output video (.mp4, mp4v) with lanes and HUD drawn")
+    parser.add_argument("--report", required=True, help="latency report (.json; a .csv of per-frame records beside it)")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "tensorrt"))
+    parser.add_argument("--threads", type=int, help="CPU intra-op threads of the backend")
+    parser.add_argument("--max-frames", type=int, help="process at most N frames (warm-up included)")
+    parser.add_argument("--warmup", type=int, default=10, help="frames processed but not timed (default 10)")
+    parser.add_argument("--gt", help="per-frame ground truth folder (the synthetic drive's <video>_gt) -> F1")
+    parser.add_argument("--no-video", action="store_true", help="do not write an output video")
+    args = parser.parse_args(argv)
+    if not args.no_video and not args.out:
+        parser.error("--out is required unless --no-video")
+    if args.max_frames is not None and args.max_frames < 1:
+        parser.error("--max-frames must be at least 1")
+    if args.warmup < 0:
+        parser.error("--warmup must be >= 0")
+    if Path(args.report).suffix.lower() != ".json":
+        parser.error("--report must be a .json file (the per-frame .csv is written beside it)")
+    return args
+
+
+def effective_warmup(requested: int, expected: int | None) -> int:
+    """Keep at least one timed frame when the video is known to be shorter than the warm-up."""
+    if expected is None or requested < expected:
+        return requested
+    warmup = max(0, expected - 1)
+    print(f"note: the video has {expected} frames; warm-up lowered from {requested} to {warmup}", file=sys.stderr)
+    return warmup
+
+
+def check_model(backend: Backend) -> None:
+    """The sidecar's input shape must be the preprocessing's network size."""
+    pre, shape = backend.sidecar.pre, backend.sidecar.input.get("shape", [])
+    if len(shape) != 4 or list(shape[2:]) != [pre.net_height, pre.net_width]:
+        raise DataError(backend.path, f"sidecar input shape {shape} does not match its preprocessing "
+                                      f"({pre.net_height}x{pre.net_width}): re-export the model")
+
+
+def progress_bar(total: int | None):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc="video", leave=False, file=sys.stderr, disable=not sys.stderr.isatty())
+
+
+def summary_line(report: dict[str, Any], args: argparse.Namespace) -> str:
+    meta, summary = report["meta"], report["summary"]
+    parts = [f"{meta['frames_processed']} frames ({len(report['records'])} timed)"]
+    if summary.get("loop_fps"):
+        parts.append(f"infer p50 {summary[LATENCY_KEY]['p50']:.2f} ms, total p50 {summary['total']['p50']:.2f} ms, "
+                     f"loop {summary['loop_fps']:.1f} FPS")
+    if "accuracy" in report:
+        f1 = report["accuracy"]["f1"]
+        parts.append("F1 n/a (no lanes annotated)" if f1 is None else f"F1 {f1:.3f}")
+    outputs = ([] if args.no_video else [str(args.out)]) + [str(args.report)]
+    return f"{meta['backend']}/{meta['device']} {meta['precision']}: " + ", ".join(parts) + " -> " + ", ".join(outputs)
+
+
+def run(args: argparse.Namespace) -> int:
+    reader = FrameReader(args.video, max_frames=args.max_frames)
+    try:
+        backend = load_backend(args.model, args.backend, args.device, args.threads)
+        check_model(backend)
+        w, h = reader.size
+        policy = FramePolicy(backend.sidecar.pre, w, h)
+        expected = reader.expected_frames
+        ground_truth = load_ground_truth(args.gt, reader.info, expected) if args.gt else None
+        warmup = effective_warmup(args.warmup, expected)
+        stop = threading.Event()
+        bar = progress_bar(expected)
+        writer = None if args.no_video else FrameWriter(args.out, reader.info.fps, reader.size, render=render)
+        print(f"{args.video}: {w}x{h}, {reader.info.fps:g} fps, {reader.info.frame_count or '?'} frames; "
+              f"{backend.sidecar.model.get('name')} {backend.sidecar.precision} on {backend.name}/{backend.device}",
+              file=sys.stderr, flush=True)
+        try:
+            with stop_on_signals(stop):
+                result = run_loop(Pipeline(backend, policy), reader, writer, warmup, stop, on_frame=bar.update)
+        finally:
+            with signals_ignored():
+                bar.close()
+                reader.close()
+                if writer is not None:
+                    writer.close()
+        with signals_ignored():
+            return finish(args, backend, reader, policy, warmup, result, ground_truth)
+    finally:
+        reader.close()
+
+
+def finish(args: argparse.Namespace, backend: Backend, reader: FrameReader, policy: FramePolicy, warmup: int,
+           result: LoopResult, ground_truth: list[list[Lane]] | None) -> int:
+    """Write the report, print the summary; the exit status."""
+    stopped = "interrupted" if result.interrupted else reader.stopped_reason
+    report: dict[str, Any] = {
+        "kind": "video",
+        "meta": build_meta(args, backend, reader, policy, warmup, result, stopped),
+        "latency_key": LATENCY_KEY,
+        "summary": summarize_records(result.records),
+        "records": result.records,
+    }
+    if ground_truth is not None:
+        report["accuracy"] = score(ground_truth, result.lanes, policy)
+    write_report(Path(args.report), report)
+    if not result.records:
+        print(f"warning: all {result.processed} processed frames were warm-up; no latency statistics", file=sys.stderr)
+    print(summary_line(report, args), flush=True)
+    if result.interrupted:
+        written = "partial report" + ("" if args.no_video else " and video")
+        print(f"interrupted after {result.processed} frames: {written} written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if stopped and stopped != "max-frames":
+        print(f"warning: {stopped}; stopped at the last good frame ({result.processed} frames processed)", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    quiet_opencv()
+    try:
+        return run(args)
+    except (DataError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted before the first frame: nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

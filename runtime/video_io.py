@@ -1,0 +1,257 @@
+"""Threaded video reading and writing (OpenCV), so an inference loop is not waiting on I/O.
+
+:class:`FrameReader` decodes frames in a background thread into a bounded queue and times the
+decode of each frame (ms). It opens the video and decodes the first frame on construction, so a
+missing file, a file that is not a video (or an MP4 cut off before its index was written) and a
+video without frames fail there, with a :class:`runtime.errors.DataError`. When decoding stops
+before the frame count the container announces, :attr:`FrameReader.stopped_reason` says
+``"corrupt or truncated video at frame N"`` (N frames, 0..N-1, were good).
+
+:class:`FrameWriter` encodes frames ('mp4v') in a background thread from a bounded queue (so a
+slow encoder holds the producer back instead of filling memory), optionally rendering each queued
+item into a frame first (drawing happens off the producer's thread). It writes to a temporary
+name beside the target and, on :meth:`FrameWriter.close` (also on errors and interruptions, via
+``with``), drains the queue, releases the encoder (which writes the MP4 index) and renames the
+file into place: whatever happened, the target is a playable video of the frames written.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from runtime.errors import DataError
+
+_END = object()
+
+
+def quiet_opencv() -> None:
+    """Silence FFmpeg's and OpenCV's own log lines (callers report problems themselves).
+
+    Leaves ``OPENCV_FFMPEG_LOGLEVEL`` alone if the user set it."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    cv2.setLogLevel(2)  # errors only
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: its index in the video, the (H, W, 3) uint8 BGR image, decode time (ms)."""
+
+    index: int
+    image: np.ndarray
+    decode_ms: float
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    fps: float  # 0.0 when the container does not say
+    frame_count: int  # as the container announces it; 0 when unknown
+
+
+def _open_capture(path: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
+    if not path.exists():
+        raise DataError(path, "video file not found")
+    if not path.is_file():
+        raise DataError(path, "not a file")
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        cap.release()
+        raise DataError(path, "cannot open as a video (not a video file, an empty one, or an MP4 cut off before its index was written)")
+    info = VideoInfo(
+        path=path,
+        width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        fps=float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
+        frame_count=max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)),
+    )
+    return cap, info
+
+
+class FrameReader:
+    """Iterate over a video's frames, decoded ahead in a thread; ``max_frames`` caps the count.
+
+    After iteration: :attr:`frames_read` and :attr:`stopped_reason` (None at the end of the video,
+    ``"max-frames"``, or ``"corrupt or truncated video at frame N"``).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], max_frames: int | None = None, queue_size: int = 8) -> None:
+        self.path = Path(path)
+        self.cap, self.info = _open_capture(self.path)
+        self.max_frames = max_frames
+        self.frames_read = 0
+        self.stopped_reason: str | None = None
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_size))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        first = self._read()
+        if first is None:
+            self.cap.release()
+            raise DataError(self.path, "the video has no frames that can be decoded")
+        self._first: Frame | None = first
+        self.size = (first.image.shape[1], first.image.shape[0])  # (w, h) of the decoded frames
+
+    @property
+    def expected_frames(self) -> int | None:
+        """Frames this reader will deliver if the video is intact (None when unknown)."""
+        count = self.info.frame_count or None
+        if self.max_frames is not None:
+            return self.max_frames if count is None else min(count, self.max_frames)
+        return count
+
+    def _read(self) -> Frame | None:
+        start = time.perf_counter()
+        ok, image = self.cap.read()
+        ms = (time.perf_counter() - start) * 1000.0
+        if not ok or image is None:
+            return None
+        frame = Frame(self.frames_read, image, ms)
+        self.frames_read += 1
+        return frame
+
+    def _end_reason(self) -> str | None:
+        if self.info.frame_count and self.frames_read < self.info.frame_count:
+            return f"corrupt or truncated video at frame {self.frames_read}"
+        return None
+
+    def _put(self, item: Any) -> bool:
+        """Queue ``item`` unless asked to stop (then False)."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            if self._first is not None and not self._put(self._first):
+                return
+            self._first = None
+            while not self._stop.is_set():
+                if self.max_frames is not None and self.frames_read >= self.max_frames:
+                    more = self.cap.grab()
+                    self.stopped_reason = "max-frames" if more else self._end_reason()
+                    break
+                frame = self._read()
+                if frame is None:
+                    self.stopped_reason = self._end_reason()
+                    break
+                if (frame.image.shape[1], frame.image.shape[0]) != self.size:
+                    self.frames_read -= 1
+                    self.stopped_reason = f"corrupt or truncated video at frame {frame.index} (frame size changed)"
+                    break
+                if not self._put(frame):
+                    return
+        except BaseException as err:  # surfaced to the consumer by __iter__
+            self.error = err
+        finally:
+            self._put(_END)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="frame-reader", daemon=True)
+            self._thread.start()
+
+    def __iter__(self) -> Iterator[Frame]:
+        self.start()
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                if self.error is not None:
+                    raise self.error
+                return
+            yield item
+
+    def close(self) -> None:
+        """Stop the decoding thread and release the video (safe to call twice)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.cap.release()
+
+    def __enter__(self) -> "FrameReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FrameWriter:
+    """Encode frames to an MP4 ('mp4v') in a thread; ``render(item) -> (H, W, 3) uint8`` turns each
+    queued item into a frame (default: the item is the frame). ``size`` is (w, h) in pixels."""
+
+    def __init__(self, path: str | os.PathLike[str], fps: float, size: tuple[int, int],
+                 render: Callable[[Any], np.ndarray] | None = None, queue_size: int = 8) -> None:
+        self.path = Path(path)
+        if self.path.suffix.lower() != ".mp4":
+            raise DataError(self.path, "the output video must be an .mp4 file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.stem}.partial.mp4")
+        self.size = (int(size[0]), int(size[1]))
+        self.fps = float(fps) if fps and fps > 0 else 30.0
+        self.render = render
+        self.frames_written = 0
+        self.error: BaseException | None = None
+        self._writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+        if not self._writer.isOpened():
+            self.tmp.unlink(missing_ok=True)
+            raise DataError(self.path, "OpenCV cannot write an MP4 video here (no mp4v encoder, or the folder is not writable)")
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_size))
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="frame-writer", daemon=True)
+        self._thread.start()
+
+    def _encode(self, item: Any) -> None:
+        frame = self.render(item) if self.render is not None else item
+        if (frame.shape[1], frame.shape[0]) != self.size or frame.dtype != np.uint8:
+            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]} {frame.dtype}, the video is {self.size[0]}x{self.size[1]} uint8")
+        self._writer.write(np.ascontiguousarray(frame))
+        self.frames_written += 1
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if self.error is None:
+                try:
+                    self._encode(item)
+                except BaseException as err:  # keep draining so the producer never blocks
+                    self.error = err
+
+    def write(self, item: Any) -> None:
+        """Queue one item (blocks while the queue is full); raises if encoding has failed."""
+        if self.error is not None:
+            raise self.error
+        if self._closed:
+            raise RuntimeError("writer is closed")
+        self._queue.put(item)
+
+    def close(self) -> None:
+        """Encode what is queued, release the encoder, move the file into place (safe to call twice)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_END)
+        self._thread.join()
+        self._writer.release()
+        os.replace(self.tmp, self.path)
+
+    def __enter__(self) -> "FrameWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
