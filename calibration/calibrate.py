@@ -196,7 +196,7 @@ def quantize(prepared: Path, ranges, target: str, out: Path) -> None:
     else:
         from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
-        ops = sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
+        ops = sorted((set(QLinearOpsRegistry) | set(QDQRegistry)) - {"BatchNormalization"})  # unfolded BN (after a Concat) stays float
         quantizer = QDQQuantizer(model, True, False, QuantType.QInt8, QuantType.QUInt8, ranges, [], [], ops,
                                  {"ActivationSymmetric": False, "WeightSymmetric": True})
     quantizer.quantize_model()
@@ -277,22 +277,40 @@ def accuracy_report(fp32: Path, int8: Path, data_root: str | Path, calibration: 
     sidecar = read_sidecar(fp32)
     decoder = LaneDecoder(sidecar.pre, sidecar.decode_params)
 
-    def lanes(o: dict[str, np.ndarray]) -> list[tuple[int, bytes]]:
+    def lanes(o: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
         seg, exist = probabilities({k: v[None] for k, v in o.items()})
-        return [(lane.lane_id, np.round(lane.points, 4).tobytes()) for lane in decoder(seg[0], exist[0])]
+        return {lane.lane_id: lane.points for lane in decoder(seg[0], exist[0])}
 
-    agreement = float(np.mean([lanes(outputs["fp32"][k]) == lanes(outputs["int8"][k]) for k in outputs["fp32"]]))
+    pairs = [(lanes(outputs["fp32"][k]), lanes(outputs["int8"][k])) for k in outputs["fp32"]]
+    identical = float(np.mean([a.keys() == b.keys() and all(np.array_equal(a[i], b[i]) for i in a) for a, b in pairs]))
+    close = float(np.mean([lanes_agree(a, b, AGREE_PX) for a, b in pairs]))
     report = {
         "fp32": str(fp32),
         "int8": str(int8),
         "images": len(outputs["fp32"]),
         "f1": {name: {k: v.to_dict() for k, v in res.items()} for name, res in results.items()},
         "output_errors": errors,
-        "lanes_identical_fraction": agreement,
+        "lanes_identical_fraction": identical,
+        "lanes_agree_fraction": close,
+        "lanes_agree_px": AGREE_PX,
     }
     atomic_write_json(Path(f"{int8}.report.json"), report)
     atomic_write_text(Path(f"{int8}.report.md"), report_markdown(report, read_sidecar(int8).extra.get("calibration", {})))
     return report
+
+
+AGREE_PX = 10.0  # px at the source resolution (1640 wide): a third of the metric's 30 px lane width
+
+
+def lanes_agree(a: dict[int, np.ndarray], b: dict[int, np.ndarray], tolerance: float) -> bool:
+    """Same lanes kept (by ID), sampled on the same rows, every x within ``tolerance`` px."""
+    if a.keys() != b.keys():
+        return False
+    for lane_id, pa in a.items():
+        pb = b[lane_id]
+        if pa.shape != pb.shape or not np.array_equal(pa[:, 1], pb[:, 1]) or np.abs(pa[:, 0] - pb[:, 0]).max(initial=0) > tolerance:
+            return False
+    return True
 
 
 def report_markdown(report: dict[str, Any], calib: dict[str, Any]) -> str:
@@ -307,7 +325,8 @@ def report_markdown(report: dict[str, Any], calib: dict[str, Any]) -> str:
         a, b = report["f1"]["fp32"][name], report["f1"]["int8"][name]
         change = "-" if a["f1"] is None or b["f1"] is None else f"{100 * (b['f1'] - a['f1']):+.2f}"
         lines.append(f"| {name} | {pct(a['f1'])} | {pct(b['f1'])} | {change} | {a['fp']} | {b['fp']} |")
-    lines += ["", f"Decoded lanes identical on {100 * report['lanes_identical_fraction']:.1f} % of the images.", "",
+    lines += ["", f"Decoded lanes: the same lanes within {report['lanes_agree_px']:g} px on {100 * report['lanes_agree_fraction']:.1f} % "
+              f"of the images (identical to the pixel on {100 * report['lanes_identical_fraction']:.1f} %).", "",
               "| output | max abs error | mean abs error | p99 abs error |", "|---|---:|---:|---:|"]
     for kind, e in report["output_errors"].items():
         lines.append(f"| {kind} | {e['max_abs']:.4f} | {e['mean_abs']:.5f} | {e['p99_abs']:.4f} |")

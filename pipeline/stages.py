@@ -6,6 +6,8 @@ replace any one of them by hand (the log of each stage starts with the exact com
 """
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,12 +111,25 @@ def data_outputs(lay: Layout) -> list[Path]:
 
 
 # -- training ---------------------------------------------------------------------------------
+def processes() -> int:
+    """Training processes: ``NPROC`` if set, else one per NVIDIA GPU that ``nvidia-smi -L`` lists (DDP), else 1."""
+    if os.environ.get("NPROC"):
+        return max(1, int(os.environ["NPROC"]))
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 1
+    return max(1, sum(line.startswith("GPU ") for line in listing.splitlines()))
+
+
 def train_command(lay: Layout, model: str, key: str, extra: list[str]) -> list[Command]:
     s = lay.settings
     config = ROOT / "training" / "configs" / s["configs"][key]
     overrides = [f"dataset.root={lay.data_root}", f"dataset.name={lay.dataset}", f"output.dir={lay.run_dir(model)}",
                  *s["train"], *s[key], *extra]
-    return [py("-m", "training.train", "--config", str(config), "--resume", *sets(overrides)),
+    nproc = processes()
+    launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)] if nproc > 1 else []
+    return [py(*launcher, "-m", "training.train", "--config", str(config), "--resume", *sets(overrides)),
             py("-m", "training.evaluate", "--ckpt", str(lay.ckpt(model)), "--split", "test", "--workers", "2")]
 
 

@@ -68,10 +68,22 @@ class OnnxRuntimeBackend:
         expected = tuple(self.sidecar.input["shape"][1:])
         if batch.ndim != 4 or batch.shape[1:] != expected:
             raise DataError(self.path, f"input of shape {batch.shape} does not match the model's (N, {', '.join(map(str, expected))})")
-        names = [n for n, _ in self.outputs]
         if self.fixed_batch and batch.shape[0] != self.fixed_batch:
-            parts = [self.session.run(names, {self.input_name: batch[i : i + 1]}) for i in range(batch.shape[0])]
-            values = [np.concatenate([p[k] for p in parts]) for k in range(len(names))]
+            parts = [self._run(batch[i : i + 1]) for i in range(batch.shape[0])]
+            values = [np.concatenate([p[k] for p in parts]) for k in range(len(self.outputs))]
         else:
-            values = self.session.run(names, {self.input_name: batch})
+            values = self._run(batch)
         return {kind: v for (_, kind), v in zip(self.outputs, values)}
+
+    def _run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """One session call. On a GPU provider, IO binding: the input is copied to the device once
+        and the outputs stay there until one copy back (no per-node host round trips)."""
+        names = [n for n, _ in self.outputs]
+        if self.device == "cpu":
+            return self.session.run(names, {self.input_name: batch})
+        binding = self.session.io_binding()
+        binding.bind_cpu_input(self.input_name, batch)
+        for name in names:
+            binding.bind_output(name, "cuda")
+        self.session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()

@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from calibration.calibrate import calibrate
+from calibration.calibrate import calibrate, lanes_agree
 from runtime.artifacts import read_sidecar
 from runtime.backends import load_backend
 from runtime.errors import DataError
@@ -67,6 +67,7 @@ def test_report_compares_fp32_and_int8_on_held_back_images(int8_trt, tiny_onnx, 
     report = result["report"]
     assert report["images"] == 2 * 3  # 3 images in each of the two held-back lists
     assert set(report["f1"]["fp32"]) == set(report["f1"]["int8"]) >= {"test0_normal", "test6_curve", "total"}
+    assert 0 <= report["lanes_identical_fraction"] <= report["lanes_agree_fraction"] <= 1
     errors = report["output_errors"]["seg_prob"]
     assert 0 <= errors["mean_abs"] <= errors["p99_abs"] <= errors["max_abs"] <= 1
     markdown = Path(f"{out}.report.md").read_text()
@@ -144,3 +145,14 @@ def test_int8_accuracy_stays_within_bound_on_a_trained_model(trained_tiny_onnx, 
     assert fp32 >= 0.3, "the tiny model did not learn lanes: the bound below would say nothing"
     assert int8 >= fp32 - 0.1, (fp32, int8)
     assert report["output_errors"]["seg_prob"]["mean_abs"] < 0.05
+
+
+def test_lanes_agree_within_tolerance_on_the_same_rows_only():
+    rows = np.array([589.0, 569.0, 549.0])
+    a = {1: np.stack([[100.0, 200.0, 300.0], rows], 1), 3: np.stack([[900.0, 800.0, 700.0], rows], 1)}
+    shifted = {k: v + np.array([[9.0, 0.0]]) for k, v in a.items()}
+    assert lanes_agree(a, shifted, 10.0) and not lanes_agree(a, shifted, 8.0)
+    assert not lanes_agree(a, {1: a[1]}, 10.0)  # a lane lost
+    assert not lanes_agree(a, {1: a[1][:2], 3: a[3]}, 10.0)  # a point lost
+    assert not lanes_agree(a, {1: a[1] + np.array([[0.0, -20.0]]), 3: a[3]}, 100.0)  # other rows
+    assert lanes_agree({}, {}, 1.0)
