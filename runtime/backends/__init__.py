@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -50,6 +50,23 @@ def probabilities(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarra
     """(seg_prob (N, C, h, w), exist_prob (N, L)) from a backend's outputs, softmax applied if needed."""
     seg = outputs["seg_prob"] if "seg_prob" in outputs else softmax(outputs["seg_logits"].astype(np.float32), axis=1)
     return seg, outputs["exist_prob"]
+
+
+def run_checked(path: Path, sidecar: Sidecar, batch: np.ndarray, run: Callable[[np.ndarray], list[np.ndarray]],
+                kinds: list[str]) -> dict[str, np.ndarray]:
+    """Check ``batch`` against the sidecar's input (N, 3, h, w), call ``run`` (image by image for a
+    fixed-batch model given another batch size) and name its outputs by kind."""
+    batch = np.ascontiguousarray(batch, dtype=np.float32)
+    expected = tuple(sidecar.input["shape"][1:])
+    if batch.ndim != 4 or batch.shape[1:] != expected:
+        raise DataError(path, f"input of shape {batch.shape} does not match the model's (N, {', '.join(map(str, expected))})")
+    fixed = sidecar.input["shape"][0] if isinstance(sidecar.input["shape"][0], int) else None
+    if fixed and batch.shape[0] != fixed:
+        parts = [run(batch[i : i + 1]) for i in range(batch.shape[0])]
+        values = [np.concatenate([p[k] for p in parts]) for k in range(len(kinds))]
+    else:
+        values = run(batch)
+    return dict(zip(kinds, values))
 
 
 def cpu_name() -> str:

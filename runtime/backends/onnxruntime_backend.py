@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.artifacts import Sidecar
-from runtime.backends import cpu_name
+from runtime.backends import cpu_name, run_checked
 from runtime.errors import DataError
 
 
@@ -61,19 +61,10 @@ class OnnxRuntimeBackend:
         self.outputs = [(o["name"], o["kind"]) for o in sidecar.outputs if o["name"] in names]
         if len(self.outputs) != len(sidecar.outputs) or self.input_name != sidecar.input["name"]:
             raise DataError(path, "model and sidecar disagree on input/output names: re-export, or use the sidecar made with this model")
-        self.fixed_batch = sidecar.input["shape"][0] if isinstance(sidecar.input["shape"][0], int) else None
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        expected = tuple(self.sidecar.input["shape"][1:])
-        if batch.ndim != 4 or batch.shape[1:] != expected:
-            raise DataError(self.path, f"input of shape {batch.shape} does not match the model's (N, {', '.join(map(str, expected))})")
-        if self.fixed_batch and batch.shape[0] != self.fixed_batch:
-            parts = [self._run(batch[i : i + 1]) for i in range(batch.shape[0])]
-            values = [np.concatenate([p[k] for p in parts]) for k in range(len(self.outputs))]
-        else:
-            values = self._run(batch)
-        return {kind: v for (_, kind), v in zip(self.outputs, values)}
+        """(N, 3, h, w) float32 -> {kind: array}; a fixed-batch model runs image by image."""
+        return run_checked(self.path, self.sidecar, batch, self._run, [kind for _, kind in self.outputs])
 
     def _run(self, batch: np.ndarray) -> list[np.ndarray]:
         """One session call. On a GPU provider, IO binding: the input is copied to the device once

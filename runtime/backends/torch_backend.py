@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.artifacts import Sidecar
-from runtime.backends import cpu_name
+from runtime.backends import cpu_name, run_checked
 from runtime.errors import DataError
 
 
@@ -47,7 +47,6 @@ class TorchBackend:
         self.device_name = torch.cuda.get_device_name(0) if device == "cuda" else cpu_name()
         self.kinds = [o["kind"] for o in sidecar.outputs]
         self.last_device_times: dict[str, float] = {}
-        self.fixed_batch = sidecar.input["shape"][0] if isinstance(sidecar.input["shape"][0], int) else None
 
     def _run(self, batch: np.ndarray) -> list[np.ndarray]:
         torch = self.torch
@@ -71,13 +70,4 @@ class TorchBackend:
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """(N, 3, h, w) float32 -> {kind: float32 array}; a fixed-batch program runs image by image."""
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        expected = tuple(self.sidecar.input["shape"][1:])
-        if batch.ndim != 4 or batch.shape[1:] != expected:
-            raise DataError(self.path, f"input of shape {batch.shape} does not match the model's (N, {', '.join(map(str, expected))})")
-        if self.fixed_batch and batch.shape[0] != self.fixed_batch:
-            parts = [self._run(batch[i : i + 1]) for i in range(batch.shape[0])]
-            values = [np.concatenate([p[k] for p in parts]) for k in range(len(self.kinds))]
-        else:
-            values = self._run(batch)
-        return dict(zip(self.kinds, values))
+        return run_checked(self.path, self.sidecar, batch, self._run, self.kinds)
