@@ -72,3 +72,19 @@ def test_experiment_grid_report_and_rerun(tiny_dataset, tmp_path):
     logs = {p: p.read_text() for p in (tmp_path / "runs").rglob("train.log")}
     run_grid(loaded)
     assert {p: p.read_text() for p in logs} == logs
+
+
+def test_each_method_alone_trains_a_step(tiny_dataset, tmp_path):
+    # A method without feature taps (KD, SKD pixel) calls the teacher without taps: (seg, exist) only.
+    teacher = load_config(CONFIG, small(tiny_dataset, tmp_path / "t", "model.arch=pspnet", "model.depth=18", "model.head_channels=16",
+                                        "train.iterations=1", "train.val_every=1", "train.checkpoint_every=1"))
+    Trainer(teacher, Dist()).run()
+    for methods in (["kd"], ["at"], ["skd_pixel"], ["intra_kd"]):
+        name = "_".join(methods)
+        distill = '{method: %s, teacher: "%s"}' % (json.dumps(methods), tmp_path / "t" / "last.pt")
+        cfg = load_config(CONFIG, small(tiny_dataset, tmp_path / name, "distill=" + distill, "train.iterations=1",
+                                        "train.val_every=1", "train.checkpoint_every=1"))
+        summary = Trainer(cfg, Dist()).run()
+        assert summary["completed"], name
+        with open(tmp_path / name / "scalars.csv") as handle:
+            assert any(row["key"] == f"distill/{methods[0]}" for row in csv.DictReader(handle)), name

@@ -147,8 +147,9 @@ class Distiller(nn.Module):
     @torch.no_grad()
     def _teacher(self, model: nn.Module, x: torch.Tensor, taps: tuple[str, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         inp = x.half() if self.half else x
-        seg, _, feats = model(inp, taps=taps)
-        return seg.float(), {k: v.float() for k, v in feats.items()}
+        out = model(inp, taps=taps) if taps else model(inp)  # without taps a model returns (seg, exist) only
+        feats = out[2] if taps else {}
+        return out[0].float(), {k: v.float() for k, v in feats.items()}
 
     def forward(self, x: torch.Tensor, label: torch.Tensor, seg_s: torch.Tensor, taps_s: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Weighted losses ``{"distill/<method>": tensor}`` (already multiplied by their weights)."""
