@@ -18,6 +18,16 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def small_run(root: Path, out: Path, *extra: str) -> list[str]:
+    """Training overrides for a seconds-long run: 128x32 input, batch 2, 6 iterations (``extra`` wins)."""
+    return [
+        f"dataset.root={root}", f"output.dir={out}", "input.net_width=128", "input.net_height=32",
+        "dataset.num_workers=0", "train.batch_size=2", "train.iterations=6", "train.val_every=3",
+        "train.checkpoint_every=3", "train.max_val_images=4", "train.warmup_iters=2", "train.log_every=1",
+        "train.threads=1", *extra,
+    ]
+
+
 TINY_TRAIN = [
     "input.net_width=128", "input.net_height=32", "dataset.num_workers=0", "train.batch_size=2", "train.iterations=4",
     "train.val_every=4", "train.checkpoint_every=4", "train.max_val_images=2", "train.warmup_iters=1", "train.threads=1",

@@ -3,6 +3,7 @@ import csv
 import json
 from pathlib import Path
 
+from tests.conftest import small_run
 from training.checkpoint import load_checkpoint
 from training.config import load_config
 from training.distributed import Dist
@@ -13,12 +14,8 @@ CONFIG = "training/configs/synthetic/erfnet.yaml"
 
 
 def small(root: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        f"dataset.root={root}", f"output.dir={out}", "input.net_width=128", "input.net_height=32",
-        "dataset.num_workers=0", "train.batch_size=2", "train.iterations=3", "train.val_every=3",
-        "train.checkpoint_every=3", "train.max_val_images=4", "train.warmup_iters=1", "train.log_every=1",
-        "train.threads=1", *extra,
-    ]
+    """A 3-iteration run (validated and checkpointed at its end)."""
+    return small_run(root, out, "train.iterations=3", "train.warmup_iters=1", *extra)
 
 
 def test_distilled_training_logs_each_term_and_resumes_the_discriminator(tiny_dataset, tmp_path):

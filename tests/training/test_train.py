@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import small_run
 from training.checkpoint import load_checkpoint
 from training.config import ConfigError, load_config
 from training.distributed import Dist
@@ -17,14 +18,7 @@ from training.train import Trainer
 CONFIG = "training/configs/synthetic/erfnet.yaml"
 
 
-def small(root: Path, out: Path, *extra: str) -> list[str]:
-    """Overrides for a seconds-long run: 128x32 input, batch 2, 6 iterations."""
-    return [
-        f"dataset.root={root}", f"output.dir={out}", "input.net_width=128", "input.net_height=32",
-        "dataset.num_workers=0", "train.batch_size=2", "train.iterations=6", "train.val_every=3",
-        "train.checkpoint_every=3", "train.max_val_images=4", "train.warmup_iters=2", "train.log_every=1",
-        "train.threads=1", *extra,
-    ]
+small = small_run
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:

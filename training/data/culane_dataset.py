@@ -74,16 +74,8 @@ class CulaneImages(Dataset):
         return torch.from_numpy(self.pre(image)[0]), index
 
 
-class CulaneLabelInputs(Dataset):
+class CulaneLabelInputs(CulaneImages):
     """One-hot label maps of a ``*_gt.txt`` list as network input (LGAD's teacher): ``(input, index)``."""
-
-    def __init__(self, root: str | os.PathLike[str], samples: list[Sample], pre: Preprocess) -> None:
-        self.data = CulaneDataset(root)
-        self.samples = samples
-        self.pre = pre
-
-    def __len__(self) -> int:
-        return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         label = self.pre.label(self.data.read_label(self.samples[index]))
