@@ -23,7 +23,7 @@ import onnx
 from runtime.artifacts import read_sidecar, sha256_file
 from runtime.backends import load_backend, probabilities
 from runtime.culane import CulaneDataset
-from runtime.decode import LaneDecoder
+from runtime.decode import LaneDecoder, lanes_agree
 from runtime.errors import DataError
 
 
@@ -62,8 +62,7 @@ def compare(fp32: Path, other: Path, data_root: Path, list_name: str, count: int
         for kind in oa:
             max_diff[kind] = max(max_diff.get(kind, 0.0), float(np.abs(oa[kind] - ob[kind]).max()))
         (sa, ea), (sb, eb) = probabilities(oa), probabilities(ob)
-        key = lambda lanes: [(lane.lane_id, np.round(lane.points, 4).tobytes()) for lane in lanes]  # noqa: E731
-        same += key(decoder(sa[0], ea[0])) == key(decoder(sb[0], eb[0]))
+        same += lanes_agree(decoder(sa[0], ea[0]), decoder(sb[0], eb[0]))
     return {"images": len(samples), "max_abs_diff": max_diff, "lanes_identical_fraction": same / len(samples)}
 
 

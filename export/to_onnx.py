@@ -35,12 +35,11 @@ from torch import nn
 from runtime.artifacts import Sidecar, library_versions, sha256_file
 from runtime.atomic import atomic_write_json
 from runtime.culane import CulaneDataset
-from runtime.decode import DecodeParams, LaneDecoder
+from runtime.decode import DecodeParams, LaneDecoder, lanes_agree
 from runtime.errors import DataError
 from runtime.preprocess import Preprocess
 from training.models import count_parameters, load_trained
 
-log = logging.getLogger("export.to_onnx")
 
 LOGIT_TOLERANCE = 1e-4
 LANE_AGREEMENT = 0.99
@@ -88,10 +87,6 @@ def parity_images(data_root: Path, list_name: str, pre: Preprocess, count: int) 
     return pre([data.read_image(s) for s in samples])
 
 
-def _lanes_key(lanes) -> list[tuple[int, bytes]]:
-    return [(lane.lane_id, np.round(lane.points, 4).tobytes()) for lane in lanes]
-
-
 def check_parity(model: nn.Module, deployed: Path, logits_graph: Path, images: np.ndarray, decoder: LaneDecoder,
                  probabilities: bool, batch: int = 8) -> dict[str, Any]:
     """Compare PyTorch and ONNX Runtime (CPU) on the images; returns the statistics."""
@@ -122,7 +117,7 @@ def check_parity(model: nn.Module, deployed: Path, logits_graph: Path, images: n
         max_exist = max(max_exist, float(np.abs(out_d[1] - exist_t).max()))
         probs_onnx = out_d[0] if probabilities else torch.softmax(torch.from_numpy(out_d[0]), 1).numpy()
         for j in range(len(x)):
-            same += _lanes_key(decoder(prob_t[j], exist_t[j])) == _lanes_key(decoder(probs_onnx[j], out_d[1][j]))
+            same += lanes_agree(decoder(prob_t[j], exist_t[j]), decoder(probs_onnx[j], out_d[1][j]))
     agreement = same / len(images)
     return {
         "images": len(images),

@@ -58,6 +58,20 @@ class DecodedLane:
     points: np.ndarray
 
 
+def lanes_agree(a: list[DecodedLane], b: list[DecodedLane], tolerance: float = 1e-4) -> bool:
+    """Same lanes kept (by ID), sampled on the same rows, every x within ``tolerance`` px.
+
+    With the default tolerance this is "identical lanes" (up to float rounding)."""
+    pa, pb = {lane.lane_id: lane.points for lane in a}, {lane.lane_id: lane.points for lane in b}
+    if pa.keys() != pb.keys():
+        return False
+    for lane_id, x in pa.items():
+        y = pb[lane_id]
+        if x.shape != y.shape or np.abs(x[:, 1] - y[:, 1]).max(initial=0) > 1e-4 or np.abs(x[:, 0] - y[:, 0]).max(initial=0) > tolerance:
+            return False
+    return True
+
+
 REFERENCE_WIDTH = 976
 REFERENCE_KERNEL = 9
 

@@ -30,13 +30,17 @@ from runtime.evaluate_culane import default_lists, format_table
 from runtime.lines import write_lines_file
 
 
-def predict(backend: Backend, data_root: str | os.PathLike[str], samples: list[Sample], batch_size: int = 1,
-            progress: bool = False) -> Iterable[tuple[Sample, list[DecodedLane], dict[str, np.ndarray]]]:
-    """Yield (sample, lanes, raw outputs of that image) in order; images are read and preprocessed
-    one batch ahead in a background thread."""
+def predict_many(backends: list[Backend], data_root: str | os.PathLike[str], samples: list[Sample], batch_size: int = 1,
+                 progress: bool = False) -> Iterable[tuple[Sample, list[tuple[list[DecodedLane], dict[str, np.ndarray]]]]]:
+    """Yield (sample, [(lanes, raw outputs) per backend]) in order. Every image is read and
+    preprocessed once (one batch ahead, in a background thread) and run by every backend, which
+    must share the first backend's preprocessing."""
     data = CulaneDataset(data_root)
-    pre = backend.sidecar.pre
-    decoder = LaneDecoder(pre, backend.sidecar.decode_params)
+    pre = backends[0].sidecar.pre
+    for other in backends[1:]:
+        if other.sidecar.pre != pre:
+            raise DataError(other.path, f"preprocessing differs from {backends[0].path}'s: the two cannot be compared image by image")
+    decoders = [LaneDecoder(pre, b.sidecar.decode_params) for b in backends]
 
     def load(chunk: list[Sample]) -> np.ndarray:
         return pre([data.read_image(s) for s in chunk])
@@ -46,38 +50,59 @@ def predict(backend: Backend, data_root: str | os.PathLike[str], samples: list[S
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(samples), desc=f"evaluate ({backend.name})", unit="img", leave=False)
+        bar = tqdm(total=len(samples), desc=f"evaluate ({', '.join(b.name for b in backends)})", unit="img", leave=False)
     with ThreadPoolExecutor(max_workers=1) as reader:
         pending = reader.submit(load, chunks[0]) if chunks else None
         for k, chunk in enumerate(chunks):
             batch = pending.result()  # type: ignore[union-attr]
             pending = reader.submit(load, chunks[k + 1]) if k + 1 < len(chunks) else None
-            outputs = backend.infer(batch)
-            seg, exist = probabilities(outputs)
+            per_backend = []
+            for backend, decoder in zip(backends, decoders):
+                outputs = backend.infer(batch)
+                seg, exist = probabilities(outputs)
+                per_backend.append((outputs, seg, exist, decoder))
             for j, sample in enumerate(chunk):
-                yield sample, decoder(seg[j], exist[j]), {kind: v[j] for kind, v in outputs.items()}
+                yield sample, [(decoder(seg[j], exist[j]), {kind: v[j] for kind, v in outputs.items()})
+                               for outputs, seg, exist, decoder in per_backend]
             if bar:
                 bar.update(len(chunk))
     if bar:
         bar.close()
 
 
-def evaluate_model(backend: Backend, data_root: str | os.PathLike[str], lists: dict[str, Path], batch_size: int = 1,
-                   max_images: int | None = None, pred_dir: str | os.PathLike[str] | None = None, progress: bool = False,
-                   on_output: Callable[[Sample, dict[str, np.ndarray]], None] | None = None) -> dict[str, Counts]:
-    """Counts per list and the pooled ``"total"``; ``max_images`` caps each list (first N)."""
+def predict(backend: Backend, data_root: str | os.PathLike[str], samples: list[Sample], batch_size: int = 1,
+            progress: bool = False) -> Iterable[tuple[Sample, list[DecodedLane], dict[str, np.ndarray]]]:
+    """Yield (sample, lanes, raw outputs of that image) in order (:func:`predict_many` with one backend)."""
+    for sample, [(lanes, outputs)] in predict_many([backend], data_root, samples, batch_size, progress):
+        yield sample, lanes, outputs
+
+
+PerImage = Callable[[Sample, list[tuple[list[DecodedLane], dict[str, np.ndarray]]]], None]
+
+
+def evaluate_models(backends: list[Backend], data_root: str | os.PathLike[str], lists: dict[str, Path], batch_size: int = 1,
+                    max_images: int | None = None, pred_dir: str | os.PathLike[str] | None = None, progress: bool = False,
+                    on_image: PerImage | None = None) -> list[dict[str, Counts]]:
+    """Per backend: counts per list and the pooled ``"total"``; ``max_images`` caps each list (first
+    N); ``on_image(sample, [(lanes, outputs) per backend])`` sees every image once, as it passes;
+    ``pred_dir`` receives the first backend's predictions."""
     per_list = {name: read_list(path).samples[:max_images] for name, path in lists.items()}
     unique = list({s.image: s for samples in per_list.values() for s in samples}.values())
     root = Path(data_root)
     data = CulaneDataset(root)
-    counts: dict[str, Counts] = {}
-    for sample, lanes, outputs in predict(backend, root, unique, batch_size, progress):
-        points = [lane.points for lane in lanes]
+    counts: list[dict[str, Counts]] = [{} for _ in backends]
+    for sample, results in predict_many(backends, root, unique, batch_size, progress):
+        truth = data.read_lanes(sample)
         if pred_dir is not None:
-            write_lines_file(Path(pred_dir) / sample.lines_name, points)
-        if on_output is not None:
-            on_output(sample, outputs)
-        counts[sample.image] = count_image(data.read_lanes(sample), points)
+            write_lines_file(Path(pred_dir) / sample.lines_name, [lane.points for lane in results[0][0]], durable=False)
+        if on_image is not None:
+            on_image(sample, results)
+        for per_image, (lanes, _) in zip(counts, results):
+            per_image[sample.image] = count_image(truth, [lane.points for lane in lanes])
+    return [_tally(per_list, c) for c in counts]
+
+
+def _tally(per_list: dict[str, list[Sample]], counts: dict[str, Counts]) -> dict[str, Counts]:
     result = {}
     for name, samples in per_list.items():
         total = Counts()
@@ -89,6 +114,13 @@ def evaluate_model(backend: Backend, data_root: str | os.PathLike[str], lists: d
         pooled += c
     result["total"] = pooled
     return result
+
+
+def evaluate_model(backend: Backend, data_root: str | os.PathLike[str], lists: dict[str, Path], batch_size: int = 1,
+                   max_images: int | None = None, pred_dir: str | os.PathLike[str] | None = None,
+                   progress: bool = False) -> dict[str, Counts]:
+    """Counts per list and the pooled ``"total"``; ``max_images`` caps each list (first N)."""
+    return evaluate_models([backend], data_root, lists, batch_size, max_images, pred_dir, progress)[0]
 
 
 def resolve_lists(data_root: str | os.PathLike[str], names: list[str]) -> dict[str, Path]:

@@ -11,7 +11,6 @@ preprocessed exactly as at deployment (:class:`runtime.preprocess.Preprocess`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np

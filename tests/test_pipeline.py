@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from runtime.backends.tensorrt_backend import trt_available
+
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["data", "teacher", "student", "student_kd", "export", "calibrate", "engines", "evaluate", "video", "compare", "summary"]
 
@@ -43,8 +45,14 @@ def test_the_tiny_pipeline_makes_every_artifact(tiny_run):
     for name in ["latency.md", "latency.png", "latency.json", "SUMMARY.md", "summary.json"]:
         assert (rep / name).is_file(), name
     for model in ("teacher", "student", "student_intra_kd"):
-        assert (runs / model / "last.pt").is_file() and (runs / "logs" / "teacher.log").is_file()
-    assert "engines" in r.stdout and "skipped: TensorRT" in r.stdout  # no TensorRT here: one clear line
+        assert (runs / model / "last.pt").is_file(), model
+    for stage in ("teacher", "student", "student_kd", "export", "calibrate", "evaluate", "video"):
+        assert (runs / "logs" / f"{stage}.log").is_file(), stage
+    reason = trt_available()
+    if reason:  # one clear line, and the rest runs
+        assert f"engines    skipped: {reason}" in r.stdout
+    else:
+        assert "engines    done" in r.stdout and all((art / f"student.{p}.engine").is_file() for p in ("fp32", "fp16", "int8"))
 
 
 def test_the_summary_agrees_with_the_stage_reports(tiny_run):
@@ -88,7 +96,7 @@ def test_a_forced_stage_reruns_and_later_stages_see_it(tiny_run):
     r = pipeline("culane", "--profile", "tiny", "--base", str(base), "--only", "compare", "--force", timeout=120)
     assert r.returncode == 0 and "compare    done" in r.stdout
     r = pipeline("culane", "--profile", "tiny", "--base", str(base), "--from", "compare", timeout=120)
-    assert "summary    SUMMARY.md" in r.stdout  # the newer comparison makes the summary stale
+    assert r.returncode == 0 and "summary    done" in r.stdout  # the newer comparison makes the summary stale
 
 
 def test_failures_name_the_stage_and_the_log(tmp_path):

@@ -157,10 +157,9 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError(f"input/decode: {err}") from None
     if config["model"]["arch"] not in ("erfnet", "pspnet"):
         raise ConfigError(f"model.arch: expected erfnet or pspnet, got {config['model']['arch']!r}")
-    multiple = 16 if config["model"]["arch"] == "pspnet" else 8  # total downsampling of the network
     size = (config["input"]["net_width"], config["input"]["net_height"])
-    if any(v % multiple for v in size):
-        raise ConfigError(f"input.net_width x input.net_height = {size[0]}x{size[1]}: {config['model']['arch']} needs multiples of {multiple}")
+    if any(v % 16 for v in size):  # both networks check it too (ERFNet and PSPNet constructors)
+        raise ConfigError(f"input.net_width x input.net_height = {size[0]}x{size[1]}: {config['model']['arch']} needs multiples of 16")
     if config["model"]["input"] not in ("image", "label"):
         raise ConfigError(f"model.input: expected image or label, got {config['model']['input']!r}")
     if config["model"]["input"] == "label" and config["model"]["arch"] != "erfnet":

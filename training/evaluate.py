@@ -24,7 +24,7 @@ from runtime.errors import DataError
 from runtime.evaluate_culane import default_lists, evaluate_lists, format_table
 from runtime.lines import write_lines_file
 from runtime.preprocess import Preprocess
-from training.config import run_dir
+from training.config import ConfigError, parse_override, run_dir
 from training.inference import LanePredictor, predict_samples
 from training.models import count_parameters, load_trained
 
@@ -62,7 +62,7 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
     decode_params = DecodeParams.from_dict({**config["decode"], **(decode or {})})
     predictor = LanePredictor(model, pre, decode_params, dev, amp=bool(config["train"]["amp"]))
     for sample, lanes in predict_samples(predictor, root, samples, pre, batch_size, workers, progress=progress):
-        write_lines_file(pred_dir / sample.lines_name, [lane.points for lane in lanes])
+        write_lines_file(pred_dir / sample.lines_name, [lane.points for lane in lanes], durable=False)
     results = evaluate_lists(root, pred_dir, lists, workers=workers)
     if len(lists) == 1:
         results.pop("total")
@@ -97,13 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     try:
-        overrides = {}
-        for item in args.decode:
-            key, _, value = item.partition("=")
-            overrides[key] = None if value.lower() in ("none", "null") else float(value) if "." in value else int(value)
+        overrides = {k: v for item in args.decode for k, v in parse_override(item).items()}
         report = evaluate_checkpoint(args.ckpt, args.data_root, args.split, args.out, args.device, args.batch_size, args.workers,
                                      progress=sys.stderr.isatty(), decode=overrides)
-    except DataError as err:
+    except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(report.pop("table"))

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -72,6 +71,6 @@ def score_samples(predictor: LanePredictor, root: str | os.PathLike[str], sample
     for sample, lanes in predict_samples(predictor, root, samples, pre, batch_size, workers, input_kind=input_kind):
         points = [lane.points for lane in lanes]
         if pred_dir is not None:
-            write_lines_file(Path(pred_dir) / sample.lines_name, points)
+            write_lines_file(Path(pred_dir) / sample.lines_name, points, durable=False)
         total += count_image(read_lines_file(Path(root) / sample.lines_name), points)
     return total

@@ -11,9 +11,10 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from calibration.calibrate import calibrate, lanes_agree
+from calibration.calibrate import calibrate
 from runtime.artifacts import read_sidecar
 from runtime.backends import load_backend
+from runtime.decode import DecodedLane, lanes_agree
 from runtime.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,10 +150,12 @@ def test_int8_accuracy_stays_within_bound_on_a_trained_model(trained_tiny_onnx, 
 
 def test_lanes_agree_within_tolerance_on_the_same_rows_only():
     rows = np.array([589.0, 569.0, 549.0])
-    a = {1: np.stack([[100.0, 200.0, 300.0], rows], 1), 3: np.stack([[900.0, 800.0, 700.0], rows], 1)}
-    shifted = {k: v + np.array([[9.0, 0.0]]) for k, v in a.items()}
-    assert lanes_agree(a, shifted, 10.0) and not lanes_agree(a, shifted, 8.0)
-    assert not lanes_agree(a, {1: a[1]}, 10.0)  # a lane lost
-    assert not lanes_agree(a, {1: a[1][:2], 3: a[3]}, 10.0)  # a point lost
-    assert not lanes_agree(a, {1: a[1] + np.array([[0.0, -20.0]]), 3: a[3]}, 100.0)  # other rows
-    assert lanes_agree({}, {}, 1.0)
+    lane = lambda i, xs: DecodedLane(i, np.stack([np.asarray(xs, float), rows], 1))  # noqa: E731
+    a = [lane(1, [100, 200, 300]), lane(3, [900, 800, 700])]
+    shifted = [lane(1, [109, 209, 309]), lane(3, [909, 809, 709])]
+    assert lanes_agree(a, shifted, 10.0) and not lanes_agree(a, shifted, 8.0) and not lanes_agree(a, shifted)
+    assert lanes_agree(a, [lane(3, [900, 800, 700]), lane(1, [100, 200, 300])])  # order does not matter
+    assert not lanes_agree(a, a[:1], 10.0)  # a lane lost
+    assert not lanes_agree(a, [DecodedLane(1, a[0].points[:2]), a[1]], 10.0)  # a point lost
+    assert not lanes_agree(a, [DecodedLane(1, a[0].points - np.array([[0.0, 20.0]])), a[1]], 100.0)  # other rows
+    assert lanes_agree([], [], 1.0)

@@ -116,7 +116,7 @@ def test_fp16_model_keeps_float32_io_and_runs_under_onnxruntime(tiny_onnx, tiny_
 
 
 def teacher_checkpoint(tiny_dataset: Path, out: Path, depth: int) -> Path:
-    from tests.conftest import TINY_TRAIN
+    from tests.helpers import TINY_TRAIN
     from training.config import load_config
     from training.distributed import Dist
     from training.train import Trainer

@@ -21,8 +21,10 @@ def test_kd_is_zero_for_identical_logits_and_scales_with_t_squared():
     assert kd_loss(s, s.clone()).item() == pytest.approx(0.0, abs=1e-7)
     assert kd_loss(s, t).item() > 0
     assert kd_loss(s, t, 4.0).item() == pytest.approx(16 * kd_loss(s / 4, t / 4).item(), rel=1e-5)
-    # teacher logits at another resolution are resized to the student's
-    assert kd_loss(s, torch.nn.functional.avg_pool2d(s, 2)).item() >= 0
+    # teacher logits at another resolution are resized (bilinearly) to the student's
+    low = torch.nn.functional.avg_pool2d(s, 2)
+    resized = torch.nn.functional.interpolate(low, size=s.shape[-2:], mode="bilinear", align_corners=False)
+    assert kd_loss(s, low).item() == pytest.approx(kd_loss(s, resized).item(), rel=1e-6)
 
 
 def test_pairwise_is_zero_for_identical_features_and_positive_otherwise():
@@ -44,18 +46,18 @@ def test_holistic_critic_is_blind_to_identical_maps_and_learns_to_separate_diffe
         h.discriminator.train()
         return value
 
-    assert gap(t.clone()) == pytest.approx(0.0, abs=1e-6)  # identical teacher and student: no signal
     s = torch.randn(4, 5, 32, 96)
     before = gap(s)
     for _ in range(30):
         h.discriminator_step(image, s, t)
     assert gap(s) > max(before, 0)  # the critic now scores teacher maps above student maps
     s.requires_grad_(True)
+    h.optimizer.zero_grad(set_to_none=True)
     h.generator_loss(image, s).backward()
-    assert s.grad is not None and all(p.grad is None or p.grad.abs().sum() == 0 for p in h.discriminator.parameters() if p.requires_grad)
+    assert s.grad.abs().sum() > 0 and all(p.grad is None for p in h.discriminator.parameters())  # D gets nothing
 
 
-def tiny_checkpoint(path, arch: str, **model) -> dict:
+def untrained_checkpoint(path, arch: str, **model) -> dict:
     cfg = load_config(CONFIG, ["input.net_width=128", "input.net_height=32", f"model.arch={arch}"] + [f"model.{k}={v}" for k, v in model.items()])
     net = build_model(cfg)
     save_checkpoint(path, {"model": net.state_dict(), "config": cfg, "iteration": 0})
@@ -63,8 +65,8 @@ def tiny_checkpoint(path, arch: str, **model) -> dict:
 
 
 def test_distiller_combines_methods_and_keeps_teachers_frozen(tmp_path):
-    tiny_checkpoint(tmp_path / "t.pt", "pspnet", depth=18, head_channels=16)
-    tiny_checkpoint(tmp_path / "l.pt", "erfnet", input="label")
+    untrained_checkpoint(tmp_path / "t.pt", "pspnet", depth=18, head_channels=16)
+    untrained_checkpoint(tmp_path / "l.pt", "erfnet", input="label")
     student_cfg = load_config(CONFIG, ["input.net_width=128", "input.net_height=32"])
     cfg = resolve({"method": ["intra_kd", "at", "kd", "skd", "lgad"], "teacher": str(tmp_path / "t.pt"), "lgad_teacher": str(tmp_path / "l.pt")})
     assert cfg["method"] == ["intra_kd", "at", "kd", "skd_pixel", "skd_pair", "skd_holistic", "lgad"]

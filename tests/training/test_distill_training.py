@@ -3,7 +3,7 @@ import csv
 import json
 from pathlib import Path
 
-from tests.conftest import small_run
+from tests.helpers import small_run
 from training.checkpoint import load_checkpoint
 from training.config import load_config
 from training.distributed import Dist

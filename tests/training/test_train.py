@@ -3,11 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from tests.conftest import small_run
+from tests.helpers import small_run
 from training.checkpoint import load_checkpoint
 from training.config import ConfigError, load_config
 from training.distributed import Dist
