@@ -33,25 +33,20 @@ def sets(items: list[str]) -> list[str]:
 
 
 def bare_session_p50(model: Path, threads: int, iterations: int) -> float:
-    """p50 (ms) of a bare ``InferenceSession.run`` with the backend's settings, on the same input."""
-    import numpy as np
-    import onnxruntime as ort
-
-    from runtime.artifacts import read_sidecar
+    """p50 (ms) of a bare ``InferenceSession.run`` on the backend's own session, on the same input."""
+    from runtime.backends import load_backend
+    from runtime.latency import summarize
     from runtime.sample_input import sample_batch
 
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
-    x = sample_batch(read_sidecar(model).pre)
+    backend = load_backend(model, "onnxruntime", "cpu", threads)
+    session, feed = backend.session, {backend.input_name: sample_batch(backend.sidecar.pre)}
     times = []
     for i in range(iterations + iterations // 10):
         t = time.perf_counter()
-        session.run(None, {"image": x})
+        session.run(None, feed)
         if i >= iterations // 10:
             times.append((time.perf_counter() - t) * 1000)
-    return float(np.percentile(times, 50))
+    return summarize(times)["p50"]
 
 
 def main() -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from runtime.artifacts import read_sidecar, sha256_file
+from runtime.artifacts import library_versions, read_sidecar, sha256_file
+from runtime.atomic import atomic_write_bytes
 from runtime.backends import load_backend, probabilities
 from runtime.culane import CulaneDataset
 from runtime.decode import LaneDecoder, lanes_agree
@@ -38,11 +38,7 @@ def convert(onnx_path: Path, out: Path) -> None:
         warnings.simplefilter("ignore")  # the converter warns about values clipped to the FP16 range
         half = float16.convert_float_to_float16(model, keep_io_types=True)
     onnx.checker.check_model(half)
-    with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".fp16-", suffix=".onnx", delete=False) as handle:
-        tmp = Path(handle.name)
-    onnx.save_model(half, str(tmp))
-    tmp.chmod(0o644)
-    tmp.replace(out)
+    atomic_write_bytes(out, half.SerializeToString())
 
 
 def compare(fp32: Path, other: Path, data_root: Path, list_name: str, count: int) -> dict[str, Any]:
@@ -80,8 +76,6 @@ def to_fp16(onnx_path: str | Path, out: str | Path | None = None, data_root: str
     derived = sidecar.derived(precision="fp16")
     derived.source = {**sidecar.source, "parent": str(onnx_path), "parent_sha256": sha256_file(onnx_path)}
     derived.extra.pop("parity", None)
-    from runtime.artifacts import library_versions
-
     derived.versions = {**sidecar.versions, **library_versions("onnxconverter-common")}
     derived.write(out)
     root = data_root or sidecar.extra.get("dataset", {}).get("root")

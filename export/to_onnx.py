@@ -19,8 +19,8 @@ GPUs without TensorRT.
 from __future__ import annotations
 
 import argparse
+import io
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from runtime.artifacts import Sidecar, library_versions, sha256_file
-from runtime.atomic import atomic_write_json
+from runtime.atomic import atomic_write_bytes, atomic_write_json
 from runtime.culane import CulaneDataset
 from runtime.decode import DecodeParams, LaneDecoder, lanes_agree
 from runtime.errors import DataError
@@ -173,7 +173,10 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path, dynamic_batch: boo
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as tmp:
         deployed, logits_graph = Path(tmp) / "deployed.onnx", Path(tmp) / "logits.onnx"
         graph = export_graph(DeployModel(model, probabilities), example, deployed, dynamic_batch)
-        export_graph(DeployModel(model, False), example, logits_graph, dynamic_batch)
+        if probabilities:  # parity is judged on logits: a logits graph beside the deployed one
+            export_graph(DeployModel(model, False), example, logits_graph, dynamic_batch)
+        else:
+            logits_graph = deployed
         images = parity_images(Path(data_root or config["dataset"]["root"]), parity_list or config["dataset"]["val_list"], pre, parity_count)
         decoder = LaneDecoder(pre, DecodeParams.from_dict(config["decode"]))
         parity = check_parity(model, deployed, logits_graph, images, decoder, probabilities)
@@ -184,7 +187,7 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path, dynamic_batch: boo
                 f"identical lanes on {100 * parity['lanes_identical_fraction']:.1f} % of {parity['images']} images "
                 f"(need {100 * LANE_AGREEMENT:.0f} %); report {out}.parity.json"
             )
-        os.replace(deployed, out)
+        atomic_write_bytes(out, deployed.read_bytes())
     shape = ["batch" if dynamic_batch else 1, 3, pre.net_height, pre.net_width]
     sidecar = base_sidecar(ckpt_path, ckpt, model, shape, probabilities, "onnx")
     sidecar.extra["dataset"] = {"name": config["dataset"]["name"], "root": str(data_root or config["dataset"]["root"]),
@@ -197,21 +200,16 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path, dynamic_batch: boo
         pt2 = out.with_suffix(".pt2")
         dynamic = {"image": {0: torch.export.Dim("batch", min=1, max=256)}} if dynamic_batch else None
         program = torch.export.export(DeployModel(model, probabilities).eval(), (example,), dynamic_shapes=dynamic)
-        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".pt2-", suffix=".pt2", delete=False) as handle:
-            tmp_pt2 = handle.name
-        torch.export.save(program, tmp_pt2)
-        os.chmod(tmp_pt2, 0o666 & ~_umask())
-        os.replace(tmp_pt2, pt2)
-        base_sidecar(ckpt_path, ckpt, model, shape, probabilities, "torch.export").write(pt2)
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer)
+        atomic_write_bytes(pt2, buffer.getvalue())
+        program_sidecar = sidecar.derived(format="torch.export")
+        for key in ("parity", "nodes"):  # properties of the ONNX graph
+            program_sidecar.extra.pop(key, None)
+        program_sidecar.write(pt2)
         result["pt2"] = str(pt2)
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class ParityError(RuntimeError):

@@ -61,20 +61,22 @@ class OnnxRuntimeBackend:
         self.outputs = [(o["name"], o["kind"]) for o in sidecar.outputs if o["name"] in names]
         if len(self.outputs) != len(sidecar.outputs) or self.input_name != sidecar.input["name"]:
             raise DataError(path, "model and sidecar disagree on input/output names: re-export, or use the sidecar made with this model")
+        self.names = [n for n, _ in self.outputs]
+        self.binding = None
+        if device != "cpu":
+            self.binding = self.session.io_binding()
+            for name in self.names:
+                self.binding.bind_output(name, "cuda")
 
     def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         """(N, 3, h, w) float32 -> {kind: array}; a fixed-batch model runs image by image."""
         return run_checked(self.path, self.sidecar, batch, self._run, [kind for _, kind in self.outputs])
 
     def _run(self, batch: np.ndarray) -> list[np.ndarray]:
-        """One session call. On a GPU provider, IO binding: the input is copied to the device once
-        and the outputs stay there until one copy back (no per-node host round trips)."""
-        names = [n for n, _ in self.outputs]
-        if self.device == "cpu":
-            return self.session.run(names, {self.input_name: batch})
-        binding = self.session.io_binding()
-        binding.bind_cpu_input(self.input_name, batch)
-        for name in names:
-            binding.bind_output(name, "cuda")
-        self.session.run_with_iobinding(binding)
-        return binding.copy_outputs_to_cpu()
+        """One session call. On a GPU provider, IO binding (made once): the input is copied to the
+        device once and the outputs stay there until one copy back."""
+        if self.binding is None:
+            return self.session.run(self.names, {self.input_name: batch})
+        self.binding.bind_cpu_input(self.input_name, batch)
+        self.session.run_with_iobinding(self.binding)
+        return self.binding.copy_outputs_to_cpu()

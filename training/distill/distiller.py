@@ -30,7 +30,7 @@ from runtime.errors import DataError
 from training.checkpoint import load_checkpoint
 from training.data.label_input import one_hot_label
 from training.distill.attention import attention_loss, sad_attention_loss
-from training.distill.intra_kd import intra_kd_loss
+from training.distill.intra_kd import aoi_maps, intra_kd_loss
 from training.distill.kd import kd_loss
 from training.distill.skd import HolisticDistiller, pairwise_loss
 
@@ -164,7 +164,9 @@ class Distiller(nn.Module):
         if "at" in self.methods:
             out["at"] = sum(attention_loss(taps_s[s], taps_t[t]) for s, t in self.pairs)
         if "intra_kd" in self.methods:
-            out["intra_kd"] = sum(intra_kd_loss(taps_s[s], taps_t[t], label, self.num_classes, self.cfg["aoi_kernel"]) for s, t in self.pairs)
+            aoi = aoi_maps(label, self.num_classes, self.cfg["aoi_kernel"])  # once for all pairs
+            out["intra_kd"] = sum(intra_kd_loss(taps_s[s], taps_t[t], label, self.num_classes, self.cfg["aoi_kernel"], aoi)
+                                  for s, t in self.pairs)
         if "skd_pair" in self.methods:
             s, t = self.skd_pair  # type: ignore[misc]
             out["skd_pair"] = pairwise_loss(taps_s[s], taps_t[t], self.cfg["skd_pair_scale"])

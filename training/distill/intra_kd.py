@@ -30,7 +30,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from runtime.culane import IGNORE_LABEL
+from training.data.label_input import one_hot_label
+
 
 MOMENTS = 3
 
@@ -39,11 +40,14 @@ def aoi_maps(label: torch.Tensor, num_classes: int, kernel: int = 5, size: tuple
     """(N, H, W) int labels -> (N, K, h, w) float {0, 1} AOI maps at ``size`` (default: H, W)."""
     if kernel < 1 or kernel % 2 == 0:
         raise ValueError(f"AOI kernel must be odd and positive, got {kernel}")
-    valid = label != IGNORE_LABEL
-    onehot = F.one_hot(torch.where(valid, label, torch.zeros_like(label)), num_classes).permute(0, 3, 1, 2)
-    onehot = onehot.float() * valid[:, None].float()
+    onehot = one_hot_label(label, num_classes)  # ignored pixels (255) belong to no class
     smoothed = F.avg_pool2d(onehot, kernel, stride=1, padding=kernel // 2, count_include_pad=False)
-    aoi = (smoothed > 0).float()
+    return resize_aoi((smoothed > 0).float(), size)
+
+
+def resize_aoi(aoi: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+    """Full-resolution AOI maps (N, K, H, W) at a feature map's ``size`` (max pooling: a region
+    reaches every cell it touches)."""
     if size is not None and tuple(size) != tuple(aoi.shape[-2:]):
         aoi = F.adaptive_max_pool2d(aoi, size)
     return aoi
@@ -88,13 +92,15 @@ def affinity_loss(c_student: torch.Tensor, c_teacher: torch.Tensor, present: tor
 
 
 def intra_kd_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, label: torch.Tensor,
-                  num_classes: int = 5, kernel: int = 5) -> torch.Tensor:
+                  num_classes: int = 5, kernel: int = 5, aoi: torch.Tensor | None = None) -> torch.Tensor:
     """L_m for one (student, teacher) feature pair; each side uses AOIs at its own resolution.
 
-    A class counts as present only where its AOI is non-empty at both resolutions.
+    A class counts as present only where its AOI is non-empty at both resolutions. ``aoi``: the
+    full-resolution :func:`aoi_maps` of ``label``, when the caller has them already (several pairs).
     """
-    aoi_s = aoi_maps(label, num_classes, kernel, tuple(student_feature.shape[-2:]))
-    aoi_t = aoi_maps(label, num_classes, kernel, tuple(teacher_feature.shape[-2:]))
+    aoi = aoi_maps(label, num_classes, kernel) if aoi is None else aoi
+    aoi_s = resize_aoi(aoi, tuple(student_feature.shape[-2:]))
+    aoi_t = resize_aoi(aoi, tuple(teacher_feature.shape[-2:]))
     mom_s, present_s = moment_pool(student_feature, aoi_s)
     with torch.no_grad():
         mom_t, present_t = moment_pool(teacher_feature.detach(), aoi_t)
