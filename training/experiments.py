@@ -52,6 +52,8 @@ LABELS = {
     "skd": ("TSD", "ERFNet-SKD"),
     "lgad": ("TSD", "ERFNet-LGAD"),
     "intra_kd": ("TSD", "ERFNet-IntRA-KD (+AT)"),
+    "intra_kd_only": ("TSD", "ERFNet-IntRA-KD (L_m only)"),
+    "skd_no_gan": ("TSD", "ERFNet-SKD (pixel + pair)"),
 }
 
 
