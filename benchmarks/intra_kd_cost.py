@@ -9,13 +9,14 @@ features being computed once beforehand. Prints both and the share.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
 
 from training.config import load_config
 from training.distill.attention import attention_loss
-from training.distill.intra_kd import intra_kd_loss
+from training.distill.intra_kd import RegionMaps, intra_kd_loss
 from training.losses import LaneSegLoss
 from training.models import build_model
 
@@ -26,7 +27,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--teacher-depth", type=int, default=18)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     w, h = (int(v) for v in args.size.split("x"))
     cfg = load_config("training/configs/synthetic/erfnet.yaml", [f"input.net_width={w}", f"input.net_height={h}"])
     student = build_model(cfg).train()
@@ -45,7 +49,9 @@ def main() -> None:
         seg, exist, s = student(x, taps=("block2", "block3"))
         loss = seg_loss(seg, exist, y, e)["total"]
         if distill:
-            loss = loss + 0.1 * (intra_kd_loss(s["block2"], t["layer2"], y) + intra_kd_loss(s["block3"], t["layer4"], y))
+            regions = RegionMaps(y, 5, 5)  # as the distiller: AOIs once per step, shared by the pairs
+            loss = loss + 0.1 * (intra_kd_loss(s["block2"], t["layer2"], y, regions=regions)
+                                 + intra_kd_loss(s["block3"], t["layer4"], y, regions=regions))
             loss = loss + 0.1 * (attention_loss(s["block2"], t["layer2"]) + attention_loss(s["block3"], t["layer4"]))
         opt.zero_grad()
         loss.backward()
@@ -54,8 +60,11 @@ def main() -> None:
 
     for mode in (False, True):
         step(mode)  # warm-up
-    plain = sorted(step(False) for _ in range(args.steps))[args.steps // 2]
-    with_kd = sorted(step(True) for _ in range(args.steps))[args.steps // 2]
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(args.steps):  # interleaved, so that drift in machine load hits both alike
+        for mode in (False, True):
+            times[mode].append(step(mode))
+    plain, with_kd = (statistics.median(times[mode]) for mode in (False, True))
     print(f"student step {w}x{h}, batch {args.batch}, {torch.get_num_threads()} threads: "
           f"{1000 * plain:.0f} ms alone, {1000 * with_kd:.0f} ms with L_m + L_a "
           f"-> IntRA-KD+AT share {100 * (with_kd - plain) / with_kd:.1f} % of the step (teacher forward excluded)")

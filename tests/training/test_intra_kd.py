@@ -4,7 +4,10 @@ import pytest
 import torch
 
 from training.distill.attention import attention_loss, attention_map
-from training.distill.intra_kd import affinity, affinity_loss, aoi_maps, intra_kd_loss, moment_pool
+import torch.nn.functional as F
+
+from training.data.label_input import one_hot_label
+from training.distill.intra_kd import RegionMaps, affinity, affinity_loss, aoi_maps, intra_kd_loss, moment_pool
 
 
 def reference_moments(f: np.ndarray, m: np.ndarray):
@@ -155,3 +158,59 @@ def test_attention_transfer():
     assert 0 < loss.item() <= 2.0  # distance between unit vectors
     loss.backward()
     assert fs.grad is not None
+
+
+def test_fused_aoi_pooling_equals_dilation_then_max_pooling():
+    """RegionMaps pools once from the label; the definition dilates at full resolution (average
+    filter > 0) and then max-pools to the feature grid. Equal for divisible and other sizes."""
+    g = torch.Generator().manual_seed(4)
+    label = torch.randint(0, 5, (2, 48, 96), generator=g)
+    label[label == 4] = 0
+    label[:, :, 40:41] = 3
+    label[:, :6] = 255
+    for kernel in (1, 3, 5, 7):
+        onehot = one_hot_label(label, 5)
+        dilated = (F.avg_pool2d(onehot, kernel, stride=1, padding=kernel // 2, count_include_pad=False) > 0).float()
+        regions = RegionMaps(label, 5, kernel)
+        for size in [(48, 96), (12, 24), (6, 12), (7, 13), (5, 40)]:
+            expected = F.adaptive_max_pool2d(dilated, size) if size != (48, 96) else dilated
+            assert torch.equal(regions.at(size), expected), (kernel, size)
+        assert regions.at((6, 12)) is regions.at((6, 12))  # made once per resolution
+
+
+def test_one_hot_labels_are_contiguous_and_ignore_255():
+    label = torch.tensor([[0, 3, 255], [4, 1, 2]])
+    onehot = one_hot_label(label, 5)
+    assert onehot.shape == (5, 2, 3) and onehot.is_contiguous()
+    assert onehot[:, 0, 2].sum() == 0 and onehot[3, 0, 1] == 1 and onehot.sum() == 5
+    assert one_hot_label(label[None], 5).shape == (1, 5, 2, 3)
+
+
+def autograd_moments(feature: torch.Tensor, aoi: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """The masked central moments written plainly, differentiated by autograd: (N, 3, K, C)."""
+    m = aoi[:, :, None]  # (N, K, 1, h, w)
+    f = feature[:, None]  # (N, 1, C, h, w)
+    count = m.sum(dim=(3, 4)).clamp(min=1.0)
+    mean = (m * f).sum(dim=(3, 4)) / count
+    centred = f - mean[..., None, None]
+    var = (m * centred**2).sum(dim=(3, 4)) / count
+    skew = (m * centred**3).sum(dim=(3, 4)) / count / (var + eps).pow(1.5)
+    return torch.stack([mean, var, skew], dim=1)
+
+
+def test_hand_written_moment_gradient_equals_autograd():
+    label, fs, _ = random_case(5)
+    aoi = aoi_maps(label, 5, 5, (8, 12))
+    present = aoi.flatten(2).sum(2) > 0
+    weights = torch.randn(2, 3, 5, 6, dtype=torch.float64)
+    f64 = fs.double().requires_grad_(True)
+    moments, _ = moment_pool(f64, aoi)
+    (moments * weights).sum().backward()
+    f_ref = fs.double().requires_grad_(True)
+    ref = autograd_moments(f_ref, aoi.double()) * present[:, None, :, None]
+    (ref * weights).sum().backward()
+    torch.testing.assert_close(moments.double(), ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(f64.grad, f_ref.grad, rtol=1e-5, atol=1e-7)
+    small = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    small_aoi = (torch.rand(1, 5, 4, 5, generator=torch.Generator().manual_seed(1)) > 0.4).double()
+    assert torch.autograd.gradcheck(lambda x: moment_pool(x, small_aoi)[0], (small,))

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from runtime.culane import IGNORE_LABEL, NUM_CLASSES
 
 
 def one_hot_label(label: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
-    """(N, H, W) or (H, W) int labels -> (N, K, H, W) or (K, H, W) float one-hot; ignored pixels
-    (255) are all zero."""
-    valid = label != IGNORE_LABEL
-    onehot = F.one_hot(torch.where(valid, label, torch.zeros_like(label)), num_classes).float()
-    onehot = onehot * valid[..., None]
-    return onehot.movedim(-1, -3)
+    """(N, H, W) or (H, W) int labels -> (N, K, H, W) or (K, H, W) float one-hot, contiguous;
+    ignored pixels (255) are all zero."""
+    if num_classes > IGNORE_LABEL:
+        raise ValueError(f"num_classes {num_classes} would include the ignore label {IGNORE_LABEL}")
+    classes = torch.arange(num_classes, device=label.device).view(-1, 1, 1)
+    return (label.unsqueeze(-3) == classes).float()

@@ -30,7 +30,7 @@ from runtime.errors import DataError
 from training.checkpoint import load_checkpoint
 from training.data.label_input import one_hot_label
 from training.distill.attention import attention_loss, sad_attention_loss
-from training.distill.intra_kd import aoi_maps, intra_kd_loss
+from training.distill.intra_kd import RegionMaps, intra_kd_loss
 from training.distill.kd import kd_loss
 from training.distill.skd import HolisticDistiller, pairwise_loss
 
@@ -164,8 +164,8 @@ class Distiller(nn.Module):
         if "at" in self.methods:
             out["at"] = sum(attention_loss(taps_s[s], taps_t[t]) for s, t in self.pairs)
         if "intra_kd" in self.methods:
-            aoi = aoi_maps(label, self.num_classes, self.cfg["aoi_kernel"])  # once for all pairs
-            out["intra_kd"] = sum(intra_kd_loss(taps_s[s], taps_t[t], label, self.num_classes, self.cfg["aoi_kernel"], aoi)
+            regions = RegionMaps(label, self.num_classes, self.cfg["aoi_kernel"])  # shared by all pairs
+            out["intra_kd"] = sum(intra_kd_loss(taps_s[s], taps_t[t], label, self.num_classes, self.cfg["aoi_kernel"], regions)
                                   for s, t in self.pairs)
         if "skd_pair" in self.methods:
             s, t = self.skd_pair  # type: ignore[misc]

@@ -8,7 +8,8 @@ Pipeline, for one (student feature, teacher feature) pair and a batch of labels:
    Ignored pixels (255) belong to no class. *Resolution (the paper is silent)*: the AOI is made
    at the label's resolution (the network input) and brought to each feature map's size by
    adaptive **max** pooling: a feature cell belongs to an AOI when any input pixel under it does.
-   Nearest-neighbour subsampling would drop thin lane AOIs at 1/8 scale.
+   Nearest-neighbour subsampling would drop thin lane AOIs at 1/8 scale. (:class:`RegionMaps`
+   fuses dilation and pooling into one max pool and makes each resolution once per batch.)
 2. **Moment pooling** (:func:`moment_pool`), eq. 2, per class and channel over the AOI:
    mu1 = masked mean; mu2 = masked variance E_M[(F - mu1)^2]; mu3 = masked skewness
    E_M[((F - mu1) / sigma)^3] with sigma = sqrt(mu2 + eps). *Eq. 2 as printed* subtracts mu1 from
@@ -36,43 +37,93 @@ from training.data.label_input import one_hot_label
 MOMENTS = 3
 
 
+class RegionMaps:
+    """The AOI maps of one batch of labels, made on demand at each feature resolution (cached).
+
+    ``label`` (N, H, W) int -> :meth:`at` ``(h, w)`` gives (N, K, h, w) float {0, 1}. The dilation
+    (``kernel`` x ``kernel`` average filter, > 0) and the max-pooling to the feature grid are one
+    (separable) max pool when H, W are multiples of h, w (a cell of s x s pixels belongs to an AOI when any
+    labelled pixel lies within ``kernel // 2`` of it: a (s + 2r) x (s + 2r) window, stride s), and
+    two steps otherwise; both equal dilation at full resolution followed by adaptive max pooling.
+    """
+
+    def __init__(self, label: torch.Tensor, num_classes: int, kernel: int = 5) -> None:
+        if kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"AOI kernel must be odd and positive, got {kernel}")
+        self.onehot = one_hot_label(label, num_classes)  # ignored pixels (255) belong to no class
+        self.radius = kernel // 2
+        self._cache: dict[tuple[int, int], torch.Tensor] = {}
+
+    def at(self, size: tuple[int, int] | None = None) -> torch.Tensor:
+        full = tuple(self.onehot.shape[-2:])
+        size = full if size is None else (int(size[0]), int(size[1]))
+        if size not in self._cache:
+            self._cache[size] = self._make(size)
+        return self._cache[size]
+
+    def _make(self, size: tuple[int, int]) -> torch.Tensor:
+        (H, W), (h, w), r = self.onehot.shape[-2:], size, self.radius
+        if H % h == 0 and W % w == 0:  # one separable max pool: rows, then columns
+            sh, sw = H // h, W // w
+            rows = F.max_pool2d(self.onehot, (1, sw + 2 * r), stride=(1, sw), padding=(0, r))
+            return F.max_pool2d(rows, (sh + 2 * r, 1), stride=(sh, 1), padding=(r, 0))
+        rows = F.max_pool2d(self.onehot, (1, 2 * r + 1), stride=1, padding=(0, r))
+        return F.adaptive_max_pool2d(F.max_pool2d(rows, (2 * r + 1, 1), stride=1, padding=(r, 0)), size)
+
+
 def aoi_maps(label: torch.Tensor, num_classes: int, kernel: int = 5, size: tuple[int, int] | None = None) -> torch.Tensor:
     """(N, H, W) int labels -> (N, K, h, w) float {0, 1} AOI maps at ``size`` (default: H, W)."""
-    if kernel < 1 or kernel % 2 == 0:
-        raise ValueError(f"AOI kernel must be odd and positive, got {kernel}")
-    onehot = one_hot_label(label, num_classes)  # ignored pixels (255) belong to no class
-    smoothed = F.avg_pool2d(onehot, kernel, stride=1, padding=kernel // 2, count_include_pad=False)
-    return resize_aoi((smoothed > 0).float(), size)
+    return RegionMaps(label, num_classes, kernel).at(size)
 
 
-def resize_aoi(aoi: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
-    """Full-resolution AOI maps (N, K, H, W) at a feature map's ``size`` (max pooling: a region
-    reaches every cell it touches)."""
-    if size is not None and tuple(size) != tuple(aoi.shape[-2:]):
-        aoi = F.adaptive_max_pool2d(aoi, size)
-    return aoi
+class _AoiRawMoments(torch.autograd.Function):
+    """First three raw moments of centred features over the AOIs, with a hand-written backward.
+
+    ``x`` (N, C, P) centred features, ``weights`` (N, K, P) AOI maps divided by their pixel counts
+    -> e1, e2, e3 (N, K, C) with e_r[n, k, c] = sum_p weights[n, k, p] x[n, c, p]^r. Backward:
+    dL/dx = G1 + x (2 G2 + 3 G3 x) with G_r = g_r^T weights, one batched product and two fused
+    passes (autograd's version of the same takes ~3x the memory traffic). ``weights`` gets none.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        ctx.save_for_backward(x, weights)
+        power = x * x
+        e1 = torch.bmm(weights, x.transpose(1, 2))
+        e2 = torch.bmm(weights, power.transpose(1, 2))
+        e3 = torch.bmm(weights, power.mul_(x).transpose(1, 2))
+        return e1, e2, e3
+
+    @staticmethod
+    def backward(ctx, g1: torch.Tensor, g2: torch.Tensor, g3: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        x, weights = ctx.saved_tensors
+        channels = x.shape[1]
+        g = torch.cat([g1, 2.0 * g2, 3.0 * g3], dim=2)  # (N, K, 3C)
+        big = torch.bmm(g.transpose(1, 2), weights)  # (N, 3C, P)
+        a1, a2, a3 = big.split(channels, dim=1)
+        return torch.addcmul(a1, torch.addcmul(a2, a3, x), x), None
 
 
 def moment_pool(feature: torch.Tensor, aoi: torch.Tensor, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
     """Masked mean, variance and skewness of a feature map over each AOI.
 
     ``feature`` (N, C, h, w), ``aoi`` (N, K, h, w) -> moments (N, 3, K, C) and present (N, K).
-    Computed from raw moments of the features centred by their per-image channel mean (which
-    keeps float32 cancellation small and leaves central moments unchanged).
+    Computed from the raw moments of the features centred by their per-image channel mean, which
+    keeps float32 cancellation small. The centre is a constant to autograd: the moments do not
+    depend on it (mean = E_M[f - c] + c), so its gradient path would add exactly zero.
     """
-    f = feature.float()
-    m = aoi.float()
-    f = f - f.mean(dim=(2, 3), keepdim=True)
-    count = m.sum(dim=(2, 3))  # (N, K)
+    f = feature if feature.dtype == torch.float64 else feature.float()  # float16 teachers in float32
+    m = aoi.to(f.dtype).flatten(2)  # (N, K, P)
+    count = m.sum(dim=2)  # (N, K)
     present = count > 0
-    denom = count.clamp(min=1.0)[..., None]
-    e1 = torch.einsum("nkhw,nchw->nkc", m, f) / denom
-    e2 = torch.einsum("nkhw,nchw->nkc", m, f * f) / denom
-    e3 = torch.einsum("nkhw,nchw->nkc", m, f * f * f) / denom
+    weights = m / count.clamp(min=1.0)[..., None]
+    centre = f.detach().mean(dim=(2, 3))  # (N, C)
+    x = (f - centre[..., None, None]).flatten(2)  # (N, C, P)
+    e1, e2, e3 = _AoiRawMoments.apply(x, weights)
     var = (e2 - e1 * e1).clamp(min=0.0)
     third = e3 - 3.0 * e1 * e2 + 2.0 * e1 * e1 * e1
     skew = third / (var + eps).pow(1.5)
-    mean = e1 + feature.float().mean(dim=(2, 3))[:, None, :]
+    mean = e1 + centre[:, None, :]
     moments = torch.stack([mean, var, skew], dim=1) * present[:, None, :, None]
     return moments, present
 
@@ -92,17 +143,16 @@ def affinity_loss(c_student: torch.Tensor, c_teacher: torch.Tensor, present: tor
 
 
 def intra_kd_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, label: torch.Tensor,
-                  num_classes: int = 5, kernel: int = 5, aoi: torch.Tensor | None = None) -> torch.Tensor:
+                  num_classes: int = 5, kernel: int = 5, regions: RegionMaps | None = None) -> torch.Tensor:
     """L_m for one (student, teacher) feature pair; each side uses AOIs at its own resolution.
 
-    A class counts as present only where its AOI is non-empty at both resolutions. ``aoi``: the
-    full-resolution :func:`aoi_maps` of ``label``, when the caller has them already (several pairs).
+    A class counts as present only where its AOI is non-empty at both resolutions. ``regions``:
+    the :class:`RegionMaps` of ``label`` when the caller has them already (several pairs share
+    them and their per-resolution maps).
     """
-    aoi = aoi_maps(label, num_classes, kernel) if aoi is None else aoi
-    aoi_s = resize_aoi(aoi, tuple(student_feature.shape[-2:]))
-    aoi_t = resize_aoi(aoi, tuple(teacher_feature.shape[-2:]))
-    mom_s, present_s = moment_pool(student_feature, aoi_s)
+    regions = RegionMaps(label, num_classes, kernel) if regions is None else regions
+    mom_s, present_s = moment_pool(student_feature, regions.at(tuple(student_feature.shape[-2:])))
     with torch.no_grad():
-        mom_t, present_t = moment_pool(teacher_feature.detach(), aoi_t)
+        mom_t, present_t = moment_pool(teacher_feature.detach(), regions.at(tuple(teacher_feature.shape[-2:])))
         c_t = affinity(mom_t)
     return affinity_loss(affinity(mom_s), c_t, present_s & present_t)
