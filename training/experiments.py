@@ -54,6 +54,8 @@ LABELS = {
     "intra_kd": ("TSD", "ERFNet-IntRA-KD (+AT)"),
     "intra_kd_only": ("TSD", "ERFNet-IntRA-KD (L_m only)"),
     "skd_no_gan": ("TSD", "ERFNet-SKD (pixel + pair)"),
+    "intra_kd_a1": ("TSD", "ERFNet-IntRA-KD (+AT), alpha_1 = 1"),
+    "intra_kd_a10": ("TSD", "ERFNet-IntRA-KD (+AT), alpha_1 = 10"),
 }
 
 
@@ -107,10 +109,21 @@ def evaluate(ckpt: Path) -> dict[str, Any]:
     return json.loads(report.read_text())
 
 
+def finished(ckpt: Path) -> dict[str, Any] | None:
+    """The test report of a completed run whose evaluation is up to date, else None."""
+    report = ckpt.parent / "eval_test" / "f1.json"
+    done = (ckpt.parent / "train_summary.json").exists() and ckpt.exists() and report.exists()
+    return json.loads(report.read_text()) if done and report.stat().st_mtime >= ckpt.stat().st_mtime else None
+
+
 def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] | None = None) -> dict[str, Any]:
+    """Train and evaluate the chosen (method, seed) runs; the results also hold every other run of
+    the file's grid that has finished, so a partial invocation (``--only``, ``--seeds``) still
+    reports the whole table."""
     runs = Path(spec["runs_dir"])
-    seeds = seeds if seeds is not None else list(spec["seeds"])
-    methods = {k: v for k, v in spec["methods"].items() if not only or k in only}
+    chosen_seeds = seeds if seeds is not None else list(spec["seeds"])
+    all_seeds = sorted(set(spec["seeds"]) | set(chosen_seeds))
+    chosen = {k for k in spec["methods"] if not only or k in only}
     results: dict[str, Any] = {"teacher": None, "methods": {}}
     start = time.perf_counter()
 
@@ -121,14 +134,19 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
     teacher_ckpt = train(spec["teacher"], runs / "teacher", spec["teacher_overrides"])
     results["teacher"] = evaluate(teacher_ckpt)
     lgad_ckpt = None
-    if any(m and "lgad" in (m.get("method") or []) for m in methods.values()):
+    if any(m and "lgad" in (m.get("method") or []) for k, m in spec["methods"].items() if k in chosen):
         if not spec.get("lgad_teacher"):
             raise ConfigError("a method uses lgad but the experiment names no lgad_teacher config")
         say(f"LGAD teacher: {spec['lgad_teacher']}")
         lgad_ckpt = train(spec["lgad_teacher"], runs / "lgad_teacher", spec["lgad_overrides"])
-    for name, distill in methods.items():
-        for seed in seeds:
+    for name, distill in spec["methods"].items():
+        for seed in all_seeds:
             out = runs / name / f"seed{seed}"
+            if name not in chosen or seed not in chosen_seeds:
+                report = finished(out / "best.pt")
+                if report is not None:
+                    results["methods"].setdefault(name, {})[seed] = report
+                continue
             overrides = list(spec["overrides"]) + [f"train.seed={seed}", f"name={name}"]
             if distill:
                 section = dict(distill)

@@ -3,11 +3,15 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import small_run
 from training.checkpoint import load_checkpoint
 from training.config import load_config
 from training.distributed import Dist
 from training.experiments import load_experiment, run_grid, write_report
+from training.loss_balance import TASK, measure
+from training.loss_balance import main as loss_balance_main
 from training.train import Trainer
 
 CONFIG = "training/configs/synthetic/erfnet.yaml"
@@ -69,6 +73,11 @@ def test_experiment_grid_report_and_rerun(tiny_dataset, tmp_path):
     logs = {p: p.read_text() for p in (tmp_path / "runs").rglob("train.log")}
     run_grid(loaded)
     assert {p: p.read_text() for p in logs} == logs
+    # a partial invocation still reports every finished run of the grid
+    partial = run_grid(loaded, only=["intra_kd"], seeds=[1])
+    assert {k: sorted(v) for k, v in partial["methods"].items()} == {"baseline": [0, 1], "intra_kd": [0, 1]}
+    (tmp_path / "runs" / "baseline" / "seed1" / "train_summary.json").unlink()  # unfinished: not reported
+    assert sorted(run_grid(loaded, only=["intra_kd"])["methods"]["baseline"]) == [0]
 
 
 def test_each_method_alone_trains_a_step(tiny_dataset, tmp_path):
@@ -85,3 +94,24 @@ def test_each_method_alone_trains_a_step(tiny_dataset, tmp_path):
         assert summary["completed"], name
         with open(tmp_path / name / "scalars.csv") as handle:
             assert any(row["key"] == f"distill/{methods[0]}" for row in csv.DictReader(handle)), name
+
+
+def test_loss_balance_measures_each_term_against_the_task(tiny_dataset, tmp_path, capsys):
+    teacher = load_config(CONFIG, small(tiny_dataset, tmp_path / "t", "model.arch=pspnet", "model.depth=18", "model.head_channels=16",
+                                        "train.iterations=1", "train.val_every=1", "train.checkpoint_every=1"))
+    Trainer(teacher, Dist()).run()
+    measured = {}
+    for weight in (0.1, 1.0):
+        distill = '{method: [intra_kd, at], teacher: "%s", weights: {intra_kd: %s}}' % (tmp_path / "t" / "last.pt", weight)
+        measured[weight] = measure(load_config(CONFIG, small(tiny_dataset, tmp_path / "s", "distill=" + distill)), None, batches=2)
+    low, high = measured[0.1], measured[1.0]
+    assert set(low) == {TASK, "distill/intra_kd", "distill/at"} and low[TASK]["cosine_with_task"] == 1.0
+    # same batches and initialisation: the weighted term's gradient scales with its weight, the others not
+    assert high["distill/intra_kd"]["relative_norm"] == pytest.approx(10 * low["distill/intra_kd"]["relative_norm"], rel=1e-4)
+    assert high["distill/at"]["grad_norm"] == pytest.approx(low["distill/at"]["grad_norm"], rel=1e-5)
+    assert 0 < low["distill/intra_kd"]["relative_norm"] and -1 <= low["distill/at"]["cosine_with_task"] <= 1
+    # the command line: a config that distils nothing is refused in one line
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(f"dataset: {{root: {tiny_dataset}}}\n")
+    assert loss_balance_main(["--config", str(plain), "--init"]) == 2
+    assert "distils nothing" in capsys.readouterr().err
