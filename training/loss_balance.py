@@ -27,8 +27,9 @@ from training.checkpoint import load_checkpoint
 from training.config import ConfigError, load_config
 from training.data.culane_dataset import CulaneSegmentation
 from training.distill.distiller import Distiller, resolve
+from training.data.label_input import one_hot_label
 from training.losses import LaneSegLoss
-from training.models import build_model
+from training.models import build_model, freeze_batchnorm
 from training.sampling import IterationBatchSampler
 
 TASK = "task (seg + exist)"
@@ -47,19 +48,24 @@ def measure(config: dict[str, Any], ckpt: str | None, batches: int, seed: int = 
     if distill is None:
         raise ConfigError("the config distils nothing (no distill.method): there is no balance to measure")
     model = build_model(config)
+    distiller = Distiller(distill, config, device).train()
     if ckpt:
-        model.load_state_dict(load_checkpoint(ckpt)["model"])
+        state = load_checkpoint(ckpt)
+        model.load_state_dict(state["model"])
+        distiller.load_extra_state(state.get("distiller", {}))  # SKD's discriminator as trained
     model.train()
+    if config["model"]["freeze_bn"]:
+        freeze_batchnorm(model)
     params = [p for p in model.parameters() if p.requires_grad]
     loss_fn = LaneSegLoss(5, config["loss"]["background_weight"], config["loss"]["exist_weight"])
-    distiller = Distiller(distill, config, device).train()
     data = config["dataset"]
     dataset = CulaneSegmentation(data["root"], data["train_list"], Preprocess.from_dict(config["input"]),
                                  config["augment"], seed, data["skip_bad"])
     sampler = IterationBatchSampler(len(dataset), config["train"]["batch_size"], batches, seed)
     rows: dict[str, dict[str, list[float]]] = {}
     for x, y, e in DataLoader(dataset, batch_sampler=sampler, num_workers=0):
-        seg, exist, taps = model(x, taps=distiller.student_taps) if distiller.student_taps else (*model(x), {})
+        inp = one_hot_label(y) if config["model"]["input"] == "label" else x
+        seg, exist, taps = model(inp, taps=distiller.student_taps) if distiller.student_taps else (*model(inp), {})
         task = loss_fn(seg, exist, y, e)["total"]
         terms = {TASK: task, **distiller(x, y, seg, taps)}
         g_task = _flat_grad(task, params)
@@ -97,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.set)
         result = measure(config, ckpt, args.batches, args.seed)
-    except (ConfigError, DataError) as err:
+    except (ConfigError, DataError, ValueError) as err:  # ValueError: a bad distill section
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"student: {ckpt or 'initialisation'}; {args.batches} batches of {config['train']['batch_size']}")

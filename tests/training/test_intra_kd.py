@@ -164,11 +164,15 @@ def test_fused_aoi_pooling_equals_dilation_then_max_pooling():
     """RegionMaps pools once from the label; the definition dilates at full resolution (average
     filter > 0) and then max-pools to the feature grid. Equal for divisible and other sizes."""
     g = torch.Generator().manual_seed(4)
-    label = torch.randint(0, 5, (2, 48, 96), generator=g)
-    label[label == 4] = 0
-    label[:, :, 40:41] = 3
-    label[:, :6] = 255
-    for kernel in (1, 3, 5, 7):
+    dense = torch.randint(0, 5, (2, 48, 96), generator=g)
+    dense[dense == 4] = 0
+    dense[:, :, 40:41] = 3
+    dense[:, :6] = 255
+    sparse = torch.full((2, 48, 96), 255)  # thin lanes in an ignored background: mostly empty AOIs
+    sparse[0, 20, 7] = 1
+    sparse[1, 30:, 61] = 2
+    sparse[:, 47, 95] = 4
+    for label, kernel in [(lbl, k) for lbl in (dense, sparse) for k in (1, 3, 5, 7)]:
         onehot = one_hot_label(label, 5)
         dilated = (F.avg_pool2d(onehot, kernel, stride=1, padding=kernel // 2, count_include_pad=False) > 0).float()
         regions = RegionMaps(label, 5, kernel)
@@ -184,6 +188,20 @@ def test_one_hot_labels_are_contiguous_and_ignore_255():
     assert onehot.shape == (5, 2, 3) and onehot.is_contiguous()
     assert onehot[:, 0, 2].sum() == 0 and onehot[3, 0, 1] == 1 and onehot.sum() == 5
     assert one_hot_label(label[None], 5).shape == (1, 5, 2, 3)
+    for bad in (7, -1):
+        with pytest.raises(ValueError, match="class indices 0..4 or 255"):
+            one_hot_label(torch.tensor([[0, bad]]), 5)
+
+
+def test_moments_stay_float32_under_autocast():
+    label, fs, ft = random_case(6)
+    fs.requires_grad_(True)
+    expected = intra_kd_loss(fs, ft, label)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = intra_kd_loss(fs, ft, label)
+    assert loss.dtype == torch.float32 and loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    loss.backward()
+    assert fs.grad.dtype == torch.float32 and torch.isfinite(fs.grad).all()
 
 
 def autograd_moments(feature: torch.Tensor, aoi: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

@@ -83,6 +83,7 @@ class _AoiRawMoments(torch.autograd.Function):
     -> e1, e2, e3 (N, K, C) with e_r[n, k, c] = sum_p weights[n, k, p] x[n, c, p]^r. Backward:
     dL/dx = G1 + x (2 G2 + 3 G3 x) with G_r = g_r^T weights, one batched product and two fused
     passes (autograd's version of the same takes ~3x the memory traffic). ``weights`` gets none.
+    Inputs float32 or float64, outside autocast (:func:`moment_pool` sees to both).
     """
 
     @staticmethod
@@ -119,7 +120,8 @@ def moment_pool(feature: torch.Tensor, aoi: torch.Tensor, eps: float = 1e-6) -> 
     weights = m / count.clamp(min=1.0)[..., None]
     centre = f.detach().mean(dim=(2, 3))  # (N, C)
     x = (f - centre[..., None, None]).flatten(2)  # (N, C, P)
-    e1, e2, e3 = _AoiRawMoments.apply(x, weights)
+    with torch.autocast(f.device.type, enabled=False):  # moments in float32 even when called under AMP
+        e1, e2, e3 = _AoiRawMoments.apply(x, weights)
     var = (e2 - e1 * e1).clamp(min=0.0)
     third = e3 - 3.0 * e1 * e2 + 2.0 * e1 * e1 * e1
     skew = third / (var + eps).pow(1.5)
@@ -151,8 +153,9 @@ def intra_kd_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, 
     them and their per-resolution maps).
     """
     regions = RegionMaps(label, num_classes, kernel) if regions is None else regions
-    mom_s, present_s = moment_pool(student_feature, regions.at(tuple(student_feature.shape[-2:])))
-    with torch.no_grad():
-        mom_t, present_t = moment_pool(teacher_feature.detach(), regions.at(tuple(teacher_feature.shape[-2:])))
-        c_t = affinity(mom_t)
-    return affinity_loss(affinity(mom_s), c_t, present_s & present_t)
+    with torch.autocast(student_feature.device.type, enabled=False):  # float32 throughout, also under AMP
+        mom_s, present_s = moment_pool(student_feature, regions.at(tuple(student_feature.shape[-2:])))
+        with torch.no_grad():
+            mom_t, present_t = moment_pool(teacher_feature.detach(), regions.at(tuple(teacher_feature.shape[-2:])))
+            c_t = affinity(mom_t)
+        return affinity_loss(affinity(mom_s), c_t, present_s & present_t)
