@@ -53,9 +53,9 @@ LABELS = {
     "lgad": ("TSD", "ERFNet-LGAD"),
     "intra_kd": ("TSD", "ERFNet-IntRA-KD (+AT)"),
     "intra_kd_only": ("TSD", "ERFNet-IntRA-KD (L_m only)"),
+    "intra_kd_nofloor": ("TSD", "ERFNet-IntRA-KD (+AT), no skew floor"),
+    "intra_kd_only_nofloor": ("TSD", "ERFNet-IntRA-KD (L_m only), no skew floor"),
     "skd_no_gan": ("TSD", "ERFNet-SKD (pixel + pair)"),
-    "intra_kd_a1": ("TSD", "ERFNet-IntRA-KD (+AT), alpha_1 = 1"),
-    "intra_kd_a10": ("TSD", "ERFNet-IntRA-KD (+AT), alpha_1 = 10"),
 }
 
 

@@ -8,6 +8,7 @@ Config (``distill:`` section; methods combine freely)::
       pairs: [[block2, layer2], [block3, layer4]]    # (student tap, teacher tap), the paper's default
       weights: {intra_kd: 0.1, at: 0.1}              # alpha_1, alpha_2 of eq. 5; defaults below
       aoi_kernel: 5
+      skew_floor: 0.01                # intra_kd: damps the skewness of near-constant regions (see moment_pool)
       temperature: 1.0                # kd
       skd_pair_taps: [block3, psp]    # the features whose pair-wise similarities SKD matches
       skd_pair_scale: 0.5             # node = max pool over (scale*h, scale*w) windows
@@ -51,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "pairs": [["block2", "layer2"], ["block3", "layer4"]],
     "weights": {},
     "aoi_kernel": 5,
+    "skew_floor": 0.01,
     "temperature": 1.0,
     "skd_pair_taps": ["block3", "psp"],
     "skd_pair_scale": 0.5,
@@ -165,7 +167,8 @@ class Distiller(nn.Module):
             out["at"] = sum(attention_loss(taps_s[s], taps_t[t]) for s, t in self.pairs)
         if "intra_kd" in self.methods:
             regions = RegionMaps(label, self.num_classes, self.cfg["aoi_kernel"])  # shared by all pairs
-            out["intra_kd"] = sum(intra_kd_loss(taps_s[s], taps_t[t], label, self.num_classes, self.cfg["aoi_kernel"], regions)
+            out["intra_kd"] = sum(intra_kd_loss(taps_s[s], taps_t[t], label, self.num_classes, self.cfg["aoi_kernel"], regions,
+                                                self.cfg["skew_floor"])
                                   for s, t in self.pairs)
         if "skd_pair" in self.methods:
             s, t = self.skd_pair  # type: ignore[misc]
