@@ -50,8 +50,8 @@ def main() -> None:
         loss = seg_loss(seg, exist, y, e)["total"]
         if distill:
             regions = RegionMaps(y, 5, 5)  # as the distiller: AOIs once per step, shared by the pairs
-            loss = loss + 0.1 * (intra_kd_loss(s["block2"], t["layer2"], y, regions=regions)
-                                 + intra_kd_loss(s["block3"], t["layer4"], y, regions=regions))
+            loss = loss + 0.1 * (intra_kd_loss(s["block2"], t["layer2"], y, regions=regions, skew_floor=0.01)
+                                 + intra_kd_loss(s["block3"], t["layer4"], y, regions=regions, skew_floor=0.01))
             loss = loss + 0.1 * (attention_loss(s["block2"], t["layer2"]) + attention_loss(s["block3"], t["layer4"]))
         opt.zero_grad()
         loss.backward()

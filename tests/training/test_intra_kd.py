@@ -204,7 +204,7 @@ def test_moments_stay_float32_under_autocast():
     assert fs.grad.dtype == torch.float32 and torch.isfinite(fs.grad).all()
 
 
-def autograd_moments(feature: torch.Tensor, aoi: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+def autograd_moments(feature: torch.Tensor, aoi: torch.Tensor, eps: float = 1e-6, skew_floor: float = 0.0) -> torch.Tensor:
     """The masked central moments written plainly, differentiated by autograd: (N, 3, K, C)."""
     m = aoi[:, :, None]  # (N, K, 1, h, w)
     f = feature[:, None]  # (N, 1, C, h, w)
@@ -212,23 +212,47 @@ def autograd_moments(feature: torch.Tensor, aoi: torch.Tensor, eps: float = 1e-6
     mean = (m * f).sum(dim=(3, 4)) / count
     centred = f - mean[..., None, None]
     var = (m * centred**2).sum(dim=(3, 4)) / count
-    skew = (m * centred**3).sum(dim=(3, 4)) / count / (var + eps).pow(1.5)
+    image_var = feature.detach().var(dim=(2, 3), unbiased=False)[:, None]  # (N, 1, C)
+    skew = (m * centred**3).sum(dim=(3, 4)) / count / (var + eps + skew_floor * image_var).pow(1.5)
     return torch.stack([mean, var, skew], dim=1)
 
 
-def test_hand_written_moment_gradient_equals_autograd():
+@pytest.mark.parametrize("skew_floor", [0.0, 0.01])
+def test_hand_written_moment_gradient_equals_autograd(skew_floor):
     label, fs, _ = random_case(5)
     aoi = aoi_maps(label, 5, 5, (8, 12))
     present = aoi.flatten(2).sum(2) > 0
     weights = torch.randn(2, 3, 5, 6, dtype=torch.float64)
     f64 = fs.double().requires_grad_(True)
-    moments, _ = moment_pool(f64, aoi)
+    moments, _ = moment_pool(f64, aoi, skew_floor=skew_floor)
     (moments * weights).sum().backward()
     f_ref = fs.double().requires_grad_(True)
-    ref = autograd_moments(f_ref, aoi.double()) * present[:, None, :, None]
+    ref = autograd_moments(f_ref, aoi.double(), skew_floor=skew_floor) * present[:, None, :, None]
     (ref * weights).sum().backward()
     torch.testing.assert_close(moments.double(), ref, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(f64.grad, f_ref.grad, rtol=1e-5, atol=1e-7)
     small = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
     small_aoi = (torch.rand(1, 5, 4, 5, generator=torch.Generator().manual_seed(1)) > 0.4).double()
     assert torch.autograd.gradcheck(lambda x: moment_pool(x, small_aoi)[0], (small,))
+
+
+def test_skew_floor_tames_near_constant_regions():
+    """A channel almost constant over a lane AOI (a ReLU that is ~0 there) has a meaningless
+    skewness whose gradient explodes without the floor; with it the gradient stays of the order
+    of the other channels' and the loss keeps its scale invariance."""
+    label, fs, ft = random_case(7)
+    lane = aoi_maps(label, 5, 5, (8, 12))[:, 1:2].bool().expand_as(fs[:, :1])
+    fs[:, :1][lane] = 1e-2 * torch.randn(int(lane.sum()), generator=torch.Generator().manual_seed(0))  # ~constant in the lane
+    grads = {}
+    for floor in (0.0, 0.01):
+        f = fs.clone().requires_grad_(True)
+        loss = intra_kd_loss(f, ft, label, skew_floor=floor)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(f.grad).all()
+        grads[floor] = f.grad
+        scaled = intra_kd_loss(fs * 5.0, ft, label, skew_floor=floor).item()
+        if floor:  # without the floor the absolute eps decides such a region's skewness: not scale-free
+            assert scaled == pytest.approx(loss.item(), rel=1e-4)
+    spiky, tamed = grads[0.0][:, 0].abs().max(), grads[0.01][:, 0].abs().max()
+    assert spiky > 30 * grads[0.0][:, 1:].abs().max()  # one near-constant channel dominates the gradient
+    assert tamed < 2 * grads[0.01][:, 1:].abs().max() and spiky > 100 * tamed
