@@ -16,7 +16,7 @@ import torch
 
 from training.config import load_config
 from training.distill.attention import attention_loss
-from training.distill.intra_kd import RegionMaps, intra_kd_loss
+from training.distill.intra_kd import DEFAULT_SKEW_FLOOR, RegionMaps, intra_kd_loss
 from training.losses import LaneSegLoss
 from training.models import build_model
 
@@ -50,8 +50,8 @@ def main() -> None:
         loss = seg_loss(seg, exist, y, e)["total"]
         if distill:
             regions = RegionMaps(y, 5, 5)  # as the distiller: AOIs once per step, shared by the pairs
-            loss = loss + 0.1 * (intra_kd_loss(s["block2"], t["layer2"], y, regions=regions, skew_floor=0.01)
-                                 + intra_kd_loss(s["block3"], t["layer4"], y, regions=regions, skew_floor=0.01))
+            loss = loss + 0.1 * (intra_kd_loss(s["block2"], t["layer2"], y, regions=regions, skew_floor=DEFAULT_SKEW_FLOOR)
+                                 + intra_kd_loss(s["block3"], t["layer4"], y, regions=regions, skew_floor=DEFAULT_SKEW_FLOOR))
             loss = loss + 0.1 * (attention_loss(s["block2"], t["layer2"]) + attention_loss(s["block3"], t["layer4"]))
         opt.zero_grad()
         loss.backward()

@@ -101,19 +101,26 @@ def train(config: str, out: Path, overrides: list[str]) -> Path:
     return out / "best.pt"
 
 
+def _report(ckpt: Path) -> Path:
+    return ckpt.parent / "eval_test" / "f1.json"
+
+
+def _evaluated(ckpt: Path) -> bool:
+    """The checkpoint's test report exists and is newer than it."""
+    report = _report(ckpt)
+    return ckpt.exists() and report.exists() and report.stat().st_mtime >= ckpt.stat().st_mtime
+
+
 def evaluate(ckpt: Path) -> dict[str, Any]:
-    out = ckpt.parent / "eval_test"
-    report = out / "f1.json"
-    if not report.exists() or report.stat().st_mtime < ckpt.stat().st_mtime:
-        _run([sys.executable, "-m", "training.evaluate", "--ckpt", str(ckpt), "--out", str(out)], ckpt.parent / "eval.log")
-    return json.loads(report.read_text())
+    if not _evaluated(ckpt):
+        _run([sys.executable, "-m", "training.evaluate", "--ckpt", str(ckpt), "--out", str(_report(ckpt).parent)], ckpt.parent / "eval.log")
+    return json.loads(_report(ckpt).read_text())
 
 
 def finished(ckpt: Path) -> dict[str, Any] | None:
     """The test report of a completed run whose evaluation is up to date, else None."""
-    report = ckpt.parent / "eval_test" / "f1.json"
-    done = (ckpt.parent / "train_summary.json").exists() and ckpt.exists() and report.exists()
-    return json.loads(report.read_text()) if done and report.stat().st_mtime >= ckpt.stat().st_mtime else None
+    done = (ckpt.parent / "train_summary.json").exists() and _evaluated(ckpt)
+    return json.loads(_report(ckpt).read_text()) if done else None
 
 
 def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] | None = None) -> dict[str, Any]:

@@ -26,8 +26,8 @@ from runtime.preprocess import Preprocess
 from training.checkpoint import load_checkpoint
 from training.config import ConfigError, load_config
 from training.data.culane_dataset import CulaneSegmentation
-from training.distill.distiller import Distiller, resolve
 from training.data.label_input import one_hot_label
+from training.distill.distiller import Distiller, resolve
 from training.losses import LaneSegLoss
 from training.models import build_model, freeze_batchnorm
 from training.sampling import IterationBatchSampler

@@ -31,7 +31,7 @@ from runtime.errors import DataError
 from training.checkpoint import load_checkpoint
 from training.data.label_input import one_hot_label
 from training.distill.attention import attention_loss, sad_attention_loss
-from training.distill.intra_kd import RegionMaps, intra_kd_loss
+from training.distill.intra_kd import DEFAULT_SKEW_FLOOR, RegionMaps, intra_kd_loss
 from training.distill.kd import kd_loss
 from training.distill.skd import HolisticDistiller, pairwise_loss
 
@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "pairs": [["block2", "layer2"], ["block3", "layer4"]],
     "weights": {},
     "aoi_kernel": 5,
-    "skew_floor": 0.01,
+    "skew_floor": DEFAULT_SKEW_FLOOR,
     "temperature": 1.0,
     "skd_pair_taps": ["block3", "psp"],
     "skd_pair_scale": 0.5,

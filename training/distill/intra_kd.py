@@ -36,6 +36,7 @@ from training.data.label_input import one_hot_label
 
 
 MOMENTS = 3
+DEFAULT_SKEW_FLOOR = 0.01  # the distiller's default (see moment_pool); the functions default to 0, the bare formula
 
 
 class RegionMaps:
@@ -133,7 +134,7 @@ def moment_pool(feature: torch.Tensor, aoi: torch.Tensor, eps: float = 1e-6, ske
         e1, e2, e3 = _AoiRawMoments.apply(x, weights)
     var = (e2 - e1 * e1).clamp(min=0.0)
     third = e3 - 3.0 * e1 * e2 + 2.0 * e1 * e1 * e1
-    floor = eps if not skew_floor else eps + skew_floor * x.detach().pow(2).mean(dim=2)[:, None, :]  # (N, 1, C)
+    floor = eps if not skew_floor else eps + skew_floor * (torch.linalg.vector_norm(x.detach(), dim=2) ** 2 / x.shape[2])[:, None, :]  # (N, 1, C)
     skew = third / (var + floor).pow(1.5)
     mean = e1 + centre[:, None, :]
     moments = torch.stack([mean, var, skew], dim=1) * present[:, None, :, None]
@@ -162,7 +163,7 @@ def intra_kd_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, 
     A class counts as present only where its AOI is non-empty at both resolutions. ``regions``:
     the :class:`RegionMaps` of ``label`` when the caller has them already (several pairs share
     them and their per-resolution maps). ``skew_floor``: see :func:`moment_pool` (the distiller's
-    default is 0.01; 0 is the bare eps guard).
+    default is :data:`DEFAULT_SKEW_FLOOR`; 0 is the bare eps guard).
     """
     regions = RegionMaps(label, num_classes, kernel) if regions is None else regions
     with torch.autocast(student_feature.device.type, enabled=False):  # float32 throughout, also under AMP
