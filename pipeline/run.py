@@ -1,4 +1,5 @@
-"""``./pipeline.sh DATASET [--data-root PATH] [--profile tiny|smoke|paper] [--from STAGE] [--only STAGE] [--force]``
+"""``./pipeline.sh DATASET [--data-root PATH] [--profile tiny|smoke|paper] [--from STAGE] [--only STAGE] [--force]
+[--extra-eval ROOT[:LIST] ...] [--no-extra-eval]``
 
 Runs the stages of :mod:`pipeline.stages` in order, each as its own CLI with its log under
 ``runs/<dataset>/logs/<stage>.log``; prints one line per stage with its duration. A stage whose
@@ -8,12 +9,19 @@ log, the log's path, exit 1.
 
 No ``--data-root`` and nothing at ``data/<dataset>``: the synthetic CULane dataset is generated at
 ``data/<dataset>-synth`` and the smoke profile used, and the output says so first.
+
+``--extra-eval ROOT[:LIST]`` (repeatable; :mod:`pipeline.extra_eval`): the evaluate stage also
+scores every deployed model on that CULane-format root, in total and per drive, and draws a
+contact sheet of the student and the teacher; by default the real frames of
+``../shared/data/culane_real_dev`` when present. After the training stages a WARNING line says
+when the teacher's validation F1 is below the student's.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -23,11 +31,14 @@ from typing import Any
 
 import yaml
 
+from pipeline import extra_eval
 from pipeline.stages import ROOT, STAGE_NAMES, STAGES, Layout, Stage
+from pipeline.summary import teacher_vs_student, teacher_warning
 from runtime.atomic import atomic_write_json
 
 PROFILES = Path(__file__).with_name("profiles.yaml")
 TAIL_LINES = 25
+TRAINING_STAGES = ("teacher", "student", "student_kd")
 
 
 def load_profile(name: str) -> dict[str, Any]:
@@ -62,12 +73,35 @@ def resolve_layout(dataset: str, data_root: str | None, profile: str | None, bas
     return Layout(synth, (base / "data" / synth).resolve(), True, name, settings, base), banner
 
 
-def is_fresh(stage: Stage, lay: Layout) -> bool:
+def is_fresh(stage: Stage, lay: Layout, recorded: dict[str, Any] | None = None) -> bool:
+    """Outputs all there, none older than the newest input, and the stage's signature (e.g. the extra
+    evaluation sets) the one ``recorded`` with its last run."""
+    recorded = recorded or {}
+    if recorded.get("status", "done") != "done" or stage.signature(lay) != recorded.get("signature"):
+        return False  # an interrupted or failed run, or other settings
     outputs = stage.outputs(lay)
     if not outputs or not all(p.exists() for p in outputs):
         return False
     inputs = [p for p in stage.inputs(lay) if p.exists()]
     return not inputs or min(p.stat().st_mtime for p in outputs) >= max(p.stat().st_mtime for p in inputs)
+
+
+def restart_reason(stage: Stage, lay: Layout, recorded: dict[str, Any], force: bool) -> str | None:
+    """Why a training stage must not resume its run folder's checkpoint (None: resume, or nothing
+    to resume): ``--force``, other settings than the folder's run was started with, or inputs
+    (data, teacher) newer than its checkpoint."""
+    folder = stage.restart_dir(lay)
+    if folder is None or not folder.exists():
+        return None
+    if force:
+        return "--force"
+    if recorded.get("signature") != stage.signature(lay):
+        return "its settings changed"
+    checkpoint = folder / "last.pt"
+    inputs = [p for p in stage.inputs(lay) if p.exists()]
+    if checkpoint.exists() and inputs and max(p.stat().st_mtime for p in inputs) > checkpoint.stat().st_mtime:
+        return "its inputs are newer than its checkpoint"
+    return None
 
 
 def run_stage(stage: Stage, lay: Layout, log_path: Path) -> int:
@@ -116,6 +150,13 @@ def record(state_path: Path, stage: str, entry: dict[str, Any]) -> None:
     atomic_write_json(state_path, state)
 
 
+def warn_weak_teacher(lay: Layout) -> None:
+    """Print the WARNING line when the teacher scores below the student alone (see :func:`pipeline.summary.teacher_vs_student`)."""
+    line = teacher_warning(teacher_vs_student(lay.runs))
+    if line:
+        print(line, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./pipeline.sh", description="Train, distil, export, calibrate, deploy and measure, in one command.")
     parser.add_argument("dataset", help="dataset name (e.g. culane)")
@@ -124,43 +165,67 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="start", choices=STAGE_NAMES, help="start at this stage (earlier ones must be done)")
     parser.add_argument("--only", choices=STAGE_NAMES, help="run just this stage")
     parser.add_argument("--force", action="store_true", help="redo the selected stages even when their outputs are fresh")
+    parser.add_argument("--extra-eval", action="append", default=[], metavar="ROOT[:LIST]",
+                        help="also score every deployed model on this CULane-format root (repeatable; LIST default list/test.txt, "
+                             "relative to ROOT); default: ../shared/data/culane_real_dev when present")
+    parser.add_argument("--no-extra-eval", action="store_true", help="no default extra evaluation set")
     parser.add_argument("--base", default=str(ROOT), help=argparse.SUPPRESS)  # tests: run in another folder
     args = parser.parse_args(argv)
+    if args.extra_eval and args.no_extra_eval:
+        parser.error("--extra-eval and --no-extra-eval exclude each other")
     lay, banner = resolve_layout(args.dataset, args.data_root, args.profile, Path(args.base).resolve())
+    lay.extra_eval, extra_line = extra_eval.resolve(args.extra_eval, not args.no_extra_eval)
     if banner:
         print(banner, flush=True)
     print(f"pipeline: dataset {lay.dataset} ({'synthetic' if lay.synthetic else 'real'}) at {lay.data_root}, profile {lay.profile}", flush=True)
+    if extra_line:
+        print(extra_line, flush=True)
     selected = [args.only] if args.only else STAGE_NAMES[STAGE_NAMES.index(args.start):] if args.start else STAGE_NAMES
     state_path = lay.runs / "pipeline_state.json"
     (lay.runs).mkdir(parents=True, exist_ok=True)
     atomic_write_json(lay.runs / "pipeline_run.json", {"dataset": lay.dataset, "data_root": str(lay.data_root), "synthetic": lay.synthetic,
-                                                      "profile": lay.profile, "banner": banner})
+                                                      "profile": lay.profile, "banner": banner,
+                                                      "extra_eval": [e.to_dict() for e in lay.extra_eval]})
+    last_training = max((n for n in TRAINING_STAGES if n in selected), key=STAGE_NAMES.index, default=None)
     started = time.perf_counter()
+    reached: list[str] = []
     for i, stage in enumerate(s for s in STAGES if s.name in selected):
         label = f"[{i + 1}/{len(selected)}] {stage.name:<10}"
+        if reached and reached[-1] == last_training:  # the training stages are behind us
+            warn_weak_teacher(lay)
+        reached.append(stage.name)
         reason = stage.optional(lay)
         if reason:
             print(f"{label} skipped: {reason}", flush=True)
             record(state_path, stage.name, {"status": "skipped", "reason": reason, "duration_s": 0.0})
             continue
-        if not args.force and is_fresh(stage, lay):
+        previous = json.loads(state_path.read_text()).get(stage.name, {}) if state_path.is_file() else {}
+        if not args.force and is_fresh(stage, lay, previous):
             print(f"{label} up to date (--force to redo)", flush=True)
-            previous = json.loads(state_path.read_text()).get(stage.name, {}) if state_path.is_file() else {}
             record(state_path, stage.name, {**previous, "status": previous.get("status", "done"), "skipped_fresh": True})
             continue
         log_path = lay.logs / f"{stage.name}.log"
+        signature = stage.signature(lay)
+        why = restart_reason(stage, lay, previous, args.force)
+        if why:
+            shutil.rmtree(stage.restart_dir(lay))  # type: ignore[arg-type]
+            print(f"{label} training from scratch ({why}): cleared {stage.restart_dir(lay)}", flush=True)
+        keep = {"signature": signature} if signature is not None else {}
+        record(state_path, stage.name, {"status": "running", "log": str(log_path), **keep})  # a killed run resumes with these settings
         print(f"{label} {stage.description} ...", flush=True)
         t0 = time.perf_counter()
         code = run_stage(stage, lay, log_path)
         took = time.perf_counter() - t0
         if code != 0:
-            record(state_path, stage.name, {"status": "failed", "duration_s": round(took, 1), "log": str(log_path)})
+            record(state_path, stage.name, {"status": "failed", "duration_s": round(took, 1), "log": str(log_path), **keep})
             print(f"{label} FAILED after {fmt_seconds(took)} (exit {code}); last lines of {log_path}:", file=sys.stderr)
             print(tail(log_path), file=sys.stderr)
             print(f"pipeline: stage '{stage.name}' failed; full log: {log_path}", file=sys.stderr)
             return 1
-        record(state_path, stage.name, {"status": "done", "duration_s": round(took, 1), "log": str(log_path), "skipped_fresh": False})
+        record(state_path, stage.name, {"status": "done", "duration_s": round(took, 1), "log": str(log_path), "skipped_fresh": False, **keep})
         print(f"{label} done in {fmt_seconds(took)}", flush=True)
+    if reached and reached[-1] == last_training:
+        warn_weak_teacher(lay)
     print(f"pipeline: finished in {fmt_seconds(time.perf_counter() - started)}; summary: {lay.reports / 'SUMMARY.md'}", flush=True)
     return 0
 

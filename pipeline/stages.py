@@ -6,6 +6,7 @@ replace any one of them by hand (the log of each stage starts with the exact com
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -13,14 +14,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CLIP = ROOT.parent / "shared" / "data" / "videos" / "solidWhiteRight.mp4"
+SHARED_REAL_DEV = ROOT.parent / "shared" / "data" / "culane_real_dev"  # real CULane frames: measurement only (DESIGN.md)
 PRECISIONS = ("fp32", "fp16", "int8")
 MODELS = {  # run folder -> (role, method)
     "teacher": ("teacher", "teacher"),
     "student": ("student", "baseline"),
     "student_intra_kd": ("student", "intra_kd"),
 }
+
+
+@dataclass(frozen=True)
+class ExtraEval:
+    """A CULane-format root that every deployed model is also scored on (measurement only, never trained on)."""
+
+    name: str  # folder name under reports/<ds>/extra_eval/, unique within a run
+    root: Path
+    list: Path  # absolute
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "root": str(self.root), "list": str(self.list)}
 
 
 @dataclass
@@ -33,6 +49,7 @@ class Layout:
     profile: str
     settings: dict[str, Any]
     base: Path = ROOT
+    extra_eval: list[ExtraEval] = field(default_factory=list)
 
     @property
     def runs(self) -> Path:
@@ -53,6 +70,9 @@ class Layout:
     @property
     def synthetic_video(self) -> Path:
         return self.data_root.parent / f"{self.data_root.name}-video" / "drive.mp4"  # beside, not inside, the dataset
+
+    def extra_dir(self, extra: ExtraEval) -> Path:
+        return self.reports / "extra_eval" / extra.name
 
     def run_dir(self, model: str) -> Path:
         return self.runs / model
@@ -88,6 +108,11 @@ class Stage:
     inputs: Callable[[Layout], list[Path]]
     outputs: Callable[[Layout], list[Path]]
     optional: Callable[[Layout], str | None] = field(default=lambda layout: None)  # reason to skip, if any
+    signature: Callable[[Layout], Any] = field(default=lambda layout: None)  # settings whose change makes the stage stale
+    restart_dir: Callable[[Layout], Path | None] = field(default=lambda layout: None)
+    """A training stage's run folder: cleared before the stage reruns for another reason than an
+    interrupted run (``--force``, another signature, newer inputs), so training starts afresh
+    instead of resuming a checkpoint of other data or settings."""
 
 
 def py(*args: str) -> Command:
@@ -104,6 +129,13 @@ def data_commands(lay: Layout) -> list[Command]:
     return [py("-m", "training.data.synthetic", "--out", str(lay.data_root), "--train", str(d["train"]), "--val", str(d["val"]),
                "--test-per-category", str(d["test_per_category"]), "--seed", str(d["seed"]), "--video", str(lay.synthetic_video),
                "--frames", str(d["video_frames"]), "--no-progress", "--force")]  # the pipeline owns this folder
+
+
+def data_signature(lay: Layout) -> dict[str, Any]:
+    """The generator's settings and version: another profile's data makes the dataset stale."""
+    from training.data.synthetic.dataset import GENERATOR_VERSION
+
+    return {**lay.settings["data"], "generator": GENERATOR_VERSION}
 
 
 def data_outputs(lay: Layout) -> list[Path]:
@@ -131,6 +163,28 @@ def train_command(lay: Layout, model: str, key: str, extra: list[str]) -> list[C
     launcher = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc)] if nproc > 1 else []
     return [py(*launcher, "-m", "training.train", "--config", str(config), "--resume", *sets(overrides)),
             py("-m", "training.evaluate", "--ckpt", str(lay.ckpt(model)), "--split", "test", "--workers", "2")]
+
+
+def config_chain_text(path: Path) -> str:
+    """The text of a training config and of every ``base:`` it builds on (first the file itself)."""
+    texts, seen = [], set()
+    while path not in seen and path.is_file():
+        seen.add(path)
+        text = path.read_text(encoding="utf-8")
+        texts.append(text)
+        base = (yaml.safe_load(text) or {}).get("base")
+        if not base:
+            break
+        path = (path.parent / base).resolve()
+    return "\n".join(texts)
+
+
+def train_signature(lay: Layout, model: str, key: str, extra: list[str]) -> str:
+    """SHA-1 of what defines a training run: its config files and the overrides the pipeline adds."""
+    command = train_command(lay, model, key, extra)[0]
+    config = Path(command[command.index("--config") + 1])
+    overrides = [c for c in command[command.index("--config") + 2 :] if c not in ("--set", "--resume")]
+    return hashlib.sha1(("\n".join(overrides) + "\n" + config_chain_text(config)).encode()).hexdigest()
 
 
 def train_outputs(lay: Layout, model: str) -> list[Path]:
@@ -190,11 +244,35 @@ def evaluate_commands(lay: Layout) -> list[Command]:
                        "--report", str(lay.reports / "eval" / f"{name}.json"), *limit))
         cmds.append(py("-m", "runtime.benchmark", "--model", str(model), *device, "--iterations", str(b["iterations"]),
                        "--warmup", str(b["warmup"]), "--json", str(lay.reports / "bench" / f"{name}.json"), "--quiet"))
+    for extra in lay.extra_eval:
+        cmds += extra_eval_commands(lay, extra)
+    return cmds
+
+
+def extra_eval_commands(lay: Layout, extra: ExtraEval) -> list[Command]:
+    """Every deployed model on an extra root (per drive too), and a contact sheet of the student and the teacher."""
+    out = lay.extra_dir(extra)
+    cmds = [py("-m", "runtime.evaluate", "--model", str(model), "--data-root", str(extra.root), "--list", str(extra.list),
+               "--group-by", "drive", "--device", "cuda" if model.suffix == ".engine" else "cpu", "--report", str(out / f"{name}.json"))
+            for name, model in deployed(lay).items()]
+    cmds.append(py("-m", "runtime.contact_sheet", "--model", str(lay.onnx("student")), "--label", "student (fp32)",
+                   "--model", str(lay.onnx("teacher")), "--label", "teacher (fp32)", "--data-root", str(extra.root),
+                   "--list", str(extra.list), "--device", "cpu", "--out", str(out / "contact_sheet.png")))
     return cmds
 
 
 def evaluate_outputs(lay: Layout) -> list[Path]:
-    return [lay.reports / kind / f"{name}.json" for name in deployed(lay) for kind in ("eval", "bench")]
+    return ([lay.reports / kind / f"{name}.json" for name in deployed(lay) for kind in ("eval", "bench")]
+            + [p for extra in lay.extra_eval for p in extra_eval_outputs(lay, extra)])
+
+
+def extra_eval_outputs(lay: Layout, extra: ExtraEval) -> list[Path]:
+    return [lay.extra_dir(extra) / f"{name}.json" for name in deployed(lay)] + [lay.extra_dir(extra) / "contact_sheet.png"]
+
+
+def extra_eval_signature(lay: Layout) -> list[dict[str, str]] | None:
+    """The extra sets (None without any), recorded with the evaluate and summary stages: other sets make both stale."""
+    return [extra.to_dict() for extra in lay.extra_eval] or None
 
 
 # -- video and comparison ---------------------------------------------------------------------
@@ -229,14 +307,18 @@ def summary_commands(lay: Layout) -> list[Command]:
 
 STAGES: list[Stage] = [
     Stage("data", "synthetic CULane dataset and drive video", data_commands, lambda lay: [], data_outputs,
-          optional=lambda lay: None if lay.synthetic else "a real dataset root is given"),
+          optional=lambda lay: None if lay.synthetic else "a real dataset root is given", signature=data_signature),
     Stage("teacher", "teacher (ResNet + pyramid pooling)", lambda lay: train_command(lay, "teacher", "teacher", []),
-          lambda lay: data_outputs(lay)[:1], lambda lay: train_outputs(lay, "teacher")),
+          lambda lay: data_outputs(lay)[:1], lambda lay: train_outputs(lay, "teacher"),
+          signature=lambda lay: train_signature(lay, "teacher", "teacher", []), restart_dir=lambda lay: lay.run_dir("teacher")),
     Stage("student", "student alone (ERFNet)", lambda lay: train_command(lay, "student", "student", []),
-          lambda lay: data_outputs(lay)[:1], lambda lay: train_outputs(lay, "student")),
+          lambda lay: data_outputs(lay)[:1], lambda lay: train_outputs(lay, "student"),
+          signature=lambda lay: train_signature(lay, "student", "student", []), restart_dir=lambda lay: lay.run_dir("student")),
     Stage("student_kd", "student distilled with IntRA-KD + attention transfer",
           lambda lay: train_command(lay, "student_intra_kd", "student_kd", [f"distill.teacher={lay.ckpt('teacher')}"]),
-          lambda lay: [lay.ckpt("teacher")], lambda lay: train_outputs(lay, "student_intra_kd")),
+          lambda lay: [lay.ckpt("teacher"), *data_outputs(lay)[:1]], lambda lay: train_outputs(lay, "student_intra_kd"),
+          signature=lambda lay: train_signature(lay, "student_intra_kd", "student_kd", [f"distill.teacher={lay.ckpt('teacher')}"]),
+          restart_dir=lambda lay: lay.run_dir("student_intra_kd")),
     Stage("export", "ONNX (parity-checked), torch.export, FP16", export_commands,
           lambda lay: [lay.ckpt("student_intra_kd"), lay.ckpt("teacher")],
           lambda lay: [lay.onnx("student"), lay.onnx("teacher"), lay.onnx("student", "fp16")]),
@@ -246,7 +328,8 @@ STAGES: list[Stage] = [
           lambda lay: [lay.onnx("student", p) for p in PRECISIONS], lambda lay: [lay.engine(p) for p in PRECISIONS],
           optional=engines_skip),
     Stage("evaluate", "F1 per category and latency of every deployed model", evaluate_commands,
-          lambda lay: list(deployed(lay).values()), evaluate_outputs),
+          lambda lay: [*deployed(lay).values(), *(extra.list for extra in lay.extra_eval)], evaluate_outputs,
+          signature=extra_eval_signature),
     Stage("video", "teacher and student on dashcam video", video_commands,
           lambda lay: [lay.onnx("teacher"), lay.onnx("student")], video_outputs),
     Stage("compare", "teacher vs student latency report", compare_commands,
@@ -254,6 +337,6 @@ STAGES: list[Stage] = [
           lambda lay: [lay.reports / "latency.md", lay.reports / "latency.json"]),
     Stage("summary", "SUMMARY.md and summary.json", summary_commands,
           lambda lay: [p for stage in STAGES[:-1] for p in stage.outputs(lay)],
-          lambda lay: [lay.reports / "SUMMARY.md", lay.reports / "summary.json"]),
+          lambda lay: [lay.reports / "SUMMARY.md", lay.reports / "summary.json"], signature=extra_eval_signature),
 ]
 STAGE_NAMES = [s.name for s in STAGES]

@@ -7,16 +7,23 @@ summary can be checked against them. ``summary.json`` holds at least::
     dataset, synthetic, profile, duration_s {stage: s},
     models {name: {role, method, params, f1 {total, <category>...}}},
     precisions {student: {fp32|fp16|int8: {f1_total, latency_p50_ms, backend}}},
-    latency {teacher.p50_ms, student.p50_ms, ratio_p50, backend, device}
+    latency {teacher.p50_ms, student.p50_ms, ratio_p50, backend, device},
+    teacher_below_student (true|false|null), teacher_vs_student {teacher_f1, student_f1, split, below, source},
+    extra_eval {<set>: {root, list, images, contact_sheet, models {<model>: {f1, precision, recall, tp, fp, fn,
+                                                                          drives {<drive>: {f1, images, tp, fp, fn}}}}}}
+
+The extra evaluation sets are those ``runs/<dataset>/pipeline_run.json`` records (``--extra-eval``).
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from runtime.atomic import atomic_write_json, atomic_write_text
 from pipeline.stages import MODELS, ROOT
@@ -86,10 +93,86 @@ def video_section(reports: Path) -> dict[str, Any]:
     return out
 
 
+def validation_f1(run_dir: Path) -> float | None:
+    """A training run's final validation F1 (the pipeline deploys ``last.pt``, validated last):
+    ``train_summary.json``'s ``last_val``, else the last ``val/f1`` row of ``scalars.csv``."""
+    value = ((read_json(run_dir / "train_summary.json") or {}).get("last_val") or {}).get("val/f1")
+    if value is not None:
+        return float(value)
+    try:
+        with open(run_dir / "scalars.csv", newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.reader(handle) if len(row) == 3 and row[1] == "val/f1"]
+    except OSError:
+        return None
+    return float(rows[-1][2]) if rows else None
+
+
+def f1_on_test_split(run_dir: Path) -> float | None:
+    """Total test-split F1 of ``eval_test/f1.json`` (``training.evaluate``)."""
+    report = read_json(run_dir / "eval_test" / "f1.json") or {}
+    return (report.get("f1") or {}).get("total", {}).get("f1")
+
+
+def teacher_vs_student(runs: Path) -> dict[str, Any] | None:
+    """Teacher vs student alone (``runs/teacher``, ``runs/student``): validation F1 when both runs
+    recorded it, else test-split F1; None when the figures are missing."""
+    split, source = "validation", "final validation F1 (train_summary.json / scalars.csv)"
+    teacher, student = validation_f1(runs / "teacher"), validation_f1(runs / "student")
+    if teacher is None or student is None:
+        split, source = "test", "test-split F1 (eval_test/f1.json): no validation figure recorded"
+        teacher, student = f1_on_test_split(runs / "teacher"), f1_on_test_split(runs / "student")
+    if teacher is None or student is None:
+        return None
+    return {"teacher_f1": teacher, "student_f1": student, "split": split, "below": teacher < student, "source": source}
+
+
+def teacher_warning(comparison: dict[str, Any] | None) -> str | None:
+    """The one-line warning when the teacher scores below the student alone; None otherwise."""
+    if not comparison or not comparison["below"]:
+        return None
+    return (f"WARNING: the teacher's {comparison['split']} F1 ({100 * comparison['teacher_f1']:.1f} %) is below the student's "
+            f"({100 * comparison['student_f1']:.1f} %, ERFNet alone): a weaker teacher has little to pass on, so any distillation "
+            "gain is regularisation rather than transferred knowledge; train the teacher longer or larger.")
+
+
+_PRECISION_ORDER = ("fp32", "fp16", "int8", "int8cpu")
+
+
+def _model_order(name: str) -> tuple[Any, ...]:
+    """student before teacher, ONNX before engines, then fp32, fp16, int8, int8cpu."""
+    role, _, variant = name.partition(".")
+    precision, _, kind = variant.partition(".")
+    rank = _PRECISION_ORDER.index(precision) if precision in _PRECISION_ORDER else len(_PRECISION_ORDER)
+    return role != "student", kind, rank, name
+
+
+def extra_eval_section(reports: Path, sets: list[dict[str, str]]) -> dict[str, Any]:
+    """Per extra set: its root, list, image count, contact sheet and every model's total and per-drive counts."""
+    out: dict[str, Any] = {}
+    for entry in sets:
+        folder = reports / "extra_eval" / entry["name"]
+        models: dict[str, Any] = {}
+        for path in sorted(folder.glob("*.json"), key=lambda p: _model_order(p.stem)):
+            report = read_json(path)
+            if report is None or "total" not in report.get("lists", {}):
+                continue
+            total = report["lists"]["total"]
+            drives = (report.get("groups") or {}).get("drive", {})
+            models[path.stem] = {**{k: total.get(k) for k in ("f1", "precision", "recall", "tp", "fp", "fn", "images")},
+                                 "drives": {d: {k: c.get(k) for k in ("f1", "images", "tp", "fp", "fn")} for d, c in drives.items()},
+                                 "report": str(path)}
+        sheet = folder / "contact_sheet.png"
+        out[entry["name"]] = {"root": entry["root"], "list": entry["list"],
+                              "images": next((m["images"] for m in models.values()), None),
+                              "contact_sheet": str(sheet) if sheet.is_file() else None, "models": models}
+    return out
+
+
 def build(dataset: str, data_root: str, profile: str, synthetic: bool, base: Path) -> dict[str, Any]:
     runs, reports = base / "runs" / dataset, base / "reports" / dataset
     state = read_json(runs / "pipeline_state.json") or {}
     run = read_json(runs / "pipeline_run.json") or {}
+    comparison = teacher_vs_student(runs)
     return {
         "dataset": dataset, "data_root": data_root, "synthetic": synthetic, "profile": profile, "banner": run.get("banner"),
         "duration_s": {k: v.get("duration_s") for k, v in state.items() if k != "summary"},
@@ -98,7 +181,20 @@ def build(dataset: str, data_root: str, profile: str, synthetic: bool, base: Pat
         "precisions": precisions_section(reports),
         "latency": latency_section(reports),
         "video": video_section(reports),
+        "teacher_below_student": None if comparison is None else comparison["below"],
+        "teacher_vs_student": comparison,
+        "extra_eval": extra_eval_section(reports, run.get("extra_eval") or []),
+        "data": data_section(Path(data_root)) if synthetic else None,
     }
+
+
+def data_section(root: Path) -> dict[str, Any] | None:
+    """The synthetic generator's manifest: image counts and generation speed (ms per image per worker)."""
+    manifest = read_json(root / "synthetic.json")
+    if manifest is None:
+        return None
+    return {"counts": manifest.get("counts"), "seconds": manifest.get("seconds"), "workers": manifest.get("workers"),
+            "ms_per_image_per_worker": manifest.get("ms_per_image_per_worker"), "generator_version": manifest.get("params", {}).get("version")}
 
 
 def pct(v: float | None) -> str:
@@ -114,6 +210,14 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
     if s["synthetic"]:
         lines += [f"> **Synthetic data, profile `{s['profile']}`.** {s.get('banner') or ''} Accuracy and latency here describe this "
                   "reduced run on this machine, not CULane or the paper.", ""]
+    warning = teacher_warning(s.get("teacher_vs_student"))
+    if warning:
+        lines += [f"**Warning: {warning.removeprefix('WARNING: ')}** (figures: {s['teacher_vs_student']['source']})", ""]
+    data = s.get("data")
+    if data:
+        counts = ", ".join(f"{k} {v}" for k, v in (data.get("counts") or {}).items())
+        lines += [f"Synthetic data (generator v{data.get('generator_version')}): {counts} images in {data.get('seconds')} s, "
+                  f"**{data.get('ms_per_image_per_worker')} ms per image** per worker ({data.get('workers')} workers).", ""]
     lines += ["## Models (test split, CULane F1 %, through the runtime's decoding and metric)", ""]
     categories = sorted({c for m in s["models"].values() for c in m["f1"]}, key=lambda c: (c == "total", c))
     lines += ["| model | role | method | params (M) | " + " | ".join(categories) + " |",
@@ -122,6 +226,8 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
         lines.append(f"| {name} | {m['role']} | {m['method']} | {m['params'] / 1e6:.2f} | " + " | ".join(pct(m["f1"].get(c)) for c in categories) + " |")
     lines += ["", "`cross` has no annotated lanes: F1 is undefined there (-); judge it by its false positives in the stage reports.",
               f"Paper (CULane, Table 3): {', '.join(f'{k} {v}' for k, v in PAPER['f1'].items())}.", ""]
+    if s.get("extra_eval"):
+        lines += extra_eval_markdown(s["extra_eval"], reports)
     lines += ["## Deployed student: precision vs accuracy and latency", "",
               "| artifact | F1 total % | p50 ms | backend | device |", "|---|---:|---:|---|---|"]
     for model, variants in s["precisions"].items():
@@ -142,7 +248,7 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
             lines.append(f"| {name} | {v['frames']} | {ms(v['infer_p50_ms'])} | {ms(v['loop_fps'])} | {pct(v['f1'])} |")
         lines.append("")
     lines += ["## Stages", "", "| stage | status | seconds |", "|---|---|---:|"]
-    for name, st in s["stages"].items():
+    for name, st in ((n, v) for n, v in s["stages"].items() if n != "summary"):  # this stage is still running
         status = st.get("status", "?") + (" (up to date)" if st.get("skipped_fresh") else "")
         if st.get("reason"):
             status += f": {st['reason']}"
@@ -151,6 +257,31 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
     if curves:
         lines += ["", "## Training curves", ""] + [f"![{p.parent.name}]({os.path.relpath(p, reports)})" for p in curves]
     return "\n".join(lines) + "\n"
+
+
+def extra_eval_markdown(sets: dict[str, Any], reports: Path) -> list[str]:
+    """The "Real frames (extra evaluation)" section: per set, one row per model (F1, P, R, F1 per drive) and the contact sheet."""
+    lines = ["## Real frames (extra evaluation)", "",
+             "Measurement only: no model was trained or tuned on these frames (nor was any setting chosen by them). "
+             "Frames of one drive are strongly correlated: treat differences of a few points as noise.", ""]
+    for name, e in sets.items():
+        lines += [f"### {name}: {e['images'] if e['images'] is not None else '?'} images (`{e['list']}`)", ""]
+        if not e["models"]:
+            lines += ["No reports yet (the evaluate stage makes them).", ""]
+            continue
+        drives = sorted({d for m in e["models"].values() for d in m["drives"]})
+        counts = {d: next(m["drives"][d]["images"] for m in e["models"].values() if d in m["drives"]) for d in drives}
+        lines += ["| model | F1 % | P % | R % | " + " | ".join(f"{d} F1 % ({counts[d]} img)" for d in drives) + " |",
+                  "|---|---:|---:|---:|" + "---:|" * len(drives)]
+        for model, m in e["models"].items():
+            per_drive = [pct(m["drives"].get(d, {}).get("f1")) for d in drives]
+            lines.append(f"| {model} | {pct(m['f1'])} | {pct(m['precision'])} | {pct(m['recall'])} | " + " | ".join(per_drive) + " |")
+        lines.append("")
+        if e.get("contact_sheet"):
+            lines += [f"![{name}: student vs teacher]({quote(os.path.relpath(e['contact_sheet'], reports))})", "",
+                      "Contact sheet: frames spread over the drives (rows), student and teacher (columns, F1 on these frames "
+                      "in the header); thin white: ground truth, thick: predicted lanes by CULane lane ID.", ""]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,11 @@ For each lane class c = 1..4 whose existence probability exceeds ``exist_thresho
    (CULane: 18 rows, 589, 569, ..., 249);
 3. on each sampled row take the column of the maximum; keep the point if the maximum exceeds
    ``prob_threshold``;
-4. keep the lane if it has at least ``min_points`` points.
+4. optionally (``outlier_px``, off by default) drop points far off the lane's own trend: fit
+   ``x = a + b y + c y^2`` to the lane's points by least squares and remove the worst point while
+   its residual exceeds ``outlier_px`` original-image pixels (a weak row maximum that jumped to
+   another structure makes the lane zig-zag);
+5. keep the lane if it has at least ``min_points`` points.
 
 Rows and columns map between the original image and the network grid through
 :class:`runtime.preprocess.Preprocess` (pixel-centre convention, nearest network row). The
@@ -41,6 +45,7 @@ class DecodeParams:
     prob_threshold: float = 0.3
     exist_threshold: float = 0.5
     min_points: int = 2
+    outlier_px: float | None = None  # None: keep every point above the threshold
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +99,23 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
 
 
+def drop_outliers(points: np.ndarray, tolerance: float, min_points: int = 2) -> np.ndarray:
+    """Remove, worst first, the points of a lane ((N, 2) x, y pixels) whose horizontal residual to
+    the least-squares quadratic ``x(y)`` through the remaining points exceeds ``tolerance`` pixels.
+    Lanes with fewer than 4 points (a quadratic through 3 fits exactly) are returned unchanged."""
+    pts = points
+    while len(pts) >= max(4, min_points + 1):
+        y = (pts[:, 1] - pts[:, 1].mean()) / 100.0  # conditioned powers
+        design = np.stack([np.ones_like(y), y, y * y], axis=1)
+        coef, *_ = np.linalg.lstsq(design, pts[:, 0], rcond=None)
+        residual = np.abs(design @ coef - pts[:, 0])
+        worst = int(residual.argmax())
+        if residual[worst] <= tolerance:
+            break
+        pts = np.delete(pts, worst, axis=0)
+    return pts
+
+
 class LaneDecoder:
     """Decode (C, h, w) class probabilities + (C-1,) existence probabilities into lanes."""
 
@@ -121,7 +143,10 @@ class LaneDecoder:
         if keep.sum() < p.min_points:
             return np.zeros((0, 2))
         x, _ = self.pre.net_to_image(cols[keep].astype(np.float64), 0.0)
-        return np.stack([x, self.image_rows[keep]], axis=1)
+        points = np.stack([x, self.image_rows[keep]], axis=1)
+        if p.outlier_px is not None:
+            points = drop_outliers(points, p.outlier_px, p.min_points)
+        return points
 
     def __call__(self, probs: np.ndarray, exist: np.ndarray) -> list[DecodedLane]:
         """``probs``: (C, h, w) probabilities (class 0 = background); ``exist``: (C-1,) probabilities."""

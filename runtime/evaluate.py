@@ -1,12 +1,14 @@
 """F1 per category of a deployed model (any backend, any precision), torch-free.
 
     python -m runtime.evaluate --model M --data-root ROOT [--list LIST ...] [--backend auto] [--device cpu]
-                               [--threads N] [--max-images N] [--pred-dir DIR] [--json]
+                               [--threads N] [--max-images N] [--pred-dir DIR] [--group-by drive] [--json]
 
 Reads images through the runtime's reader, preprocesses them as the model's sidecar says, runs
 the backend, decodes lanes with the sidecar's parameters, optionally writes predictions in the
 CULane layout, and counts them against the annotations exactly as the official evaluator does.
 Without ``--list`` every ``list/test_split`` category is scored, plus the pooled total.
+``--group-by drive`` also scores the pooled images per drive (the first folder of each image
+path, CULane's ``driver_xx_30frame``), in the report's ``groups.drive``.
 """
 from __future__ import annotations
 
@@ -80,18 +82,25 @@ def predict(backend: Backend, data_root: str | os.PathLike[str], samples: list[S
 PerImage = Callable[[Sample, list[tuple[list[DecodedLane], dict[str, np.ndarray]]]], None]
 
 
-def evaluate_models(backends: list[Backend], data_root: str | os.PathLike[str], lists: dict[str, Path], batch_size: int = 1,
-                    max_images: int | None = None, pred_dir: str | os.PathLike[str] | None = None, progress: bool = False,
-                    on_image: PerImage | None = None) -> list[dict[str, Counts]]:
-    """Per backend: counts per list and the pooled ``"total"``; ``max_images`` caps each list (first
-    N); ``on_image(sample, [(lanes, outputs) per backend])`` sees every image once, as it passes;
-    ``pred_dir`` receives the first backend's predictions."""
-    per_list = {name: read_list(path).samples[:max_images] for name, path in lists.items()}
-    unique = list({s.image: s for samples in per_list.values() for s in samples}.values())
+def read_lists(lists: dict[str, Path], max_images: int | None = None) -> dict[str, list[Sample]]:
+    """Samples of each list (first ``max_images`` of each when given)."""
+    return {name: read_list(path).samples[:max_images] for name, path in lists.items()}
+
+
+def distinct(per_list: dict[str, list[Sample]]) -> list[Sample]:
+    """The lists' samples, each image once, in first-seen order."""
+    return list({s.image: s for samples in per_list.values() for s in samples}.values())
+
+
+def count_models(backends: list[Backend], data_root: str | os.PathLike[str], samples: list[Sample], batch_size: int = 1,
+                 pred_dir: str | os.PathLike[str] | None = None, progress: bool = False,
+                 on_image: PerImage | None = None) -> list[dict[str, Counts]]:
+    """Per backend: {image path: counts of that image}; ``on_image(sample, [(lanes, outputs) per
+    backend])`` sees every image once, as it passes; ``pred_dir`` receives the first backend's predictions."""
     root = Path(data_root)
     data = CulaneDataset(root)
     counts: list[dict[str, Counts]] = [{} for _ in backends]
-    for sample, results in predict_many(backends, root, unique, batch_size, progress):
+    for sample, results in predict_many(backends, root, samples, batch_size, progress):
         truth = data.read_lanes(sample)
         if pred_dir is not None:
             write_lines_file(Path(pred_dir) / sample.lines_name, [lane.points for lane in results[0][0]], durable=False)
@@ -99,6 +108,17 @@ def evaluate_models(backends: list[Backend], data_root: str | os.PathLike[str], 
             on_image(sample, results)
         for per_image, (lanes, _) in zip(counts, results):
             per_image[sample.image] = count_image(truth, [lane.points for lane in lanes])
+    return counts
+
+
+def evaluate_models(backends: list[Backend], data_root: str | os.PathLike[str], lists: dict[str, Path], batch_size: int = 1,
+                    max_images: int | None = None, pred_dir: str | os.PathLike[str] | None = None, progress: bool = False,
+                    on_image: PerImage | None = None) -> list[dict[str, Counts]]:
+    """Per backend: counts per list and the pooled ``"total"``; ``max_images`` caps each list (first
+    N); ``on_image(sample, [(lanes, outputs) per backend])`` sees every image once, as it passes;
+    ``pred_dir`` receives the first backend's predictions."""
+    per_list = read_lists(lists, max_images)
+    counts = count_models(backends, data_root, distinct(per_list), batch_size, pred_dir, progress, on_image)
     return [_tally(per_list, c) for c in counts]
 
 
@@ -114,6 +134,26 @@ def _tally(per_list: dict[str, list[Sample]], counts: dict[str, Counts]) -> dict
         pooled += c
     result["total"] = pooled
     return result
+
+
+def drive_of(sample: Sample) -> str:
+    """CULane's drive folder of a sample: the first component of its image path (``driver_23_30frame``;
+    ``.`` for an image at the root)."""
+    head, sep, _ = sample.image.partition("/")
+    return head if sep else "."
+
+
+GROUPS: dict[str, Callable[[Sample], str]] = {"drive": drive_of}
+"""``--group-by`` keys: how images are grouped for per-group counts."""
+
+
+def group_counts(samples: list[Sample], counts: dict[str, Counts], key: Callable[[Sample], str]) -> dict[str, Counts]:
+    """Counts pooled per group (``key(sample)``), groups sorted by name; each image once."""
+    groups: dict[str, Counts] = {}
+    for sample in {s.image: s for s in samples}.values():
+        pooled = groups.setdefault(key(sample), Counts())
+        pooled += counts[sample.image]  # in place: the dict's entry grows
+    return dict(sorted(groups.items()))
 
 
 def evaluate_model(backend: Backend, data_root: str | os.PathLike[str], lists: dict[str, Path], batch_size: int = 1,
@@ -148,20 +188,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--max-images", type=int, help="first N images of each list")
     parser.add_argument("--pred-dir", help="also write predictions (CULane layout) here")
+    parser.add_argument("--group-by", choices=sorted(GROUPS), help="also score the pooled images per group (drive: first folder of the image path)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--report", help="also write the results as JSON to this file (atomically)")
     args = parser.parse_args(argv)
     try:
         backend = load_backend(args.model, args.backend, args.device, args.threads)
-        lists = resolve_lists(args.data_root, args.list)
-        results = evaluate_model(backend, args.data_root, lists, args.batch_size, args.max_images, args.pred_dir, sys.stderr.isatty())
+        per_list = read_lists(resolve_lists(args.data_root, args.list), args.max_images)
+        samples = distinct(per_list)
+        [counts] = count_models([backend], args.data_root, samples, args.batch_size, args.pred_dir, sys.stderr.isatty())
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    results = _tally(per_list, counts)
+    groups = group_counts(samples, counts, GROUPS[args.group_by]) if args.group_by else None
     print(format_table(results))
+    if groups is not None:
+        print(f"\nper {args.group_by}:\n" + format_table(groups))
     record = {"model": args.model, "backend": backend.name, "device": backend.device, "device_name": backend.device_name,
               "precision": backend.sidecar.precision, "data_root": str(args.data_root), "max_images": args.max_images,
               "lists": {k: v.to_dict() for k, v in results.items()}}
+    if groups is not None:
+        record["groups"] = {args.group_by: {k: v.to_dict() for k, v in groups.items()}}
     if args.report:
         atomic_write_json(Path(args.report), record)
     if args.json:

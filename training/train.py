@@ -21,6 +21,7 @@ import argparse
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -36,7 +37,7 @@ from runtime.parallel import worker_context
 from runtime.preprocess import Preprocess
 from training import distributed
 from training.checkpoint import load_checkpoint, rng_state, save_checkpoint
-from training.config import ConfigError, dump, load_config, run_dir
+from training.config import ConfigError, dump, load_config, run_dir, with_defaults
 from training.data.culane_dataset import CulaneSegmentation
 from training.data.label_input import one_hot_label
 from training.distill.distiller import Distiller, resolve
@@ -74,6 +75,31 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def cpu_bf16_enabled(setting: bool | str, cpuinfo: str | None = None) -> bool:
+    """``train.cpu_bf16``: true, false, or ``auto``: on when the CPU computes bfloat16 natively
+    (AVX512-BF16 or AMX flags in ``cpuinfo``, default /proc/cpuinfo). Emulated bfloat16 is slower
+    than float32, so ``auto`` leaves other CPUs in float32. Measured on an AMD EPYC with
+    AVX512-BF16 (2 threads, batch 8, 320x64): training steps 1.25x faster for ERFNet, 1.8x for
+    ResNet-18 + PSP."""
+    if setting != "auto":
+        return bool(setting)
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(cpuinfo.split()))
+
+
+def make_optimizer(model: torch.nn.Module, t: dict[str, Any]) -> torch.optim.Optimizer:
+    """``train.optimizer``: ``sgd`` (the paper's: momentum, weight decay on weights only) or
+    ``adamw`` (betas (momentum, 0.999), decoupled weight decay on weights only), at ``train.lr``."""
+    groups = _param_groups(model, t["weight_decay"])
+    if t["optimizer"] == "adamw":
+        return torch.optim.AdamW(groups, lr=t["lr"], betas=(t["momentum"], 0.999))
+    return torch.optim.SGD(groups, lr=t["lr"], momentum=t["momentum"])
+
+
 def _worker_init(_: int) -> None:
     cv2.setNumThreads(1)
 
@@ -91,6 +117,7 @@ class Trainer:
         self.decode = DecodeParams.from_dict(config["decode"])
         self.cuda = d.device.type == "cuda"
         self.amp = bool(t["amp"]) and self.cuda
+        self.bf16 = not self.cuda and cpu_bf16_enabled(t["cpu_bf16"])
 
         torch.manual_seed(t["seed"])
         self.model = build_model(config).to(d.device)
@@ -98,12 +125,12 @@ class Trainer:
         self.loss_fn = LaneSegLoss(5, config["loss"]["background_weight"], config["loss"]["exist_weight"]).to(d.device)
         if config["model"]["freeze_bn"]:
             freeze_batchnorm(self.model)
-        self.optimizer = torch.optim.SGD(_param_groups(self.model, t["weight_decay"]), lr=t["lr"], momentum=t["momentum"])
+        self.optimizer = make_optimizer(self.model, t)
         self.scheduler = make_scheduler(self.optimizer, t["iterations"], t["poly_power"], t["warmup_iters"], t["warmup_factor"])
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.input_kind = config["model"]["input"]
         distill = resolve(config.get("distill"))
-        self.distiller = Distiller(distill, config, d.device) if distill else None
+        self.distiller = Distiller(distill, config, d.device, cpu_bf16=self.bf16) if distill else None
         if self.distiller is not None and self.distiller.holistic is not None and d.enabled:
             self.distiller.holistic.sync = lambda params: distributed.average_gradients(d, params)
         self.start, self.best_f1 = 0, -1.0
@@ -128,7 +155,7 @@ class Trainer:
             log.info("no %s: starting from scratch", path)
             return
         ckpt = load_checkpoint(path, self.d.device)
-        changed = [k for k in _diff_keys(ckpt["config"], self.config) if k not in RESUME_FREE and not k.startswith(RESUME_FREE_SECTIONS)]
+        changed = [k for k in _diff_keys(with_defaults(ckpt["config"]), self.config) if k not in RESUME_FREE and not k.startswith(RESUME_FREE_SECTIONS)]
         if changed:
             raise ConfigError(f"{path}: the config differs from the checkpoint's at {', '.join(changed[:5])}; resume with the run's config")
         self.model.load_state_dict(ckpt["model"])
@@ -172,6 +199,8 @@ class Trainer:
         if d.main:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / "config.yaml", dump(self.config))
+            precision = "CUDA float16 autocast" if self.amp else "CPU bfloat16 autocast" if self.bf16 else "float32"
+            log.info("%s: %s, %s, %d parameters", self.config["name"], d.device, precision, self.params)
         scalars = ScalarLog(self.out, self.start) if d.main else None
         sampler = IterationBatchSampler(len(self.train_set), t["batch_size"], t["iterations"], t["seed"], self.start, d.rank, d.world)
         workers = self.config["dataset"]["num_workers"]
@@ -188,6 +217,7 @@ class Trainer:
         window_steps, window_start, window_images = 0, time.perf_counter(), 0
         run_start, trained_images = time.perf_counter(), 0
         try:
+
             for it, (x, y, e) in enumerate(loader, start=self.start):
                 step = it + 1
                 torch.manual_seed(t["seed"] * 1_000_003 + it * d.world + d.rank)  # dropout: a function of the step
@@ -197,9 +227,12 @@ class Trainer:
                 x, y, e = (v.to(d.device, non_blocking=True) for v in (x, y, e))
                 inp = one_hot_label(y) if self.input_kind == "label" else x
                 taps = self.distiller.student_taps if self.distiller is not None else ()
-                with torch.autocast(d.device.type, dtype=torch.float16, enabled=self.amp):
+                with torch.autocast(d.device.type, dtype=torch.bfloat16 if self.bf16 else torch.float16, enabled=self.amp or self.bf16):
                     out = self.net(inp, taps=taps) if taps else self.net(inp)
                 seg, exist = out[0], out[1]
+                if self.bf16:  # losses in float32
+                    seg, exist = seg.float(), exist.float()
+                    out = (seg, exist, {k: v.float() for k, v in out[2].items()}) if taps else (seg, exist)
                 losses = self.loss_fn(seg, exist, y, e, weight_sum=(lambda w: distributed.mean_tensor(d, w)) if d.enabled else None)
                 if self.distiller is not None:
                     extra = self.distiller(x, y, seg, out[2] if taps else {})

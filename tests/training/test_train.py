@@ -92,12 +92,29 @@ def test_resume_refuses_another_config(tiny_dataset, tmp_path):
         Trainer(other, Dist(), resume=True)
 
 
+def test_resume_accepts_a_checkpoint_written_before_a_new_default_key(tiny_dataset, tmp_path):
+    """A config key added later with a default that keeps old behaviour must not block resuming."""
+    cfg = load_config(CONFIG, small(tiny_dataset, tmp_path / "o", "augment.blur_p=0"))
+    Trainer(cfg, Dist()).run(max_steps=1)
+    ckpt = load_checkpoint(tmp_path / "o" / "last.pt")
+    del ckpt["config"]["augment"]["blur_p"]  # as written by a version without the key
+    torch.save(ckpt, tmp_path / "o" / "last.pt")
+    defaults_only = load_config(CONFIG, small(tiny_dataset, tmp_path / "o", "augment.blur_p=0"))
+    assert Trainer(defaults_only, Dist(), resume=True).start == 1
+    changed = load_config(CONFIG, small(tiny_dataset, tmp_path / "o", "augment.blur_p=0.5"))
+    with pytest.raises(ConfigError, match="augment.blur_p"):
+        Trainer(changed, Dist(), resume=True)
+
+
 def test_two_process_ddp_matches_one_process(tiny_dataset, tmp_path):
     # BatchNorm frozen and dropout off: then averaging the processes' gradients (with the global
     # loss normaliser) is the full-batch gradient, and the runs agree to float rounding. Two steps
     # at a small rate: the existence head's sharp curvature amplifies rounding ~30x per step
-    # (measured: 3e-7 after one step, 8e-6 after two, 2e-5 after four at lr 0.05).
+    # (measured: 3e-7 after one step, 8e-6 after two, 2e-5 after four at lr 0.05). SGD and float32:
+    # AdamW's first steps are ~lr * sign(gradient), which turns the rounding of a near-zero
+    # gradient into a full-size difference, and bfloat16 autocast rounds differently per batch size.
     extra = ("model.freeze_bn=true", "model.dropout=0.0", "train.batch_size=4", "train.iterations=2",
+             "train.optimizer=sgd", "train.cpu_bf16=false",
              "train.lr=0.01", "train.warmup_iters=1", "train.val_every=2", "train.checkpoint_every=2")
     single = load_config(CONFIG, small(tiny_dataset, tmp_path / "one", *extra))
     one = Trainer(single, Dist()).run()
@@ -166,3 +183,19 @@ def test_evaluate_writes_predictions_and_per_category_f1(tiny_dataset, tmp_path)
     assert "| total |" in (out / "f1.md").read_text()
     bad = subprocess.run([sys.executable, "-m", "training.evaluate", "--ckpt", str(tmp_path / "none.pt")], capture_output=True, text=True)
     assert bad.returncode == 2 and "checkpoint not found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cpu_bf16_setting_and_a_bf16_step(tiny_dataset, tmp_path):
+    from training.train import cpu_bf16_enabled
+
+    assert cpu_bf16_enabled(True) and not cpu_bf16_enabled(False)
+    assert not cpu_bf16_enabled("auto", "flags : fpu avx2 fma avx512f")  # emulated bf16 only: float32
+    assert cpu_bf16_enabled("auto", "flags : avx512f avx512_bf16") and cpu_bf16_enabled("auto", "flags : amx_bf16 amx_tile")
+    with pytest.raises(ConfigError, match="train.cpu_bf16"):
+        load_config(CONFIG, small(tiny_dataset, tmp_path / "x", "train.cpu_bf16=maybe"))
+    cfg = load_config(CONFIG, small(tiny_dataset, tmp_path / "b", "train.cpu_bf16=true"))
+    trainer = Trainer(cfg, Dist())
+    assert trainer.bf16
+    summary = trainer.run(max_steps=2)
+    assert summary["stopped_at"] == 2
+    assert all(v.dtype == torch.float32 for v in load_checkpoint(tmp_path / "b" / "last.pt")["model"].values() if v.is_floating_point())

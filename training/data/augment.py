@@ -1,25 +1,44 @@
 """Training augmentation on top of the runtime's preprocessing (numpy + OpenCV).
 
-The geometry goes through :class:`runtime.preprocess.Preprocess` itself: the image and label are
-cropped and resized by a copy of it whose network size is scaled by ``s``; then a random window of
-the network size is cut (or the image padded, labels with 255 = ignore), and the pair rotated by
-a small angle about the centre (label: nearest neighbour, border 255). Photometric jitter changes
-brightness, contrast, saturation and hue of the uint8 image. No horizontal flip: it would swap
-lane IDs 1<->4 and 2<->3.
+Order, all at network size (cheap: photometric ops never touch the full-size frame):
 
-Every random choice comes from the generator passed in, so a sample is a pure function of
-(seed, epoch, index): identical across worker counts, processes and resumed runs.
+1. geometry through :class:`runtime.preprocess.Preprocess` itself: the image and label are
+   cropped and resized by a copy of it whose network size is scaled by ``s ~ U(scale)``; then a
+   random window of the network size is cut (or the image padded, labels 255 = ignore);
+2. a small affine: rotation by ``U(+-rotation)`` degrees about the centre and a horizontal
+   translation by ``U(+-shift)`` of the width, whole pixels (one ``warpAffine``; label nearest
+   neighbour; uncovered pixels: image 0, label 255);
+3. horizontal flip with probability ``flip``: image and label mirrored, lane IDs swapped
+   1<->4 and 2<->3 (0 and 255 unchanged); the caller reverses the existence flags
+   (:func:`mirror_exist`) when :func:`augment` reports ``flipped``;
+4. photometric jitter: brightness, contrast, saturation (factors ``1 +- x``), hue (degrees);
+5. camera degradations: Gaussian blur with probability ``blur_p``, sigma ``U(0, blur_sigma]``
+   network pixels; additive Gaussian noise, std ``U(0, noise_std)`` in 0..255 units, a random
+   fraction ``c ~ U(0, 1)`` of its variance independent per channel (chroma), the rest shared
+   (luma); JPEG re-compression with probability ``jpeg_p`` at quality ``U{jpeg_quality}``
+   (dashcam frames are JPEG/H.264-compressed).
+
+A step whose parameter is 0 draws no random number, so configs without the newer keys' effects
+(the paper recipe: flip, shift, blur_p, noise_std, jpeg_p all 0) produce exactly the samples they
+produced before those keys existed. Every random choice comes from the generator passed in, so a
+sample is a pure function of (seed, epoch, index): identical across worker counts, processes and
+resumed runs.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
 import cv2
 import numpy as np
 
-from runtime.culane import IGNORE_LABEL
+from runtime.culane import IGNORE_LABEL, NUM_LANES
 from runtime.preprocess import Preprocess
+
+MIRROR_LANES = np.arange(256, dtype=np.uint8)
+MIRROR_LANES[1 : NUM_LANES + 1] = np.arange(NUM_LANES, 0, -1)
+"""Label lookup table of a horizontal mirror: lane k -> NUM_LANES + 1 - k; 0 and 255 unchanged."""
 
 
 def scaled_crop(pre: Preprocess, image: np.ndarray, label: np.ndarray, scale: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -41,12 +60,24 @@ def scaled_crop(pre: Preprocess, image: np.ndarray, label: np.ndarray, scale: fl
     return out_img, out_lab
 
 
-def rotate(image: np.ndarray, label: np.ndarray, degrees: float) -> tuple[np.ndarray, np.ndarray]:
+def rotate(image: np.ndarray, label: np.ndarray, degrees: float, dx: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate (h, w, 3) image and (h, w) label by ``degrees`` about the centre, then move ``dx`` pixels right."""
     h, w = label.shape
     m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), degrees, 1.0)
+    m[0, 2] += dx
     image = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
     label = cv2.warpAffine(label, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE_LABEL)
     return image, label
+
+
+def hflip(image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror (h, w, 3) image and (h, w) label left-right; label lane IDs swap 1<->4, 2<->3."""
+    return cv2.flip(image, 1), MIRROR_LANES[label[:, ::-1]]
+
+
+def mirror_exist(exist: tuple[int, ...] | np.ndarray) -> tuple[int, ...]:
+    """Existence flags (e1, e2, e3, e4) of a mirrored image: (e4, e3, e2, e1)."""
+    return tuple(exist)[::-1]
 
 
 def photometric(image: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
@@ -68,10 +99,61 @@ def photometric(image: np.ndarray, params: dict[str, Any], rng: np.random.Genera
     return img
 
 
-def augment(pre: Preprocess, image: np.ndarray, label: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Original-size (image, label) -> network-size (image uint8 BGR, label uint8) augmented."""
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Isotropic Gaussian blur of a uint8 image; ``sigma`` in pixels, kernel 2*ceil(3 sigma)+1."""
+    k = 2 * math.ceil(3 * sigma) + 1
+    return cv2.GaussianBlur(image, (k, k), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+
+
+def gaussian_noise(image: np.ndarray, std: float, chroma: float, rng: np.random.Generator) -> np.ndarray:
+    """Add N(0, std^2) per pixel and channel (0..255 units) to (h, w, 3) uint8: a fraction
+    ``chroma`` of the variance independent per channel, the rest shared by the three."""
+    h, w, c = image.shape
+    noise = rng.standard_normal((h, w, c), dtype=np.float32) * np.float32(std * math.sqrt(chroma))
+    noise += rng.standard_normal((h, w, 1), dtype=np.float32) * np.float32(std * math.sqrt(1.0 - chroma))
+    noise += image
+    return np.clip(np.rint(noise), 0, 255).astype(np.uint8)
+
+
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encode a (h, w, 3) uint8 BGR image as JPEG at ``quality`` (1..100) and decode it."""
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("OpenCV could not JPEG-encode the augmented image")
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+def chance(p: float, rng: np.random.Generator) -> bool:
+    """True with probability ``p``; draws nothing when ``p`` is 0."""
+    return bool(p) and bool(rng.random() < p)
+
+
+def degrade(image: np.ndarray, params: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+    """Camera degradations on (h, w, 3) uint8: blur, then noise, then JPEG (see the module doc)."""
+    if chance(params["blur_p"], rng):
+        image = gaussian_blur(image, params["blur_sigma"] * (1.0 - float(rng.random())))  # sigma in (0, blur_sigma]
+    if params["noise_std"]:
+        image = gaussian_noise(image, float(rng.uniform(0.0, params["noise_std"])), float(rng.uniform()), rng)
+    if chance(params["jpeg_p"], rng):
+        lo, hi = params["jpeg_quality"]
+        image = jpeg_roundtrip(image, int(rng.integers(lo, hi + 1)))
+    return image
+
+
+def augment(pre: Preprocess, image: np.ndarray, label: np.ndarray, params: dict[str, Any],
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Original-size (image, label) -> network-size (image (h, w, 3) uint8 BGR, label (h, w) uint8, flipped).
+
+    ``flipped``: the pair was mirrored (lane IDs already swapped in the label); the caller must
+    reverse the sample's existence flags with :func:`mirror_exist`.
+    """
     lo, hi = params["scale"]
     img, lab = scaled_crop(pre, image, label, float(rng.uniform(lo, hi)), rng)
-    if params["rotation"]:
-        img, lab = rotate(img, lab, float(rng.uniform(-params["rotation"], params["rotation"])))
-    return photometric(img, params, rng), lab
+    degrees = float(rng.uniform(-params["rotation"], params["rotation"])) if params["rotation"] else 0.0
+    dx = round(float(rng.uniform(-params["shift"], params["shift"])) * pre.net_width) if params["shift"] else 0
+    if degrees or dx:
+        img, lab = rotate(img, lab, degrees, dx)
+    flipped = chance(params["flip"], rng)
+    if flipped:
+        img, lab = hflip(img, lab)
+    return degrade(photometric(img, params, rng), params, rng), lab, flipped

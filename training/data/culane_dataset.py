@@ -1,7 +1,8 @@
 """torch datasets over the runtime's CULane reader and preprocessing (the code deployment uses).
 
 Items are ``(image, label, exist)``: (3, h, w) float32 normalised image, (h, w) int64 label
-(255 = ignore), (4,) float32 lane-existence flags. Indices may be ``(index, epoch)`` pairs: the
+(255 = ignore), (4,) float32 lane-existence flags (reversed when augmentation mirrored the
+image, as the label's lane IDs are). Indices may be ``(index, epoch)`` pairs: the
 augmentation generator is seeded from (seed, epoch, index), which makes every sample
 reproducible whatever the loader's worker count and across resumed runs.
 """
@@ -17,7 +18,7 @@ from torch.utils.data import Dataset
 from runtime.culane import CulaneDataset, Sample
 from runtime.errors import DataError
 from runtime.preprocess import Preprocess
-from training.data.augment import augment
+from training.data.augment import augment, mirror_exist
 from training.data.label_input import one_hot_label
 
 
@@ -48,14 +49,16 @@ class CulaneSegmentation(Dataset):
         label = self.data.read_label(sample)
         if image.shape[:2] != label.shape:
             raise DataError(self.data.path(sample.label), f"label is {label.shape[1]}x{label.shape[0]}, image {image.shape[1]}x{image.shape[0]}")
+        exist = sample.exist
         if self.augment_params is not None:
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, index]))
-            small, small_label = augment(self.pre, image, label, self.augment_params, rng)
+            small, small_label, flipped = augment(self.pre, image, label, self.augment_params, rng)
+            exist = mirror_exist(exist) if flipped else exist
         else:
             small, small_label = self.pre.resize_image(image), self.pre.label(label)
         x = torch.from_numpy(self.pre.normalize(small))
         y = torch.from_numpy(small_label.astype(np.int64))
-        return x, y, torch.tensor(sample.exist, dtype=torch.float32)
+        return x, y, torch.tensor(exist, dtype=torch.float32)
 
 
 class CulaneImages(Dataset):
@@ -75,7 +78,11 @@ class CulaneImages(Dataset):
 
 
 class CulaneLabelInputs(CulaneImages):
-    """One-hot label maps of a ``*_gt.txt`` list as network input (LGAD's teacher): ``(input, index)``."""
+    """One-hot label maps of a ``*_gt.txt`` list as network input (LGAD's teacher): ``(input, index)``.
+
+    Inference only (no augmentation). In training the label input is ``one_hot_label`` of the
+    batch's already augmented label (``training.train``, the LGAD distiller), so it is mirrored
+    whenever the image is."""
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         label = self.pre.label(self.data.read_label(self.samples[index]))

@@ -116,9 +116,10 @@ def load_frozen(path: str, student_config: dict[str, Any], device: torch.device,
 class Distiller(nn.Module):
     """Computes the weighted distillation losses of one training step."""
 
-    def __init__(self, cfg: dict[str, Any], student_config: dict[str, Any], device: torch.device) -> None:
+    def __init__(self, cfg: dict[str, Any], student_config: dict[str, Any], device: torch.device, cpu_bf16: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
+        self.cpu_bf16 = cpu_bf16 and device.type == "cpu"  # teacher forward under CPU bfloat16 autocast
         self.methods: list[str] = cfg["method"]
         self.weights: dict[str, float] = cfg["weights"]
         self.device = device
@@ -149,7 +150,8 @@ class Distiller(nn.Module):
     @torch.no_grad()
     def _teacher(self, model: nn.Module, x: torch.Tensor, taps: tuple[str, ...]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         inp = x.half() if self.half else x
-        out = model(inp, taps=taps) if taps else model(inp)  # without taps a model returns (seg, exist) only
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bf16):
+            out = model(inp, taps=taps) if taps else model(inp)  # without taps a model returns (seg, exist) only
         feats = out[2] if taps else {}
         return out[0].float(), {k: v.float() for k, v in feats.items()}
 

@@ -17,13 +17,18 @@ import cv2
 import numpy as np
 
 from runtime.culane_metric import interpolate_lane
-from training.data.synthetic.geometry import Camera, Road
-from training.data.synthetic.scene import WHITE, YELLOW, Crossing, Decal, Marking, Scene, Vehicle
+from training.data.synthetic.geometry import Camera
+from training.data.synthetic.primitives import ONE, SHIFT, box, distances, fill, ground_quad, strip
+from training.data.synthetic.rig import Lens, draw_hood, draw_overlay, margin_mask
+from training.data.synthetic.roadside import (
+    draw_far_scenery, draw_offroad_ground, draw_roadside_objects, draw_roadside_shadows, street_lights,
+)
+from training.data.synthetic.scene import WHITE, YELLOW, Crossing, Decal, Marking, Scene
+from training.data.synthetic.surface import draw_surface
 from training.data.synthetic.textures import bank, window
+from training.data.synthetic.vehicles import draw_vehicle, draw_vehicle_shadow
 
 RENDER_SCALE = 0.5
-SHIFT = 4  # sub-pixel bits for OpenCV polygon drawing
-ONE = 1 << SHIFT
 LABEL_WIDTH = 16
 ANNOTATION_STEP = 10
 ANNOTATION_MARGIN = 40.0  # px outside the image that annotation points may reach, as in CULane
@@ -46,58 +51,44 @@ class Rendered:
 # ------------------------------------------------------------------------------------------------
 # Drawing helpers
 # ------------------------------------------------------------------------------------------------
-def _fill(canvas: np.ndarray, polygon: np.ndarray, value: float | tuple[float, ...] | np.ndarray) -> None:
-    """Fill an image-space polygon ((N, 2) float pixels) with sub-pixel anti-aliased edges."""
-    colour = tuple(float(c) for c in value) if isinstance(value, (tuple, list, np.ndarray)) else float(value)
-    pts = np.rint(np.clip(polygon, -1e5, 1e5) * ONE).astype(np.int32).reshape(-1, 1, 2)
-    cv2.fillPoly(canvas, [pts], colour, lineType=cv2.LINE_AA, shift=SHIFT)
-
-
-def _box(left: float, top: float, right: float, bottom: float) -> np.ndarray:
-    return np.array([[left, top], [right, top], [right, bottom], [left, bottom]])
-
-
-def _distances(near: float, far: float) -> np.ndarray:
-    """Distances from ``near`` to ``far`` (m), 1.5 % apart: dense near the camera."""
-    if far <= near:
-        return np.zeros(0)
-    n = max(2, int(np.ceil(np.log(far / near) / np.log(1.015))) + 1)
-    return np.geomspace(near, far, n)
-
-
-def _strip(cam: Camera, road: Road, offset: float, half_width: float, z: np.ndarray) -> np.ndarray:
-    """Image polygon of a ground strip following the road: lateral ``offset`` +- ``half_width`` (m)."""
-    ul, vl = cam.project(road.lateral(offset - half_width, z), z)
-    ur, vr = cam.project(road.lateral(offset + half_width, z), z)
-    return np.concatenate([np.stack([ul, vl], 1), np.stack([ur, vr], 1)[::-1]])
-
-
-def _ground_quad(cam: Camera, x0: float, x1: float, z0: float, z1: float) -> np.ndarray:
-    """Image polygon of a ground rectangle (lateral x0..x1, distance z0..z1): near-left,
-    near-right, far-right, far-left."""
-    u, v = cam.project(np.array([x0, x1, x1, x0]), np.array([z0, z0, z1, z1]))
-    return np.stack([u, v], 1)
-
-
 # ------------------------------------------------------------------------------------------------
 # Annotation and label (full-size camera)
 # ------------------------------------------------------------------------------------------------
 def annotate(scene: Scene) -> dict[int, np.ndarray]:
-    """CULane-style annotation points of the scene's annotated lanes."""
+    """CULane-style annotation points of the scene's annotated lanes, through the rig's lens.
+
+    The line's centre is traced densely on the pinhole camera (from below the frame, which the
+    lens pulls into view, up to the annotation distance), warped by the lens (distortion and
+    roll), and sampled on rows 590, 580, ... of the output image; the first run of rows whose
+    points lie within ``ANNOTATION_MARGIN`` of the frame is kept, as CULane does."""
     cam, road = scene.camera, scene.road
+    lens = Lens.of(scene.rig, cam) if scene.rig is not None else None
+    bottom = cam.height_px * (1.6 if lens is not None and not lens.identity else 1.0)
+    dense = np.arange(bottom, cam.horizon + 1.0, -2.0, dtype=np.float64)
+    z = cam.row_to_distance(dense)
+    dense, z = dense[z <= scene.annotate_until], z[z <= scene.annotate_until]
     rows = np.arange(cam.height_px, cam.horizon + 2, -ANNOTATION_STEP, dtype=np.float64)
-    z = cam.row_to_distance(rows)
     lanes: dict[int, np.ndarray] = {}
     for m in scene.markings:
-        if m.lane_id is None:
+        if m.lane_id is None or len(z) < 2:
             continue
-        u, _ = cam.project(road.lateral(m.index * road.lane_width, z), z)
-        ok = (u >= -ANNOTATION_MARGIN) & (u <= cam.width + ANNOTATION_MARGIN) & (z <= scene.annotate_until)
+        u, v = cam.project(road.lateral(m.index * road.lane_width, z), z)
+        if lens is not None and not lens.identity:
+            u, v = lens.forward(u, v)
+        # keep the part that climbs monotonically up the image (v decreasing with distance)
+        climbing = np.concatenate([[True], np.diff(v) < 0])
+        n = len(v) if climbing.all() else int(np.argmin(climbing))
+        u, v = u[:n], v[:n]
+        if n < 2:
+            continue
+        within = (rows <= v.max()) & (rows >= v.min())
+        ur = np.interp(rows[within], v[::-1], u[::-1])
+        ok = (ur >= -ANNOTATION_MARGIN) & (ur <= cam.width + ANNOTATION_MARGIN)
         if not ok.any():
             continue
         start = int(np.argmax(ok))  # the first run of points in range, from the bottom up
         stop = start + (len(ok) - start if ok[start:].all() else int(np.argmin(ok[start:])))
-        pts = np.stack([u[start:stop], rows[start:stop]], 1)
+        pts = np.stack([ur[start:stop], rows[within][start:stop]], 1)
         inside = (pts[:, 0] >= 0) & (pts[:, 0] < cam.width) & (pts[:, 1] < cam.height_px)
         if inside.sum() >= 2:
             lanes[m.lane_id] = np.round(pts, 3)
@@ -128,7 +119,7 @@ def draw_scenery(img: np.ndarray, scene: Scene, cam: Camera) -> None:
     xs = np.linspace(-50 * s, cam.width + 50 * s, 12)
     ys = cam.horizon - rng.uniform(3, 35, size=12) * s
     tail = [[cam.width + 50 * s, cam.horizon + 2 * s], [-50 * s, cam.horizon + 2 * s]]
-    _fill(img, np.concatenate([np.stack([xs, ys], 1), tail]), hill)
+    fill(img, np.concatenate([np.stack([xs, ys], 1), tail]), hill)
     for _ in range(int(rng.integers(4, 16))):
         u = rng.uniform(-100, cam.width / s + 100) * s
         if rng.random() < 0.55:  # tree
@@ -139,27 +130,37 @@ def draw_scenery(img: np.ndarray, scene: Scene, cam: Camera) -> None:
         else:  # building
             bw, bh, g = rng.uniform(30, 160) * s, rng.uniform(15, 110) * s, rng.uniform(80, 200)
             colour = (g, g * rng.uniform(0.9, 1.05), g * rng.uniform(0.9, 1.1))
-            _fill(img, _box(u, cam.horizon - bh, u + bw, cam.horizon + s), colour)
+            fill(img, box(u, cam.horizon - bh, u + bw, cam.horizon + s), colour)
 
 
-def draw_ground(img: np.ndarray, scene: Scene, cam: Camera) -> None:
-    """Off-road ground, tarmac, curbs and (at crossings) the crossing road's tarmac."""
+def draw_ground(img: np.ndarray, scene: Scene, cam: Camera) -> np.ndarray:
+    """Off-road ground, tarmac, curbs and (at crossings) the crossing road's tarmac; returns the
+    tarmac's (h, w) float32 coverage."""
     road = scene.road
     hz = int(np.clip(np.floor(cam.horizon), 0, cam.height_px - 1))
-    img[hz:] = np.tile(np.array(scene.offroad, np.float32), (cam.width, 1))
+    if scene.roadside is not None:
+        draw_offroad_ground(img, cam, road, scene.roadside)
+    else:
+        img[hz:] = np.tile(np.array(scene.offroad, np.float32), (cam.width, 1))
     far = 300.0 if road.curvature == 0 else min(300.0, 0.9 / abs(road.curvature))
-    z = _distances(cam.nearest_visible * 0.9, far)
+    z = distances(cam.nearest_visible * 0.9, far)
     lo, hi = scene.road_left * road.lane_width, scene.road_right * road.lane_width
-    _fill(img, _strip(cam, road, (lo + hi) / 2, (hi - lo) / 2, z), scene.asphalt)
-    if scene.curb:
-        kerb = np.clip(np.array(scene.asphalt) * 1.5, 0, 235)
-        for edge in (lo - 0.15, hi + 0.15):
-            _fill(img, _strip(cam, road, edge, 0.15, z), kerb)
+    tarmac = np.zeros((cam.height_px, cam.width), np.float32)
+    fill(tarmac, strip(cam, road, (lo + hi) / 2, (hi - lo) / 2, z), 1.0)
     if scene.crossing is not None:
         c = scene.crossing
         shift = float(road.lateral(0.0, np.array(c.distance)))
         z0, z1 = c.distance - 2.5, c.distance + c.zebra_depth + c.crossing_road_depth + 2
-        _fill(img, _ground_quad(cam, shift - 80, shift + 80, z0, z1), scene.asphalt)
+        fill(tarmac, ground_quad(cam, shift - 80, shift + 80, z0, z1), 1.0)
+    asphalt = np.empty_like(img)
+    asphalt[:] = np.array(scene.asphalt, np.float32)
+    m = cv2.merge([tarmac, tarmac, tarmac])
+    img += m * (asphalt - img)
+    if scene.curb and scene.roadside is None:  # the roadside draws its own kerbs
+        kerb = np.clip(np.array(scene.asphalt) * 1.5, 0, 235)
+        for edge in (lo - 0.15, hi + 0.15):
+            fill(img, strip(cam, road, edge, 0.15, z), kerb)
+    return tarmac
 
 
 # ------------------------------------------------------------------------------------------------
@@ -195,9 +196,9 @@ def paint_markings(scene: Scene, cam: Camera, white: np.ndarray, yellow: np.ndar
             gap = m.paint_width + 0.12
             offsets = [offsets[0] - gap / 2, offsets[0] + gap / 2]
         for a, b in painted_intervals(m, near, scene.travelled):
-            z = _distances(a, b)
+            z = distances(a, b)
             for off in offsets if len(z) >= 2 else []:
-                _fill(layer, _strip(cam, road, off, m.paint_width / 2, z), 255 * (1.0 - m.wear))
+                fill(layer, strip(cam, road, off, m.paint_width / 2, z), 255 * (1.0 - m.wear))
 
 
 def _arrow_outline(kind: str) -> np.ndarray:
@@ -216,7 +217,7 @@ def paint_decal(scene: Scene, cam: Camera, white: np.ndarray, decal: Decal) -> N
     """An arrow or a word drawn top-down, then warped onto its ground rectangle."""
     z0, z1 = decal.distance, decal.distance + decal.length
     centre = float(scene.road.lateral(decal.lateral, np.array((z0 + z1) / 2)))
-    quad = _ground_quad(cam, centre - decal.width / 2, centre + decal.width / 2, z0, z1)
+    quad = ground_quad(cam, centre - decal.width / 2, centre + decal.width / 2, z0, z1)
     cw, ch = max(8, int(decal.width * 40)), max(8, int(decal.length * 40))  # 40 px per metre
     if decal.kind == "text":
         font, thick = cv2.FONT_HERSHEY_SIMPLEX, 3
@@ -226,7 +227,7 @@ def paint_decal(scene: Scene, cam: Camera, white: np.ndarray, decal: Decal) -> N
         canvas = cv2.resize(small, (cw, ch), interpolation=cv2.INTER_LINEAR)
     else:
         canvas = np.zeros((ch, cw), dtype=np.uint8)
-        _fill(canvas, _arrow_outline(decal.kind) * np.array([cw - 1, ch - 1]), 255)
+        fill(canvas, _arrow_outline(decal.kind) * np.array([cw - 1, ch - 1]), 255)
     x_lo, y_lo = np.maximum(np.floor(quad.min(0)).astype(int), 0)
     x_hi = min(int(np.ceil(quad[:, 0].max())) + 1, white.shape[1])
     y_hi = min(int(np.ceil(quad[:, 1].max())) + 1, white.shape[0])
@@ -248,20 +249,20 @@ def paint_crossing(scene: Scene, cam: Camera, white: np.ndarray, c: Crossing) ->
     shift = float(road.lateral(0.0, np.array(c.distance)))
     x = lo
     while x + c.stripe_width < hi:
-        _fill(white, _ground_quad(cam, shift + x, shift + x + c.stripe_width, c.distance, c.distance + c.zebra_depth), 235)
+        fill(white, ground_quad(cam, shift + x, shift + x + c.stripe_width, c.distance, c.distance + c.zebra_depth), 235)
         x += 2 * c.stripe_width
     if c.stop_line:
-        _fill(white, _ground_quad(cam, shift + lo, shift + hi, c.distance - 1.8, c.distance - 1.4), 235)
+        fill(white, ground_quad(cam, shift + lo, shift + hi, c.distance - 1.8, c.distance - 1.4), 235)
     far = c.distance + c.zebra_depth + c.crossing_road_depth
-    _fill(white, _ground_quad(cam, shift + lo, shift + hi, far, far + 0.4), 200)
+    fill(white, ground_quad(cam, shift + lo, shift + hi, far, far + 0.4), 200)
 
 
 def paint_seams(scene: Scene, cam: Camera) -> np.ndarray:
     """Tar seams: thin dark lines along the road (lane-like distractors), alpha layer."""
     dark = np.zeros((cam.height_px, cam.width), np.uint8)
-    z = _distances(cam.nearest_visible * 0.97, 120.0)
+    z = distances(cam.nearest_visible * 0.97, 120.0)
     for offset in scene.seams:
-        _fill(dark, _strip(cam, scene.road, offset * scene.road.lane_width, 0.04, z), 160)
+        fill(dark, strip(cam, scene.road, offset * scene.road.lane_width, 0.04, z), 160)
     return dark
 
 
@@ -279,52 +280,24 @@ def _composite(ground: np.ndarray, layer: np.ndarray, colour: np.ndarray, wear: 
 # ------------------------------------------------------------------------------------------------
 # Objects
 # ------------------------------------------------------------------------------------------------
-def draw_vehicle(img: np.ndarray, scene: Scene, cam: Camera, v: Vehicle, lights: list[tuple[float, float, float]]) -> None:
-    """A vehicle seen from behind, standing on the road at its distance; appends its tail lights."""
-    x = float(scene.road.lateral(v.lateral, np.array(v.distance)))
-    u, vb = (float(a) for a in cam.project(np.array(x), np.array(v.distance)))
-    s = cam.focal / v.distance
-    w, h = v.width * s, v.height * s
-    left, right, top = u - w / 2, u + w / 2, vb - h
-    body = np.array(v.color, dtype=np.float32)
-    shade = np.array([[left - 0.05 * w, vb + 0.02 * h], [right + 0.05 * w, vb + 0.02 * h], [right, vb - 0.1 * h], [left, vb - 0.1 * h]])
-    _fill(img, shade, (18, 18, 20))
-    if v.truck:
-        _fill(img, _box(left, top, right, vb - 0.12 * h), body)
-        _fill(img, _box(u - 0.01 * w, top + 0.05 * h, u + 0.01 * w, vb - 0.15 * h), body * 0.6)
-        light_y = vb - 0.2 * h
-    else:
-        cabin = np.array([[left + 0.12 * w, top], [right - 0.12 * w, top], [right - 0.02 * w, top + 0.42 * h], [left + 0.02 * w, top + 0.42 * h]])
-        glass = np.array([[left + 0.17 * w, top + 0.05 * h], [right - 0.17 * w, top + 0.05 * h], [right - 0.08 * w, top + 0.38 * h], [left + 0.08 * w, top + 0.38 * h]])
-        _fill(img, cabin, body * 0.9)
-        _fill(img, _box(left, top + 0.4 * h, right, vb - 0.18 * h), body)
-        _fill(img, glass, (55, 45, 40))
-        _fill(img, _box(left, vb - 0.3 * h, right, vb - 0.18 * h), body * 0.45)
-        _fill(img, _box(u - 0.13 * w, vb - 0.42 * h, u + 0.13 * w, vb - 0.32 * h), (200, 205, 210))
-        light_y = vb - 0.5 * h
-    for side in (-1, 1):
-        lx = u + side * 0.4 * w
-        _fill(img, _box(lx - 0.08 * w, light_y - 0.06 * h, lx + 0.08 * w, light_y + 0.06 * h), (30, 30, 170))
-        lights.append((lx, light_y, max(1.0, 0.1 * w)))
-        wx = u + side * 0.38 * w
-        _fill(img, _box(wx - 0.1 * w, vb - 0.2 * h, wx + 0.1 * w, vb), (22, 22, 24))
-
-
-def draw_shadows(scene: Scene, cam: Camera) -> np.ndarray:
-    """Soft shadow mask (uint8 0..255) of the scene's tree blobs and building bands."""
+def draw_shadows(scene: Scene, cam: Camera, rng: np.random.Generator) -> np.ndarray:
+    """Soft shadow mask (uint8 0..255) of the scene's tree blobs (dappled: light through foliage)
+    and building bands."""
     road = scene.road
     mask = np.zeros((cam.height_px, cam.width), np.uint8)
     t = np.linspace(0, 2 * np.pi, 24, endpoint=False)
     for s in scene.shadows:
         if s.band:
-            _fill(mask, _ground_quad(cam, -60, 60, s.distance, s.distance + s.size_z), 255)
+            fill(mask, ground_quad(cam, -60, 60, s.distance, s.distance + s.size_z), 255)
             continue
         jitter = 1 + 0.25 * np.sin(3 * t + s.distance)
         xs = road.lateral(s.lateral, np.array(s.distance)) + s.size_x / 2 * jitter * np.cos(t)
         zs = np.maximum(s.distance + s.size_z / 2 * jitter * np.sin(t), cam.nearest_visible * 0.5)
         u, v = cam.project(xs, zs)
-        _fill(mask, np.stack([u, v], 1), 255)
-    return cv2.GaussianBlur(mask, (0, 0), 3.0 * cam.focal / scene.camera.focal)
+        fill(mask, np.stack([u, v], 1), 255)
+    holes = window(bank()[1], rng, mask.shape) > np.float32(rng.uniform(0.05, 0.3))
+    mask[holes & (rng.random() < 0.7)] //= 4
+    return cv2.GaussianBlur(mask, (0, 0), 2.0 * cam.focal / scene.camera.focal)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -367,9 +340,12 @@ def _headlights(scene: Scene, cam: Camera) -> np.ndarray:
     return cv2.resize(light.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def light_maps(scene: Scene, cam: Camera, shadow: np.ndarray | None, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+def light_maps(scene: Scene, cam: Camera, shadow: np.ndarray | None, rng: np.random.Generator,
+               emissive: np.ndarray | None = None, lamps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(multiplicative, additive) single-channel maps: ground texture, shadows, headlights,
-    vignette, veiling glare; glare and street-light glows (0..255 units)."""
+    vignette, veiling glare; glare and street-light glows (0..255 units). ``emissive`` ((h, w)
+    uint8, 255 = a light source: lit windows, lamps) keeps its own brightness at night; ``lamps``
+    ((N, 3) u, v, radius at this canvas) get glows."""
     light = scene.light
     s = cam.focal / scene.camera.focal
     shape = (cam.height_px, cam.width)
@@ -379,21 +355,30 @@ def light_maps(scene: Scene, cam: Camera, shadow: np.ndarray | None, rng: np.ran
     mul = np.ones(shape, np.float32)
     mul[hz:] = cv2.addWeighted(window(blotch, rng, ground), 0.10, window(grain, rng, ground)[:, :, 0], 0.04, 1.0)
     if shadow is not None:
-        depth = float(rng.uniform(0.45, 0.7))
+        depth = light.shadow_depth
         mul *= cv2.convertScaleAbs(shadow).astype(np.float32) * np.float32(-depth / 255.0) + np.float32(1.0)
     if light.night:
         mul *= _headlights(scene, cam)
+        if emissive is not None:
+            e = emissive.astype(np.float32) * np.float32(1 / 255)
+            mul += e * (1.0 - mul)
     if light.vignette:
         vig = _radial(shape, cam.width / 2, cam.height_px / 2, cam.width * 0.6)
         mul *= vig * np.float32(light.vignette) + np.float32(1 - light.vignette)
-    if light.glare is None and not light.street_lights:
+    has_lamps = lamps is not None and len(lamps) > 0
+    if light.glare is None and not light.street_lights and not has_lamps:
         return mul, None
     add = np.zeros(shape, np.float32)
+    # full-size positions -> this canvas (scaled, and shifted by any padding around the frame)
+    ou = cam.cx - ((scene.camera.cx + 0.5) * s - 0.5)
+    ov = cam.horizon - ((scene.camera.horizon + 0.5) * s - 0.5)
     for u, v in light.street_lights:
-        _add_glow(add, u * s, v * s, float(rng.uniform(10, 30)) * s, 230.0)
+        _add_glow(add, u * s + ou, v * s + ov, float(rng.uniform(10, 30)) * s, 230.0)
+    for u, v, r in lamps if has_lamps else ():
+        _add_glow(add, float(u), float(v), 2.5 * float(r), 200.0)
     if light.glare is not None:
         u, v, radius, strength = light.glare
-        g = _radial(shape, u * s, v * s, radius * s)
+        g = _radial(shape, u * s + ou, v * s + ov, radius * s)
         add += (255.0 * strength) * g
         if light.veil:
             mul *= np.float32(1.0 - light.veil)
@@ -401,16 +386,19 @@ def light_maps(scene: Scene, cam: Camera, shadow: np.ndarray | None, rng: np.ran
     return mul, add
 
 
-def apply_light(img: np.ndarray, scene: Scene, mul: np.ndarray, add: np.ndarray | None, tail_lights: list[tuple[float, float, float]]) -> np.ndarray:
-    """Gain, tint, light maps, tail-light glows at night, lens blur (in place on float32)."""
+def apply_light(img: np.ndarray, scene: Scene, mul: np.ndarray, add: np.ndarray | None,
+                lamps: list[tuple[float, float, float, bool]]) -> np.ndarray:
+    """Gain, tint, light maps, vehicle lamp glows at night (red tail lights, white headlights;
+    ``lamps``: u, v, radius px, is a headlight), lens blur (in place on float32)."""
     light = scene.light
     gain = np.array(light.tint, np.float32) * np.float32(light.gain)
     cv2.multiply(img, cv2.merge([mul * gain[0], mul * gain[1], mul * gain[2]]), dst=img)
     if add is not None:
         cv2.add(img, cv2.merge([add, add, add]), dst=img)
     if light.night:
-        for u, v, r in tail_lights:
-            cv2.circle(img, (int(u * ONE), int(v * ONE)), int(r * 1.3 * ONE), (60, 60, 250), -1, cv2.LINE_AA, SHIFT)
+        for u, v, r, head in lamps:
+            colour = (235, 245, 255) if head else (60, 60, 250)
+            cv2.circle(img, (int(u * ONE), int(v * ONE)), int(r * 1.3 * ONE), colour, -1, cv2.LINE_AA, SHIFT)
     s = RENDER_SCALE
     if light.motion_blur:
         n = max(3, int(light.motion_blur * s))
@@ -420,6 +408,21 @@ def apply_light(img: np.ndarray, scene: Scene, mul: np.ndarray, add: np.ndarray 
     if light.blur * s > 0.4:
         img = cv2.GaussianBlur(img, (0, 0), light.blur * s)
     return img
+
+
+def exposure(img: np.ndarray, scene: Scene, rng: np.random.Generator) -> None:
+    """Low-frequency chromatic noise and a rolling-exposure row ripple, in place (any scale)."""
+    _, blotch = bank()
+    light = scene.light
+    h, w = img.shape[:2]
+    if light.chroma:
+        small = (max(2, h // 2), max(2, w // 2))
+        chroma = cv2.merge([window(blotch, rng, small) for _ in range(3)])
+        cv2.scaleAdd(cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR), float(light.chroma), img, dst=img)
+    if light.banding:
+        period = float(rng.uniform(10, 60))
+        ripple = 1.0 + light.banding * np.sin(2 * np.pi * np.arange(h) / period + float(rng.uniform(0, 6.3)))
+        img *= ripple.astype(np.float32)[:, None, None]
 
 
 def sensor(img: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.ndarray:
@@ -432,13 +435,30 @@ def sensor(img: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.ndarra
 
 # ------------------------------------------------------------------------------------------------
 def render_scene(scene: Scene) -> Rendered:
-    """Render one frame (a pure function of the scene)."""
+    """Render one frame (a pure function of the scene).
+
+    The pinhole render is padded on every side by what the rig's lens pulls into view, warped
+    through the lens to the output frame, and the hood, margins and sensor follow in output
+    coordinates."""
     full = scene.camera
-    cam = full.scaled(RENDER_SCALE)
+    out_cam = full.scaled(RENDER_SCALE)
+    rig = scene.rig
+    lens = Lens.of(rig, out_cam) if rig is not None else None
+    pad = lens.padding(out_cam.width, out_cam.height_px) if lens is not None else 0
+    cam = Camera(width=out_cam.width + 2 * pad, height_px=out_cam.height_px + 2 * pad, focal=out_cam.focal,
+                 cx=out_cam.cx + pad, horizon=out_cam.horizon + pad, height=out_cam.height)
     rng = np.random.default_rng(scene.scenery_seed ^ 0x5EED)
     img = np.empty((cam.height_px, cam.width, 3), np.float32)
-    draw_scenery(img, scene, cam)
-    draw_ground(img, scene, cam)
+    rs = scene.roadside
+    emissive = np.zeros((cam.height_px, cam.width), np.uint8) if rs is not None and scene.light.night else None
+    if rs is not None:
+        draw_far_scenery(img, cam, scene.road, rs, scene.sky_top, scene.sky_horizon, emissive)
+    else:
+        draw_scenery(img, scene, cam)
+    tarmac = draw_ground(img, scene, cam)
+    near = cam.nearest_visible * 0.9
+    if scene.surface is not None:
+        draw_surface(img, cam, scene.road, scene.surface, tarmac, np.array(scene.sky_horizon, np.float32), near)
 
     white = np.zeros((cam.height_px, cam.width), np.uint8)
     yellow = np.zeros_like(white)
@@ -455,14 +475,36 @@ def render_scene(scene: Scene) -> Rendered:
     if scene.seams:
         _composite(ground, paint_seams(scene, cam)[hz:], np.array(scene.asphalt, np.float32) * 0.45, wear)
 
-    shadow = draw_shadows(scene, cam) if scene.shadows else None
-    tail_lights: list[tuple[float, float, float]] = []
+    if rs is not None:
+        draw_roadside_objects(img, cam, scene.road, rs, emissive=emissive)
+    shadow = draw_shadows(scene, cam, rng) if scene.shadows else None
+    sun = scene.light.sun
+    if (rs is not None and sun is not None) or scene.vehicles:
+        shadow = np.zeros((cam.height_px, cam.width), np.uint8) if shadow is None else shadow
+    if rs is not None and sun is not None:
+        draw_roadside_shadows(shadow, cam, scene.road, rs, sun)
+    for v in scene.vehicles:
+        draw_vehicle_shadow(shadow, cam, scene.road, v, sun)
+    lamps: list[tuple[float, float, float, bool]] = []  # u, v, radius, is a headlight
     for v in sorted(scene.vehicles, key=lambda v: -v.distance):
-        draw_vehicle(img, scene, cam, v, tail_lights)
-    mul, add = light_maps(scene, cam, shadow, rng)
-    img = apply_light(img, scene, mul, add, tail_lights)
+        mine: list[tuple[float, float, float]] = []
+        draw_vehicle(img, cam, scene.road, v, scene.light.night, sun, mine)
+        lamps += [(u, y, r, v.facing < 0) for u, y, r in mine]
+    poles = street_lights(cam, scene.road, rs) if rs is not None and scene.light.night else None
+    mul, add = light_maps(scene, cam, shadow, rng, emissive, poles)
+    img = apply_light(img, scene, mul, add, lamps)
+    if lens is not None:
+        img = lens.warp(img, (out_cam.height_px, out_cam.width), pad)
+    if rig is not None and rig.hood is not None:
+        draw_hood(img, rig.hood, RENDER_SCALE, out_cam.horizon, scene.light.night, rng)
+    if rig is not None and rig.margins is not None:
+        img *= margin_mask(rig.margins, img.shape[:2], RENDER_SCALE)[:, :, None]
+    noise = np.random.default_rng(scene.noise_seed)
+    exposure(img, scene, noise)
     img = cv2.resize(img, (full.width, full.height_px), interpolation=cv2.INTER_LINEAR)
-    image = sensor(img, scene, np.random.default_rng(scene.noise_seed))
+    image = sensor(img, scene, noise)
+    if rig is not None and rig.overlay is not None:
+        draw_overlay(image, rig.overlay)
 
     lanes = annotate(scene)
     return Rendered(image=image, lanes=lanes, label=draw_label(lanes, (full.height_px, full.width)))

@@ -30,7 +30,9 @@ from runtime.atomic import atomic_write_json
 from runtime.lines import format_lines
 from training.data.synthetic.geometry import Road
 from training.data.synthetic.render import render_scene
-from training.data.synthetic.scene import WHITE, YELLOW, Light, Marking, Scene, Vehicle, sample_camera
+from training.data.synthetic.rig import sample_rig
+from training.data.synthetic.scene import WHITE, YELLOW, Light, Marking, Scene, sample_camera
+from training.data.synthetic.vehicles import TWO_WHEELERS, Vehicle, sample_vehicles
 
 FPS = 30
 LOOKAHEAD = 160.0  # metres of road described ahead of the car
@@ -42,10 +44,7 @@ class Car:
     lane_pos: float  # lateral position on the road (m, from the road's left line)
     distance: float  # along the road (m)
     speed: float  # m/s
-    width: float
-    height: float
-    color: tuple[float, float, float]
-    truck: bool
+    vehicle: Vehicle  # kind, size, colour (its lateral and distance are set per frame)
 
 
 def curvature_profile(rng: np.random.Generator, length: float) -> np.ndarray:
@@ -69,8 +68,9 @@ class Drive:
     def __init__(self, rng: np.random.Generator, frames: int) -> None:
         self.rng = rng
         self.frames = frames
-        self.camera = sample_camera(rng)
         self.lane_width = rng.uniform(3.4, 3.8)
+        self.camera = sample_camera(rng, self.lane_width)
+        self.rig = sample_rig(rng, self.camera)
         self.n_lanes = 3
         self.speed = rng.uniform(22, 28)
         length = self.speed * frames / FPS + LOOKAHEAD + 50
@@ -95,16 +95,12 @@ class Drive:
         )
 
     def _new_car(self, ahead: float) -> Car:
-        truck = self.rng.random() < 0.2
-        g = float(self.rng.uniform(30, 210))
+        vehicle = sample_vehicles(self.rng, Road(), [0.0], 1, min_distance=10.0, max_distance=11.0)[0]
         return Car(
             lane_pos=(int(self.rng.integers(0, self.n_lanes)) + 0.5) * self.lane_width,
             distance=self.travelled + ahead,
             speed=self.speed + self.rng.uniform(-6, 4),
-            width=2.4 if truck else 1.8,
-            height=3.4 if truck else 1.5,
-            color=(g, g * self.rng.uniform(0.9, 1.1), g * self.rng.uniform(0.9, 1.1)),
-            truck=truck,
+            vehicle=vehicle,
         )
 
     def darkness(self, frame: int) -> float:
@@ -157,7 +153,8 @@ class Drive:
         dark = self.darkness(frame)
         light = Light(night=dark > 0, ambient=1.0 - 0.88 * dark, noise=2.5 + 6.0 * dark, blur=0.6, jpeg_quality=90)
         vehicles = [
-            Vehicle(lateral=c.lane_pos - ego_centre, distance=c.distance - self.travelled, width=c.width, height=c.height, color=c.color, truck=c.truck)
+            replace(c.vehicle, lateral=c.lane_pos - ego_centre + (c.vehicle.lateral if c.vehicle.kind in TWO_WHEELERS else 0.0),
+                    distance=c.distance - self.travelled)
             for c in self.cars
         ]
         scene = Scene(
@@ -167,7 +164,7 @@ class Drive:
             road_right=(self.n_lanes * self.lane_width - ego_centre) / self.lane_width + 0.3,
             asphalt=self.asphalt, offroad=self.offroad, sky_top=(200.0, 150.0, 90.0), sky_horizon=(225.0, 215.0, 205.0),
             light=light, annotate_until=85.0, vehicles=vehicles, scenery_seed=self.scenery_seed,
-            noise_seed=frame, travelled=self.travelled,
+            noise_seed=frame, travelled=self.travelled, rig=self.rig,
         )
         if any(4 <= v.distance <= 60 and abs(v.lateral) < 1.5 * self.lane_width for v in vehicles) and scene.category == "normal":
             scene.category = "crowd"
