@@ -256,3 +256,58 @@ def test_skew_floor_tames_near_constant_regions():
     spiky, tamed = grads[0.0][:, 0].abs().max(), grads[0.01][:, 0].abs().max()
     assert spiky > 30 * grads[0.0][:, 1:].abs().max()  # one near-constant channel dominates the gradient
     assert tamed < 2 * grads[0.01][:, 1:].abs().max() and spiky > 100 * tamed
+
+
+def hard_features(seed: int, label: torch.Tensor, h=8, w=12) -> torch.Tensor:
+    """Features float32 cannot sum naively (N, 6, h, w): per channel, constant everywhere; constant
+    on the lane AOIs far from 0; nearly flat there (5 + 1e-3 noise); ReLU-sparse; a large offset
+    (1000 + 0.01 noise); plain N(0, 1)."""
+    g = torch.Generator().manual_seed(seed)
+    n = label.shape[0]
+    lane = aoi_maps(label, 5, 5, (h, w))[:, 1:].amax(1)  # (N, h, w): any lane's AOI
+    noise = lambda scale: scale * torch.randn(n, h, w, generator=g)  # noqa: E731
+    channels = [
+        torch.full((n, h, w), 3.7),
+        torch.where(lane > 0, torch.full((n, h, w), 5.0), noise(1.0)),
+        torch.where(lane > 0, 5.0 + noise(1e-3), noise(1.0)),
+        torch.relu(noise(2.0) - 2.5),
+        1000.0 + noise(1e-2),
+        noise(1.0),
+    ]
+    return torch.stack(channels, dim=1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_float32_moments_loss_and_gradient_match_float64_on_hard_features(seed):
+    """The measured failure of raw-sum moments: skewness +-100 where it is 0, L_m 5x off."""
+    label, _, ft = random_case(seed)
+    fs = hard_features(seed, label)
+    aoi = aoi_maps(label, 5, 5, (8, 12))
+    present = aoi.flatten(2).sum(2) > 0
+    m32, _ = moment_pool(fs, aoi)
+    m64 = autograd_moments(fs.double(), aoi.double()) * present[:, None, :, None]
+    assert m32.dtype == torch.float32
+    torch.testing.assert_close(m32[:, 0].double(), m64[:, 0], rtol=1e-6, atol=1e-6)  # means
+    torch.testing.assert_close(m32[:, 1].double(), m64[:, 1], rtol=1e-4, atol=1e-9)  # variances
+    torch.testing.assert_close(m32[:, 2].double(), m64[:, 2], rtol=1e-4, atol=1e-5)  # skewness
+    for teacher in (ft, hard_features(seed + 10, label)):
+        f32 = fs.clone().requires_grad_(True)
+        f64 = fs.double().requires_grad_(True)
+        l32 = intra_kd_loss(f32, teacher, label)
+        l64 = intra_kd_loss(f64, teacher.double(), label)
+        l32.backward()
+        l64.backward()
+        assert l64.item() > 1e-5  # a loss worth comparing
+        assert abs(l32.item() - l64.item()) <= 1e-4 * l64.item()
+        assert (f32.grad.double() - f64.grad).norm() <= 1e-4 * f64.grad.norm()
+
+
+def test_lane_less_images_do_not_dilute_the_batch_mean():
+    label, fs, ft = random_case(8)
+    alone = intra_kd_loss(fs[:1], ft[:1], label[:1])
+    background_only = label.clone()
+    background_only[1][background_only[1] != 255] = 0
+    both = intra_kd_loss(fs, ft, background_only)
+    assert alone.item() > 0 and both.item() == pytest.approx(alone.item(), rel=1e-6)
+    nothing = intra_kd_loss(fs[1:], ft[1:], background_only[1:])
+    assert nothing.item() == 0.0

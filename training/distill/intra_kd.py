@@ -21,11 +21,13 @@ Pipeline, for one (student feature, teacher feature) pair and a batch of labels:
 4. **Loss** (:func:`affinity_loss`), eq. 4: L_m = 1/(3 n^2) sum_r sum_k1 sum_k2 (C_S - C_T)^2.
    *Absent classes*: n is the number of classes whose AOI is non-empty **in that image** (at that
    feature resolution); pairs involving an absent class are excluded (their moments are
-   undefined). Images are averaged.
+   undefined). Images are averaged, those with a single region (no lane) left out
+   (:func:`affinity_loss`).
 
-Guards: an empty AOI gives zero moments and is marked absent; zero variance gives skewness 0
-(eps in sigma), and near-zero variance a damped skewness (``skew_floor``, :func:`moment_pool`);
-zero moment vectors give cosine 0 (eps in the norms).
+Numerics: the central moments are summed from each region's own deviations (two passes), exact in
+float32. Guards: an empty AOI gives zero moments and is marked absent; zero variance gives skewness
+0 (eps in sigma), and near-zero variance optionally a damped skewness (``skew_floor``,
+:func:`moment_pool`); zero moment vectors give cosine 0 (eps in the norms).
 """
 from __future__ import annotations
 
@@ -78,65 +80,103 @@ def aoi_maps(label: torch.Tensor, num_classes: int, kernel: int = 5, size: tuple
     return RegionMaps(label, num_classes, kernel).at(size)
 
 
-class _AoiRawMoments(torch.autograd.Function):
-    """First three raw moments of centred features over the AOIs, with a hand-written backward.
+class _AoiCentralMoments(torch.autograd.Function):
+    """Exact masked mean and central moments over the AOIs, with a hand-written backward.
 
-    ``x`` (N, C, P) centred features, ``weights`` (N, K, P) AOI maps divided by their pixel counts
-    -> e1, e2, e3 (N, K, C) with e_r[n, k, c] = sum_p weights[n, k, p] x[n, c, p]^r. Backward:
-    dL/dx = G1 + x (2 G2 + 3 G3 x) with G_r = g_r^T weights, one batched product and two fused
-    passes (autograd's version of the same takes ~3x the memory traffic). ``weights`` gets none.
+    ``x`` (N, C, P) features, ``weights`` (N, K, P) AOI maps divided by their pixel counts
+    -> mean, m2, m3 (N, K, C): mean[n, k, c] = sum_p w x, m_r = sum_p w (x - mean)^r.
+
+    *Two passes, no cancellation*: the mean is the weighted sum, refined once by the weighted mean
+    of its residuals; m2 and m3 are then summed from the deviations d = x - mean of each region
+    (one class at a time, so memory stays O(N C P)). Forming them from raw sums (e2 - e1^2, ...)
+    loses every digit when a channel is nearly constant over a region far from 0 (a dead ReLU on a
+    thin lane): measured skewness of +-100 where the exact value is 0. Backward, exact as well:
+    dx = sum_k w_k (g1 + 2 g2 d + 3 g3 (d^2 - m2)) (the mean's own dependence on x cancels in
+    the d terms since sum_p w d = 0), again from the deviations, never expanded in powers of x.
     Inputs float32 or float64, outside autocast (:func:`moment_pool` sees to both).
     """
 
     @staticmethod
+    def _region(x: torch.Tensor, weights: torch.Tensor, k: int) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Class k's columns: (index or None for all, x (N, C, P_k), weights (N, P_k)).
+
+        Lane AOIs cover a small part of the map: only the columns inside some image's AOI are
+        read (a gather), so the per-class passes cost about one pass over the map in all.
+        """
+        w = weights[:, k]
+        active = (w > 0).any(dim=0)  # (P,)
+        if int(active.sum()) > 0.5 * active.numel():
+            return None, x, w
+        index = active.nonzero()[:, 0]
+        return index, x.index_select(2, index), w.index_select(1, index)
+
+    @staticmethod
+    def _deviations(x: torch.Tensor, w: torch.Tensor, first: torch.Tensor,
+                    shift: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """d = x - the region's mean (N, C, P_k), and the second pass's shift (N, C)."""
+        d = x - first[..., None]
+        if shift is None:
+            shift = torch.bmm(d, w[..., None])[..., 0]  # the residual mean: ~0
+        return d.sub_(shift[..., None]), shift
+
+    @staticmethod
     def forward(ctx, x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # type: ignore[override]
-        ctx.save_for_backward(x, weights)
-        power = x * x
-        e1 = torch.bmm(weights, x.transpose(1, 2))
-        e2 = torch.bmm(weights, power.transpose(1, 2))
-        e3 = torch.bmm(weights, power.mul_(x).transpose(1, 2))
-        return e1, e2, e3
+        first = torch.bmm(weights, x.transpose(1, 2))  # (N, K, C) first-pass means
+        shift, m2, m3 = torch.empty_like(first), torch.empty_like(first), torch.empty_like(first)
+        for k in range(weights.shape[1]):
+            _, xk, wk = _AoiCentralMoments._region(x, weights, k)
+            d, shift[:, k] = _AoiCentralMoments._deviations(xk, wk, first[:, k])
+            power = d * d
+            m2[:, k] = torch.bmm(power, wk[..., None])[..., 0]
+            m3[:, k] = torch.bmm(power.mul_(d), wk[..., None])[..., 0]
+        ctx.save_for_backward(x, weights, first, shift, m2)
+        return first + shift, m2, m3
 
     @staticmethod
     def backward(ctx, g1: torch.Tensor, g2: torch.Tensor, g3: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        x, weights = ctx.saved_tensors
-        channels = x.shape[1]
-        g = torch.cat([g1, 2.0 * g2, 3.0 * g3], dim=2)  # (N, K, 3C)
-        big = torch.bmm(g.transpose(1, 2), weights)  # (N, 3C, P)
-        a1, a2, a3 = big.split(channels, dim=1)
-        return torch.addcmul(a1, torch.addcmul(a2, a3, x), x), None
+        x, weights, first, shift, m2 = ctx.saved_tensors
+        grad = torch.zeros_like(x)
+        for k in range(weights.shape[1]):
+            index, xk, wk = _AoiCentralMoments._region(x, weights, k)
+            d, _ = _AoiCentralMoments._deviations(xk, wk, first[:, k], shift[:, k])  # as in forward
+            slope, offset = 3.0 * g3[:, k, :, None], (g1[:, k] - 3.0 * g3[:, k] * m2[:, k])[..., None]
+            inner = torch.addcmul(2.0 * g2[:, k, :, None], d, slope)  # 2 g2 + 3 g3 d
+            part = torch.addcmul(offset, d, inner).mul_(wk[:, None, :])
+            if index is None:
+                grad += part
+            else:
+                grad.index_add_(2, index, part)
+        return grad, None
 
 
 def moment_pool(feature: torch.Tensor, aoi: torch.Tensor, eps: float = 1e-6, skew_floor: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Masked mean, variance and skewness of a feature map over each AOI.
 
     ``feature`` (N, C, h, w), ``aoi`` (N, K, h, w) -> moments (N, 3, K, C) and present (N, K).
-    Computed from the raw moments of the features centred by their per-image channel mean, which
-    keeps float32 cancellation small. The centre is a constant to autograd: the moments do not
-    depend on it (mean = E_M[f - c] + c), so its gradient path would add exactly zero.
+    The central moments are exact in float32 (:class:`_AoiCentralMoments`: two passes, within
+    1e-4 relative of float64 also on flat, ReLU-sparse and large-offset features; tested).
 
     *Near-constant regions*: skewness divides by sigma^3, so a channel that is almost constant over
-    an AOI (a ReLU channel that is ~0 on a thin lane at 1/8 scale) gives a meaningless skewness
-    whose gradient is huge: measured on our synthetic runs, single batches where the gradient of
-    0.1 * L_m equalled the task loss's (its median is ~1 %). ``skew_floor`` > 0 adds that fraction
+    an AOI (a ReLU channel that is ~0 on a thin lane at 1/8 scale) has a skewness that is exact but
+    decided by tiny deviations, and whose gradient is huge. ``skew_floor`` > 0 adds that fraction
     of the channel's variance over the whole image to the region's variance before dividing
     (sigma^2 -> var + skew_floor * var_image + eps; var_image a constant to autograd), which damps
     the skewness of such regions toward 0 and keeps the loss invariant to channel scaling.
+    0 is the paper's formula with only the eps guard.
     """
     f = feature if feature.dtype == torch.float64 else feature.float()  # float16 teachers in float32
     m = aoi.to(f.dtype).flatten(2)  # (N, K, P)
     count = m.sum(dim=2)  # (N, K)
     present = count > 0
     weights = m / count.clamp(min=1.0)[..., None]
-    centre = f.detach().mean(dim=(2, 3))  # (N, C)
-    x = (f - centre[..., None, None]).flatten(2)  # (N, C, P)
+    x = f.flatten(2)  # (N, C, P)
     with torch.autocast(f.device.type, enabled=False):  # moments in float32 even when called under AMP
-        e1, e2, e3 = _AoiRawMoments.apply(x, weights)
-    var = (e2 - e1 * e1).clamp(min=0.0)
-    third = e3 - 3.0 * e1 * e2 + 2.0 * e1 * e1 * e1
-    floor = eps if not skew_floor else eps + skew_floor * (torch.linalg.vector_norm(x.detach(), dim=2) ** 2 / x.shape[2])[:, None, :]  # (N, 1, C)
+        mean, var, third = _AoiCentralMoments.apply(x, weights)
+    floor = eps
+    if skew_floor:
+        xd = x.detach()
+        floor = eps + skew_floor * xd.var(dim=2, unbiased=False)[:, None, :]  # (N, 1, C)
     skew = third / (var + floor).pow(1.5)
-    mean = e1 + centre[:, None, :]
     moments = torch.stack([mean, var, skew], dim=1) * present[:, None, :, None]
     return moments, present
 
@@ -148,11 +188,19 @@ def affinity(moments: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def affinity_loss(c_student: torch.Tensor, c_teacher: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-    """Eq. 4 over the classes present in each image; mean over the batch."""
+    """Eq. 4 over the classes present in each image, averaged over the images that have a region pair.
+
+    *Images with one region only* (background, no lane: ~5 % of CULane frames) have no
+    inter-region affinity to transfer: their eq. 4 is 0 by construction (C = 1 = C_T). We leave
+    them out of the batch mean instead of averaging their zeros in, so that L_m's scale, and the
+    weight it is given, does not depend on how many lane-less frames a batch happens to hold; a
+    batch of such images only gives 0 (with a gradient of 0).
+    """
     pair = (present[:, :, None] & present[:, None, :])[:, None].float()  # (N, 1, K, K)
     n = present.sum(dim=1).float()
     per_image = ((c_student - c_teacher.detach()) ** 2 * pair).sum(dim=(1, 2, 3)) / (MOMENTS * n * n).clamp(min=1.0)
-    return per_image.mean()
+    informative = (n >= 2).float()
+    return (per_image * informative).sum() / informative.sum().clamp(min=1.0)
 
 
 def intra_kd_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, label: torch.Tensor,
