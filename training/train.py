@@ -249,6 +249,8 @@ class Trainer:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 self.scheduler.step()
+                if self.distiller is not None:
+                    self.distiller.after_student_step()  # SKD: the discriminator's step, after the student's
                 for key, value in losses.items():
                     window_loss[key] = window_loss.get(key, 0.0) + value.item()
                 window_steps += 1

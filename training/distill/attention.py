@@ -1,10 +1,14 @@
-"""Attention transfer (Zagoruyko & Komodakis, ICLR 2017), the IntRA-KD paper's L_a (eq. 6).
+"""Attention maps for distillation: AT (Zagoruyko & Komodakis, ICLR 2017) and SAD-style (for LGAD).
 
-Attention map of a feature F (N, C, h, w): A = sum_c |F_c|^2, brought to a common size, flattened
-and L2-normalised per image. L_a = sum over positions of (A_S - A_T)^2 (eq. 6), mean over images.
+**AT**, the IntRA-KD paper's L_a (eq. 6). Attention map of a feature F (N, C, h, w):
+A = sum_c |F_c|^2, brought to a common size, flattened and L2-normalised per image.
+L_a = sum over positions of (A_S - A_T)^2 (eq. 6), mean over images.
 *Common size (the paper does not say)*: the coarser of the two maps; the finer one is resized to
 it by bilinear interpolation (area-weighted when shrinking by an integer factor would be
 equivalent up to smoothing). Teacher maps are detached.
+
+**SAD-style** (Hou et al., ICCV 2019, "self attention distillation"): spatial softmax of
+sum_c F_c^2, L2 between maps; used by LGAD (see :data:`training.distill.distiller.LGAD_NOTE`).
 """
 from __future__ import annotations
 
@@ -41,6 +45,18 @@ def sad_attention_map(feature: torch.Tensor, size: tuple[int, int]) -> torch.Ten
 
 
 def sad_attention_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor) -> torch.Tensor:
-    """MSE between SAD-style attention maps at the coarser of the two sizes (used by LGAD)."""
+    """(N, Cs, hs, ws), (N, Ct, ht, wt) -> scalar: L2 between SAD-style attention maps (LGAD's term).
+
+    From SAD (Hou et al., ICCV 2019): the map Psi(F) = spatial_softmax(resize(sum_c F_c^2)) (p = 2,
+    bilinear resizing) and an L2 distance between two such maps. SAD matches successive layers of
+    one network; here (LGAD's abstract: "the attention maps of the teacher network are adopted as
+    supervisors of the student") the student's tap is matched to the label teacher's.
+    Our choices: maps of different sizes meet at the coarser one (SAD upsamples the smaller; with
+    LGAD's default same-architecture pairs the sizes agree and nothing is resized); the L2 is
+    torch's mean squared error, over positions and images; the teacher's map is detached; no
+    temperature. With sums of squares in the hundreds the map is close to one-hot and the gradient
+    small; a softmax map sums to 1 over its h*w positions, so the loss also shrinks as the maps grow
+    finer. Its weight is set at one input size (see DEFAULT_WEIGHTS and LGAD_NOTE).
+    """
     size = common_size(student_feature, teacher_feature)
     return F.mse_loss(sad_attention_map(student_feature, size), sad_attention_map(teacher_feature.detach(), size))

@@ -1,30 +1,50 @@
 """Structured knowledge distillation (Liu et al., CVPR 2019): pair-wise and holistic terms.
 
-Followed from the official code (irfanICMLL/structure_knowledge_distillation, utils/criterion.py,
-networks/sagan_models.py) where it and the paper differ; the choices are marked.
+Followed from the official code (irfanICMLL/structure_knowledge_distillation: utils/criterion.py,
+utils/utils.py, networks/kd_model.py, networks/sagan_models.py, run_train_val.sh) where the paper
+is silent or differs; the choices are marked.
 
 **Pixel-wise** is :func:`training.distill.kd.kd_loss` at temperature 1 (KL from teacher to
-student per pixel; the code's cross-entropy form has the same gradient). We average over images
-too (the code sums over the batch), so the weight does not depend on the batch size.
+student per pixel; the code's cross-entropy form has the same gradient).
 
-**Pair-wise.** Nodes are the features max-pooled over windows of ``scale`` times the feature
-map's height and width (the code's ``--pool-scale 0.5``; max rather than the paper's average
-pooling, which the authors found better); a_ij = f_i . f_j / (|f_i| |f_j|) for every pair of
-nodes, separately for student and teacher; L_pa = sum_ij (a_ij^S - a_ij^T)^2 / (nodes)^2, mean
-over images. Default features: the student's encoder output and the teacher's PSP output.
+**Pair-wise** (as the code): nodes are the feature map max-pooled with kernel = stride =
+int(scale * h) x int(scale * w) and ceil mode (``--pool-scale 0.5``: a 3x3 node grid on the
+code's 65x65 map, 2x2 on an even map; max rather than the paper's average pooling); each node
+vector is divided by its L2 norm *detached* (+1e-8), so a_ij is the cosine of nodes i, j but its
+gradient does not go through the norms; L_pa = sum_ij (a_ij^S - a_ij^T)^2 / nodes^2, mean over
+images. Default features: the student's encoder output and the teacher's PSP output.
 
 **Holistic.** A conditional Wasserstein GAN with gradient penalty: the discriminator D scores an
-(image, class-probability map) pair (the paper's conditioning; the released code feeds only the
-logits). D is trained to rank teacher maps above student maps,
+(image, class-probability map) pair. D is trained to rank teacher maps above student maps,
 ``L_D = w * (D(x, S) - D(x, T) + gp * (|grad D(x, m)| - 1)^2)`` on per-sample interpolates m
-(gp = 10, w = the holistic weight, 0.1), with SGD (lr 4e-4, momentum 0.9) once per student step;
-the student, as the generator, minimises ``L_ho = -D(x, S)`` (weighted by w by the distiller).
-D: strided 3x3 convolutions with spectral normalisation and LeakyReLU(0.1), global average
-pooling (the code's SAGAN self-attention layers are left out).
+(gp = 10, w = the holistic weight, 0.1: the penalty weighs 1 overall, as in the code), with SGD
+(lr 4e-4, momentum 0.9); the student, as the generator, minimises ``L_ho = -D(x, S)`` (weighted
+by w by the distiller). **Update order (the code's):** student forward, student loss and step,
+then one D step on that forward's outputs, detached (1:1, no critic warm-up): the distiller
+caches them in ``forward`` and :meth:`HolisticDistiller.discriminator_step` runs from
+``Distiller.after_student_step``, which the trainer calls after the student's optimiser step.
+
+Remaining differences from the authors' code:
+
+- D's layout: 3x3 stride-2 spectral-normed convs 64-128-256-256 with LeakyReLU(0.1), a 1x1 conv
+  to scores averaged over the map; theirs: BatchNorm on the input, 4x4 stride-2 convs
+  64-128-256-512, a SAGAN self-attention block after the 256- and 512-channel convs, a 4x4 conv
+  to the score. No self-attention here (cost on CPU; not ablated in the paper).
+- D's input: the image (resized) concatenated with softmax probabilities at the student's output
+  resolution (the paper's conditioning, as the CVPR-era code); the released code feeds the raw
+  logits only, at 1/8 resolution. The gradient penalty interpolates probabilities, not logits.
+- D's optimiser: constant lr, no weight decay; theirs decays it with the student's poly schedule
+  and uses the run script's weight decay 5e-4.
+- Pixel term: averaged over images and over pixels at the student's output resolution; the code
+  sums over the batch (8 per GPU: 8x our weight at their batch) of per-image means at 1/8.
+- Pair term: the student's tap may differ from the teacher's in channels (ERFNet encoder output
+  vs PSP output) and in size (then the student's node grid is max-pooled to the teacher's); the
+  code pools both with the teacher's kernel from two PSP outputs of the same size.
+- Pair weight 0.5 (their run script), not the code's default 1.0 nor the paper's lambda_1 = 10
+  (see DEFAULT_WEIGHTS).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -34,19 +54,27 @@ from torch import nn
 
 
 def node_similarity(feature: torch.Tensor) -> torch.Tensor:
-    """(N, C, h, w) -> (N, h*w, h*w) cosine similarities between spatial nodes."""
+    """(N, C, h, w) -> (N, h*w, h*w) cosine similarities between spatial nodes; as the authors'
+    code, the norms are detached (the gradient treats them as constants)."""
     f = feature.float().flatten(2)
-    f = f / f.norm(dim=1, keepdim=True).clamp(min=1e-8)
+    f = f / (f.norm(dim=1, keepdim=True).detach() + 1e-8)
     return f.transpose(1, 2) @ f
 
 
+def node_kernel(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """The code's pooling window: int(scale * h) x int(scale * w), at least 1x1."""
+    return max(1, int(size[0] * scale)), max(1, int(size[1] * scale))
+
+
 def pool_nodes(feature: torch.Tensor, scale: float) -> torch.Tensor:
-    h, w = feature.shape[-2:]
-    kh, kw = max(1, math.ceil(h * scale)), max(1, math.ceil(w * scale))
-    return F.max_pool2d(feature, (kh, kw), stride=(kh, kw), ceil_mode=True)
+    """(N, C, h, w) -> (N, C, gh, gw): max over windows of :func:`node_kernel`, stride = window,
+    ceil mode (a partial last window is a node: 65 at scale 0.5 -> 3 nodes)."""
+    k = node_kernel(tuple(feature.shape[-2:]), scale)
+    return F.max_pool2d(feature, k, stride=k, ceil_mode=True)
 
 
 def pairwise_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, scale: float = 0.5) -> torch.Tensor:
+    """(N, Cs, hs, ws), (N, Ct, ht, wt) -> scalar L_pa (see the module docstring)."""
     s = pool_nodes(student_feature, scale)
     t = pool_nodes(teacher_feature.detach(), scale)
     if s.shape[-2:] != t.shape[-2:]:
