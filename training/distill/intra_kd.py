@@ -21,7 +21,7 @@ Pipeline, for one (student feature, teacher feature) pair and a batch of labels:
 4. **Loss** (:func:`affinity_loss`), eq. 4: L_m = 1/(3 n^2) sum_r sum_k1 sum_k2 (C_S - C_T)^2.
    *Absent classes*: n is the number of classes whose AOI is non-empty **in that image** (at that
    feature resolution); pairs involving an absent class are excluded (their moments are
-   undefined). Images are averaged, those with a single region (no lane) left out
+   undefined). Images are averaged; one with a single region (no lane) counts as 0
    (:func:`affinity_loss`).
 
 Numerics: the central moments are summed from each region's own deviations (two passes), exact in
@@ -188,19 +188,19 @@ def affinity(moments: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def affinity_loss(c_student: torch.Tensor, c_teacher: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-    """Eq. 4 over the classes present in each image, averaged over the images that have a region pair.
+    """Eq. 4 over the classes present in each image; mean over the batch.
 
-    *Images with one region only* (background, no lane: ~5 % of CULane frames) have no
-    inter-region affinity to transfer: their eq. 4 is 0 by construction (C = 1 = C_T). We leave
-    them out of the batch mean instead of averaging their zeros in, so that L_m's scale, and the
-    weight it is given, does not depend on how many lane-less frames a batch happens to hold; a
-    batch of such images only gives 0 (with a gradient of 0).
+    *Images with one region only* (background, no lane: CULane's ``cross`` frames and ~5 % of the
+    rest) have no inter-region affinity to transfer: their eq. 4 is 0 by construction
+    (C_S = 1 = C_T) and they count as 0 in the batch mean. We keep them in the denominator: the
+    mean then is a plain per-image average, so DDP's averaging of per-process gradients equals
+    the full batch's exactly (a mean over lane images only would need a global count), and the
+    expected loss is the lane-image share times the lane-image loss, a constant factor of alpha_1.
     """
     pair = (present[:, :, None] & present[:, None, :])[:, None].float()  # (N, 1, K, K)
     n = present.sum(dim=1).float()
     per_image = ((c_student - c_teacher.detach()) ** 2 * pair).sum(dim=(1, 2, 3)) / (MOMENTS * n * n).clamp(min=1.0)
-    informative = (n >= 2).float()
-    return (per_image * informative).sum() / informative.sum().clamp(min=1.0)
+    return per_image.mean()
 
 
 def intra_kd_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, label: torch.Tensor,
