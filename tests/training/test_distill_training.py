@@ -1,9 +1,12 @@
 """Distillation through the trainer and the comparison harness, end to end on tiny data."""
 import csv
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.helpers import small_run
 from training.checkpoint import load_checkpoint
@@ -117,3 +120,50 @@ def test_loss_balance_measures_each_term_against_the_task(tiny_dataset, tmp_path
     plain.write_text(f"dataset: {{root: {tiny_dataset}}}\n")
     assert loss_balance_main(["--config", str(plain), "--init"]) == 2
     assert "distils nothing" in capsys.readouterr().err
+
+
+def tiny_teacher(root: Path, out: Path) -> Path:
+    """A 3-iteration ResNet-18 + PSP teacher (its features are what matters, not its accuracy)."""
+    Trainer(load_config(CONFIG, small(root, out, "model.arch=pspnet", "model.depth=18", "model.head_channels=16")), Dist()).run()
+    return out / "last.pt"
+
+
+def test_a_killed_and_resumed_distillation_equals_an_uninterrupted_one(tiny_dataset, tmp_path):
+    """Bit for bit, student, optimiser and SKD's discriminator: IntRA-KD + AT + SKD over 4 steps, killed after 2."""
+    teacher = tiny_teacher(tiny_dataset, tmp_path / "t")
+    distill = "distill={method: [intra_kd, at, skd], teacher: \"%s\"}" % teacher
+    extra = (distill, "train.iterations=4", "train.checkpoint_every=2", "train.val_every=4")
+    whole = load_config(CONFIG, small(tiny_dataset, tmp_path / "whole", *extra))
+    Trainer(whole, Dist()).run()
+    parts = load_config(CONFIG, small(tiny_dataset, tmp_path / "parts", *extra))
+    Trainer(parts, Dist()).run(max_steps=2)  # the "kill": the run stops after its step-2 checkpoint
+    assert load_checkpoint(tmp_path / "parts" / "last.pt")["iteration"] == 2
+    Trainer(parts, Dist(), resume=True).run()
+    a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(tmp_path / "parts" / "last.pt")
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    for key, value in a["distiller"]["discriminator"].items():
+        assert torch.equal(value, b["distiller"]["discriminator"][key]), key
+
+
+def test_distillation_under_two_process_ddp_equals_one_process(tiny_dataset, tmp_path):
+    """IntRA-KD + AT with 2 CPU processes (torchrun, gloo) against one process on the same 4-image
+    batches: equal to float rounding (BatchNorm frozen, no dropout, SGD, float32: see
+    test_train.test_two_process_ddp_matches_one_process for why)."""
+    teacher = tiny_teacher(tiny_dataset, tmp_path / "t")
+    extra = ("distill={method: [intra_kd, at], teacher: \"%s\"}" % teacher, "model.freeze_bn=true", "model.dropout=0.0",
+             "train.batch_size=4", "train.iterations=2", "train.optimizer=sgd", "train.cpu_bf16=false", "train.lr=0.01",
+             "train.warmup_iters=1", "train.val_every=2", "train.checkpoint_every=2")
+    Trainer(load_config(CONFIG, small(tiny_dataset, tmp_path / "one", *extra)), Dist()).run()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "training.train",
+           "--config", CONFIG]
+    for item in small(tiny_dataset, tmp_path / "two", *extra):
+        cmd += ["--set", item]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = load_checkpoint(tmp_path / "one" / "last.pt")["model"], load_checkpoint(tmp_path / "two" / "last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    with open(tmp_path / "two" / "scalars.csv") as handle:
+        terms = {row["key"]: float(row["value"]) for row in csv.DictReader(handle) if row["key"].startswith("distill/")}
+    assert terms.get("distill/intra_kd", 0) > 0 and terms.get("distill/at", 0) > 0  # the terms really entered the steps
