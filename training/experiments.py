@@ -39,11 +39,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from runtime.atomic import atomic_write_bytes, atomic_write_text
 from runtime.culane import CATEGORIES
 from training.config import ConfigError
+from training.paired import bootstrap_interval, per_image_counts, seed_interval
 
 LABELS = {
     "baseline": ("S", "ERFNet (student alone)"),
@@ -245,9 +247,47 @@ def bar_plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def paired_rows(results: dict[str, Any], baseline: str = "baseline") -> list[dict[str, Any]]:
+    """Each method against ``baseline`` on the seeds both have: total F1 difference (points) with
+    its 95 % interval over seeds and by bootstrap over test images (:mod:`training.paired`)."""
+    base = results["methods"].get(baseline, {})
+    rows = []
+    for name, by_seed in results["methods"].items():
+        seeds = sorted(set(by_seed) & set(base))
+        if name == baseline or len(seeds) < 2:
+            continue
+        total = lambda reports, s: 100 * float(reports[s]["f1"]["total"]["f1"])  # noqa: E731
+        mean, low, high = seed_interval([total(by_seed, s) for s in seeds], [total(base, s) for s in seeds])
+        counts = {}
+        for label, reports in (("method", by_seed), ("baseline", base)):
+            per_seed = []
+            for s in seeds:
+                report = reports[s]
+                _, c = per_image_counts(report["data_root"], Path(report["checkpoint"]).parent / "eval_test" / "predictions")
+                per_seed.append(c)
+            counts[label] = np.stack(per_seed)
+        point, b_low, b_high = bootstrap_interval(counts["method"], counts["baseline"])
+        rows.append({"algorithm": LABELS.get(name, ("TSD", name))[1], "seeds": seeds, "diff": mean, "seed_ci": (low, high),
+                     "pooled_diff": 100 * point, "image_ci": (100 * b_low, 100 * b_high)})
+    return rows
+
+
+def paired_markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["## Paired difference to the student alone (total F1, points)", "",
+             "| Algorithm | seeds | mean of per-seed differences | 95 % interval over seeds | pooled difference | 95 % interval over test images |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['algorithm']} | {len(r['seeds'])} | {r['diff']:+.2f} | [{r['seed_ci'][0]:+.2f}, {r['seed_ci'][1]:+.2f}] "
+                     f"| {r['pooled_diff']:+.2f} | [{r['image_ci'][0]:+.2f}, {r['image_ci'][1]:+.2f}] |")
+    lines += ["", "Seeds are paired (same seed: same student initialisation and data order). Over seeds: Student-t on the "
+              "per-seed differences; over images: 2,000 paired bootstrap resamples of the test images, counts pooled over seeds."]
+    return "\n".join(lines) + "\n"
+
+
 def write_report(results: dict[str, Any], report_dir: Path, title: str) -> list[dict[str, Any]]:
     rows = table_rows(results)
-    atomic_write_text(report_dir / "distillation.md", markdown(rows, title))
+    paired = paired_rows(results)
+    atomic_write_text(report_dir / "distillation.md", markdown(rows, title) + ("\n" + paired_markdown(paired) if paired else ""))
     atomic_write_text(report_dir / "distillation.csv", csv_text(rows))
     bar_plot(rows, report_dir / "distillation.png", title)
     return rows

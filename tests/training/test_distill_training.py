@@ -12,7 +12,7 @@ from tests.helpers import small_run
 from training.checkpoint import load_checkpoint
 from training.config import load_config
 from training.distributed import Dist
-from training.experiments import load_experiment, run_grid, write_report
+from training.experiments import load_experiment, paired_rows, run_grid, write_report
 from training.loss_balance import TASK, measure
 from training.loss_balance import main as loss_balance_main
 from training.train import Trainer
@@ -63,6 +63,10 @@ def test_experiment_grid_report_and_rerun(tiny_dataset, tmp_path):
     assert rows[1]["seeds"] == 2 and len(rows[1]["per_seed_total"]) == 2
     md = (tmp_path / "reports" / "distillation.md").read_text()
     assert "| T | resnet18_psp (teacher)" in md and "cross (FP)" in md
+    paired = paired_rows(results)  # seed 0 and 1 of each: one paired row, its intervals around its point
+    assert [r["algorithm"] for r in paired] == ["ERFNet-IntRA-KD (+AT)"] and "## Paired difference" in md
+    assert paired[0]["seed_ci"][0] <= paired[0]["diff"] <= paired[0]["seed_ci"][1]
+    assert paired[0]["image_ci"][0] <= paired[0]["pooled_diff"] <= paired[0]["image_ci"][1]
     assert (tmp_path / "reports" / "distillation.png").stat().st_size > 1000
     with open(tmp_path / "reports" / "distillation.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 3
