@@ -1,9 +1,11 @@
 """Evaluate a checkpoint: predictions in the CULane layout and F1 per category, via the runtime.
 
-    python -m training.evaluate --ckpt CKPT [--data-root ROOT] [--split val|test] [--out DIR] [--json]
+    python -m training.evaluate --ckpt CKPT [--data-root ROOT] [--split val|test] [--list LIST] [--out DIR] [--json]
 
 ``--split test`` predicts every image of ``list/test.txt`` and scores each
-``list/test_split`` category plus the pooled total; ``--split val`` scores the validation list.
+``list/test_split`` category plus the pooled total; ``--split val`` scores the validation list;
+``--list LIST`` (under ``ROOT/list``, ``ROOT`` or a path) scores that one list instead, e.g. real
+frames: ``--data-root ../shared/data/culane_real_dev --list all.txt --out DIR``.
 Writes ``DIR/predictions/<image>.lines.txt`` (readable by the official evaluator too),
 ``DIR/f1.json`` and ``DIR/f1.md``. ``DIR`` defaults to ``<run folder>/eval_<split>``.
 """
@@ -43,7 +45,7 @@ def markdown(results: dict[str, Counts], title: str) -> str:
 
 def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, split: str = "test", out: str | Path | None = None,
                         device: str | None = None, batch_size: int = 8, workers: int = 2, progress: bool = True,
-                        decode: dict | None = None) -> dict:
+                        decode: dict | None = None, list_name: str | None = None) -> dict:
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, ckpt = load_trained(ckpt_path, dev)
     config = ckpt["config"]
@@ -52,7 +54,11 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
     pred_dir = out_dir / "predictions"
     pre = Preprocess.from_dict(config["input"])
     data = CulaneDataset(root)
-    if split == "test":
+    if list_name:
+        list_path = data.list_path(list_name)
+        samples = data.read_list(str(list_path)).samples
+        lists = {list_path.stem: list_path}
+    elif split == "test":
         samples = data.read_list("test.txt").samples
         lists = default_lists(root)
     else:
@@ -64,7 +70,7 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
     for sample, lanes in predict_samples(predictor, root, samples, pre, batch_size, workers, progress=progress):
         write_lines_file(pred_dir / sample.lines_name, [lane.points for lane in lanes], durable=False)
     results = evaluate_lists(root, pred_dir, lists, workers=workers)
-    if len(lists) == 1:
+    if len(lists) == 1 and not list_name:
         results.pop("total")
     report = {
         "checkpoint": str(ckpt_path),
@@ -74,6 +80,8 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
         "params": count_parameters(model),
         "data_root": str(root),
         "split": split,
+        "list": str(data.list_path(list_name)) if list_name else None,
+        "predictions": str(pred_dir),
         "decode": decode_params.to_dict(),
         "f1": {k: v.to_dict() for k, v in results.items()},
     }
@@ -88,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ckpt", required=True)
     parser.add_argument("--data-root", help="dataset root (default: the one the checkpoint was trained on)")
     parser.add_argument("--split", choices=("val", "test"), default="test")
+    parser.add_argument("--list", help="score this list only (instead of --split's)")
     parser.add_argument("--out", help="output folder (default: <run folder>/eval_<split>)")
     parser.add_argument("--device", choices=("cpu", "cuda"))
     parser.add_argument("--batch-size", type=int, default=8)
@@ -99,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = {k: v for item in args.decode for k, v in parse_override(item).items()}
         report = evaluate_checkpoint(args.ckpt, args.data_root, args.split, args.out, args.device, args.batch_size, args.workers,
-                                     progress=sys.stderr.isatty(), decode=overrides)
+                                     progress=sys.stderr.isatty(), decode=overrides, list_name=args.list)
     except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -25,6 +25,10 @@ Experiment file (paths relative to it)::
       intra_kd: {method: [intra_kd, at]}
     runs_dir: runs/culane-synth/experiments
     report_dir: reports/culane-synth
+    extra_eval: [../shared/data/culane_real_dev:all.txt]   # also scored there (never trained on)
+
+The report adds the paired differences to the student alone (95 % intervals over seeds and over
+test images, :mod:`training.paired`) on the test split and on every ``extra_eval`` set.
 """
 from __future__ import annotations
 
@@ -103,26 +107,52 @@ def train(config: str, out: Path, overrides: list[str]) -> Path:
     return out / "best.pt"
 
 
-def _report(ckpt: Path) -> Path:
-    return ckpt.parent / "eval_test" / "f1.json"
+def _report(ckpt: Path, extra: str | None = None) -> Path:
+    return ckpt.parent / (f"eval_{extra}" if extra else "eval_test") / "f1.json"
 
 
-def _evaluated(ckpt: Path) -> bool:
-    """The checkpoint's test report exists and is newer than it."""
-    report = _report(ckpt)
+def _evaluated(ckpt: Path, extra: str | None = None) -> bool:
+    """The checkpoint's report exists and is newer than it."""
+    report = _report(ckpt, extra)
     return ckpt.exists() and report.exists() and report.stat().st_mtime >= ckpt.stat().st_mtime
 
 
-def evaluate(ckpt: Path) -> dict[str, Any]:
-    if not _evaluated(ckpt):
-        _run([sys.executable, "-m", "training.evaluate", "--ckpt", str(ckpt), "--out", str(_report(ckpt).parent)], ckpt.parent / "eval.log")
-    return json.loads(_report(ckpt).read_text())
+def extra_sets(spec: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """``extra_eval: [ROOT[:LIST], ...]`` -> {name: (root, list)}; LIST defaults to list/test.txt."""
+    sets = {}
+    for item in spec.get("extra_eval") or []:
+        root, _, list_name = str(item).partition(":")
+        sets[Path(root).name] = (root, list_name or "test.txt")
+    return sets
 
 
-def finished(ckpt: Path) -> dict[str, Any] | None:
-    """The test report of a completed run whose evaluation is up to date, else None."""
-    done = (ckpt.parent / "train_summary.json").exists() and _evaluated(ckpt)
-    return json.loads(_report(ckpt).read_text()) if done else None
+def evaluate(ckpt: Path, extra: tuple[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The test split's report, or with ``extra`` = (name, (root, list)) that set's."""
+    name = extra[0] if extra else None
+    if not _evaluated(ckpt, name):
+        cmd = [sys.executable, "-m", "training.evaluate", "--ckpt", str(ckpt), "--out", str(_report(ckpt, name).parent)]
+        if extra:
+            cmd += ["--data-root", extra[1][0], "--list", extra[1][1]]
+        _run(cmd, ckpt.parent / "eval.log")
+    return json.loads(_report(ckpt, name).read_text())
+
+
+def finished(ckpt: Path, extras: dict[str, tuple[str, str]] | None = None) -> dict[str, Any] | None:
+    """The test report of a completed run whose evaluations are all up to date, else None;
+    the extra sets' reports under ``"extra"``."""
+    names = list(extras or {})
+    done = (ckpt.parent / "train_summary.json").exists() and all(_evaluated(ckpt, n) for n in [None, *names])
+    if not done:
+        return None
+    report = json.loads(_report(ckpt).read_text())
+    report["extra"] = {n: json.loads(_report(ckpt, n).read_text()) for n in names}
+    return report
+
+
+def evaluate_all(ckpt: Path, extras: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    report = evaluate(ckpt)
+    report["extra"] = {name: evaluate(ckpt, (name, where)) for name, where in extras.items()}
+    return report
 
 
 def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] | None = None) -> dict[str, Any]:
@@ -134,6 +164,7 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
     all_seeds = sorted(set(spec["seeds"]) | set(chosen_seeds))
     chosen = {k for k in spec["methods"] if not only or k in only}
     results: dict[str, Any] = {"teacher": None, "methods": {}}
+    extras = extra_sets(spec)
     start = time.perf_counter()
 
     def say(text: str) -> None:
@@ -141,7 +172,7 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
 
     say(f"teacher: {spec['teacher']}")
     teacher_ckpt = train(spec["teacher"], runs / "teacher", spec["teacher_overrides"])
-    results["teacher"] = evaluate(teacher_ckpt)
+    results["teacher"] = evaluate_all(teacher_ckpt, extras)
     lgad_ckpt = None
     if any(m and "lgad" in (m.get("method") or []) for k, m in spec["methods"].items() if k in chosen):
         if not spec.get("lgad_teacher"):
@@ -152,7 +183,7 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
         for seed in all_seeds:
             out = runs / name / f"seed{seed}"
             if name not in chosen or seed not in chosen_seeds:
-                report = finished(out / "best.pt")
+                report = finished(out / "best.pt", extras)
                 if report is not None:
                     results["methods"].setdefault(name, {})[seed] = report
                 continue
@@ -164,7 +195,7 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
                     section["lgad_teacher"] = str(lgad_ckpt)
                 overrides.append("distill=" + json.dumps(section))
             say(f"{name} seed {seed}")
-            results["methods"].setdefault(name, {})[seed] = evaluate(train(spec["student"], out, overrides))
+            results["methods"].setdefault(name, {})[seed] = evaluate_all(train(spec["student"], out, overrides), extras)
     say("done")
     return results
 
@@ -247,6 +278,21 @@ def bar_plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _counts(report: dict[str, Any]) -> np.ndarray:
+    """(images, 3) per-image tp, fp, fn of one evaluation report, from the predictions it wrote."""
+    predictions = report.get("predictions") or str(Path(report["checkpoint"]).parent / "eval_test" / "predictions")
+    return per_image_counts(report["data_root"], predictions, report.get("list") or "test.txt")[1]
+
+
+def view(results: dict[str, Any], extra: str | None) -> dict[str, Any]:
+    """The results on the test split (``extra`` None) or on one extra set, in the same shape."""
+    if extra is None:
+        return results
+    pick = lambda report: report["extra"][extra]  # noqa: E731
+    return {"teacher": pick(results["teacher"]) if results.get("teacher") else None,
+            "methods": {m: {s: pick(r) for s, r in by_seed.items()} for m, by_seed in results["methods"].items()}}
+
+
 def paired_rows(results: dict[str, Any], baseline: str = "baseline") -> list[dict[str, Any]]:
     """Each method against ``baseline`` on the seeds both have: total F1 difference (points) with
     its 95 % interval over seeds and by bootstrap over test images (:mod:`training.paired`)."""
@@ -258,18 +304,23 @@ def paired_rows(results: dict[str, Any], baseline: str = "baseline") -> list[dic
             continue
         total = lambda reports, s: 100 * float(reports[s]["f1"]["total"]["f1"])  # noqa: E731
         mean, low, high = seed_interval([total(by_seed, s) for s in seeds], [total(base, s) for s in seeds])
-        counts = {}
-        for label, reports in (("method", by_seed), ("baseline", base)):
-            per_seed = []
-            for s in seeds:
-                report = reports[s]
-                _, c = per_image_counts(report["data_root"], Path(report["checkpoint"]).parent / "eval_test" / "predictions")
-                per_seed.append(c)
-            counts[label] = np.stack(per_seed)
-        point, b_low, b_high = bootstrap_interval(counts["method"], counts["baseline"])
+        point, b_low, b_high = bootstrap_interval(np.stack([_counts(by_seed[s]) for s in seeds]),
+                                                  np.stack([_counts(base[s]) for s in seeds]))
         rows.append({"algorithm": LABELS.get(name, ("TSD", name))[1], "seeds": seeds, "diff": mean, "seed_ci": (low, high),
                      "pooled_diff": 100 * point, "image_ci": (100 * b_low, 100 * b_high)})
     return rows
+
+
+def totals_markdown(results: dict[str, Any], title: str) -> str:
+    """Total F1 per model, mean ± std over seeds (sets without categories: real frames)."""
+    lines = [f"## {title}", "", "| Algorithm | total F1 % | per seed |", "|---|---:|---|"]
+    if results.get("teacher"):
+        lines.append(f"| teacher | {100 * float(results['teacher']['f1']['total']['f1']):.2f} | |")
+    for name, by_seed in results["methods"].items():
+        values = [100 * float(by_seed[s]["f1"]["total"]["f1"]) for s in sorted(by_seed)]
+        mean, std = _stats(values)
+        lines.append(f"| {LABELS.get(name, ('TSD', name))[1]} | {mean:.2f} ± {std:.2f} | {' / '.join(f'{v:.1f}' for v in values)} |")
+    return "\n".join(lines) + "\n"
 
 
 def paired_markdown(rows: list[dict[str, Any]]) -> str:
@@ -286,8 +337,18 @@ def paired_markdown(rows: list[dict[str, Any]]) -> str:
 
 def write_report(results: dict[str, Any], report_dir: Path, title: str) -> list[dict[str, Any]]:
     rows = table_rows(results)
+    text = markdown(rows, title)
     paired = paired_rows(results)
-    atomic_write_text(report_dir / "distillation.md", markdown(rows, title) + ("\n" + paired_markdown(paired) if paired else ""))
+    if paired:
+        text += "\n" + paired_markdown(paired)
+    extras = sorted(results["teacher"].get("extra", {})) if results.get("teacher") else []
+    for name in extras:
+        on_set = view(results, name)
+        text += "\n" + totals_markdown(on_set, f"{name} (extra evaluation set: measured, never trained on)")
+        paired = paired_rows(on_set)
+        if paired:
+            text += "\n" + paired_markdown(paired).replace("## Paired difference", f"### {name}: paired difference", 1)
+    atomic_write_text(report_dir / "distillation.md", text)
     atomic_write_text(report_dir / "distillation.csv", csv_text(rows))
     bar_plot(rows, report_dir / "distillation.png", title)
     return rows

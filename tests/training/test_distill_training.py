@@ -54,6 +54,7 @@ def test_experiment_grid_report_and_rerun(tiny_dataset, tmp_path):
         "methods": {"baseline": None, "intra_kd": {"method": ["intra_kd", "at"]}},
         "runs_dir": str(tmp_path / "runs"),
         "report_dir": str(tmp_path / "reports"),
+        "extra_eval": [f"{tiny_dataset}:val_gt.txt"],  # another set, scored on its own list
     }
     spec_path.write_text(json.dumps(spec))
     loaded = load_experiment(spec_path)
@@ -67,6 +68,9 @@ def test_experiment_grid_report_and_rerun(tiny_dataset, tmp_path):
     assert [r["algorithm"] for r in paired] == ["ERFNet-IntRA-KD (+AT)"] and "## Paired difference" in md
     assert paired[0]["seed_ci"][0] <= paired[0]["diff"] <= paired[0]["seed_ci"][1]
     assert paired[0]["image_ci"][0] <= paired[0]["pooled_diff"] <= paired[0]["image_ci"][1]
+    extra = results["methods"]["intra_kd"][0]["extra"]["culane"]
+    assert extra["list"].endswith("val_gt.txt") and extra["f1"]["total"]["images"] == 4
+    assert "## culane (extra evaluation set" in md and "### culane: paired difference" in md
     assert (tmp_path / "reports" / "distillation.png").stat().st_size > 1000
     with open(tmp_path / "reports" / "distillation.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 3
