@@ -1,6 +1,8 @@
 """Helpers shared by test modules (import these, not conftest)."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -27,3 +29,13 @@ TRAINED_TINY = [
     "train.val_every=300", "train.checkpoint_every=300", "train.warmup_iters=20", "augment.enabled=false",
     "dataset.val_list=train_gt.txt", "train.max_val_images=12", "train.threads=2", "loss.background_weight=0.05", "train.log_every=50",
 ]
+
+
+def torchrun_two_processes(config: str, overrides: list[str]) -> None:
+    """``training.train`` under ``torchrun --nproc_per_node 2`` (CPU, gloo); fails with its stderr."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "training.train",
+           "--config", config]
+    for item in overrides:
+        cmd += ["--set", item]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]

@@ -1,14 +1,12 @@
 """Distillation through the trainer and the comparison harness, end to end on tiny data."""
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.helpers import small_run
+from tests.helpers import small_run, torchrun_two_processes
 from training.checkpoint import load_checkpoint
 from training.config import load_config
 from training.distributed import Dist
@@ -163,12 +161,7 @@ def test_distillation_under_two_process_ddp_equals_one_process(tiny_dataset, tmp
              "train.batch_size=4", "train.iterations=2", "train.optimizer=sgd", "train.cpu_bf16=false", "train.lr=0.01",
              "train.warmup_iters=1", "train.val_every=2", "train.checkpoint_every=2")
     Trainer(load_config(CONFIG, small(tiny_dataset, tmp_path / "one", *extra)), Dist()).run()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "training.train",
-           "--config", CONFIG]
-    for item in small(tiny_dataset, tmp_path / "two", *extra):
-        cmd += ["--set", item]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    torchrun_two_processes(CONFIG, small(tiny_dataset, tmp_path / "two", *extra))
     a, b = load_checkpoint(tmp_path / "one" / "last.pt")["model"], load_checkpoint(tmp_path / "two" / "last.pt")["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)

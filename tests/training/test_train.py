@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import small_run
+from tests.helpers import small_run, torchrun_two_processes
 from training.checkpoint import load_checkpoint
 from training.config import ConfigError, load_config
 from training.distributed import Dist
@@ -118,12 +118,7 @@ def test_two_process_ddp_matches_one_process(tiny_dataset, tmp_path):
              "train.lr=0.01", "train.warmup_iters=1", "train.val_every=2", "train.checkpoint_every=2")
     single = load_config(CONFIG, small(tiny_dataset, tmp_path / "one", *extra))
     one = Trainer(single, Dist()).run()
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "training.train",
-           "--config", CONFIG]
-    for item in small(tiny_dataset, tmp_path / "two", *extra):
-        cmd += ["--set", item]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    torchrun_two_processes(CONFIG, small(tiny_dataset, tmp_path / "two", *extra))
     a, b = weights(tmp_path / "one" / "last.pt"), weights(tmp_path / "two" / "last.pt")
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
