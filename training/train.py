@@ -217,7 +217,6 @@ class Trainer:
         window_steps, window_start, window_images = 0, time.perf_counter(), 0
         run_start, trained_images = time.perf_counter(), 0
         try:
-
             for it, (x, y, e) in enumerate(loader, start=self.start):
                 step = it + 1
                 torch.manual_seed(t["seed"] * 1_000_003 + it * d.world + d.rank)  # dropout: a function of the step

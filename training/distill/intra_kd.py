@@ -97,18 +97,21 @@ class _AoiCentralMoments(torch.autograd.Function):
     """
 
     @staticmethod
-    def _region(x: torch.Tensor, weights: torch.Tensor, k: int) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
-        """Class k's columns: (index or None for all, x (N, C, P_k), weights (N, P_k)).
+    def _columns(weights: torch.Tensor, k: int) -> torch.Tensor | None:
+        """Class k's columns inside some image's AOI (P_k,), or None when that is over half the map.
 
-        Lane AOIs cover a small part of the map: only the columns inside some image's AOI are
-        read (a gather), so the per-class passes cost about one pass over the map in all.
+        Lane AOIs cover a small part of the map: only their columns are read (a gather), so the
+        per-class passes cost about one pass over the map in all.
         """
-        w = weights[:, k]
-        active = (w > 0).any(dim=0)  # (P,)
-        if int(active.sum()) > 0.5 * active.numel():
-            return None, x, w
-        index = active.nonzero()[:, 0]
-        return index, x.index_select(2, index), w.index_select(1, index)
+        active = (weights[:, k] > 0).any(dim=0)  # (P,)
+        return None if int(active.sum()) > 0.5 * active.numel() else active.nonzero()[:, 0]
+
+    @staticmethod
+    def _take(x: torch.Tensor, weights: torch.Tensor, k: int, index: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, C, P_k) and class k's weights (N, P_k) on ``index``'s columns (all when None)."""
+        if index is None:
+            return x, weights[:, k]
+        return x.index_select(2, index), weights[:, k].index_select(1, index)
 
     @staticmethod
     def _deviations(x: torch.Tensor, w: torch.Tensor, first: torch.Tensor,
@@ -123,21 +126,25 @@ class _AoiCentralMoments(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # type: ignore[override]
         first = torch.bmm(weights, x.transpose(1, 2))  # (N, K, C) first-pass means
         shift, m2, m3 = torch.empty_like(first), torch.empty_like(first), torch.empty_like(first)
+        indices = []
         for k in range(weights.shape[1]):
-            _, xk, wk = _AoiCentralMoments._region(x, weights, k)
+            index = _AoiCentralMoments._columns(weights, k)
+            indices.append(index)
+            xk, wk = _AoiCentralMoments._take(x, weights, k, index)
             d, shift[:, k] = _AoiCentralMoments._deviations(xk, wk, first[:, k])
             power = d * d
             m2[:, k] = torch.bmm(power, wk[..., None])[..., 0]
             m3[:, k] = torch.bmm(power.mul_(d), wk[..., None])[..., 0]
         ctx.save_for_backward(x, weights, first, shift, m2)
+        ctx.indices = indices  # each class's columns, found once per step
         return first + shift, m2, m3
 
     @staticmethod
     def backward(ctx, g1: torch.Tensor, g2: torch.Tensor, g3: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
         x, weights, first, shift, m2 = ctx.saved_tensors
         grad = torch.zeros_like(x)
-        for k in range(weights.shape[1]):
-            index, xk, wk = _AoiCentralMoments._region(x, weights, k)
+        for k, index in enumerate(ctx.indices):
+            xk, wk = _AoiCentralMoments._take(x, weights, k, index)
             d, _ = _AoiCentralMoments._deviations(xk, wk, first[:, k], shift[:, k])  # as in forward
             slope, offset = 3.0 * g3[:, k, :, None], (g1[:, k] - 3.0 * g3[:, k] * m2[:, k])[..., None]
             inner = torch.addcmul(2.0 * g2[:, k, :, None], d, slope)  # 2 g2 + 3 g3 d
@@ -190,8 +197,8 @@ def affinity(moments: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 def affinity_loss(c_student: torch.Tensor, c_teacher: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
     """Eq. 4 over the classes present in each image; mean over the batch.
 
-    *Images with one region only* (background, no lane: CULane's ``cross`` frames and ~5 % of the
-    rest) have no inter-region affinity to transfer: their eq. 4 is 0 by construction
+    *Images with one region only* (background, no lane: CULane's ``cross`` frames, and 9 of the 180
+    day frames of the real dev set) have no inter-region affinity to transfer: their eq. 4 is 0 by construction
     (C_S = 1 = C_T) and they count as 0 in the batch mean. We keep them in the denominator: the
     mean then is a plain per-image average, so DDP's averaging of per-process gradients equals
     the full batch's exactly (a mean over lane images only would need a global count), and the
