@@ -297,6 +297,7 @@ def paired_rows(results: dict[str, Any], baseline: str = "baseline") -> list[dic
     """Each method against ``baseline`` on the seeds both have: total F1 difference (points) with
     its 95 % interval over seeds and by bootstrap over test images (:mod:`training.paired`)."""
     base = results["methods"].get(baseline, {})
+    base_counts = {s: _counts(report) for s, report in base.items()} if len(base) > 1 else {}  # read once, used by every method
     rows = []
     for name, by_seed in results["methods"].items():
         seeds = sorted(set(by_seed) & set(base))
@@ -305,7 +306,7 @@ def paired_rows(results: dict[str, Any], baseline: str = "baseline") -> list[dic
         total = lambda reports, s: 100 * float(reports[s]["f1"]["total"]["f1"])  # noqa: E731
         mean, low, high = seed_interval([total(by_seed, s) for s in seeds], [total(base, s) for s in seeds])
         point, b_low, b_high = bootstrap_interval(np.stack([_counts(by_seed[s]) for s in seeds]),
-                                                  np.stack([_counts(base[s]) for s in seeds]))
+                                                  np.stack([base_counts[s] for s in seeds]))
         rows.append({"algorithm": LABELS.get(name, ("TSD", name))[1], "seeds": seeds, "diff": mean, "seed_ci": (low, high),
                      "pooled_diff": 100 * point, "image_ci": (100 * b_low, 100 * b_high)})
     return rows
