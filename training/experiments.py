@@ -49,6 +49,7 @@ import yaml
 from runtime.atomic import atomic_write_bytes, atomic_write_text
 from runtime.culane import CATEGORIES
 from training.config import ConfigError
+from training.distill.distiller import LGAD_NOTE
 from training.paired import bootstrap_interval, per_image_counts, seed_interval
 
 LABELS = {
@@ -199,6 +200,27 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
     say("done")
     return results
 
+# What each row is, printed under the report's tables for the methods it holds.
+METHOD_NOTES = {
+    "kd": "KD: Hinton's per-pixel KL at the experiment's temperature, on the segmentation logits.",
+    "at": "AT: attention transfer (Zagoruyko & Komodakis) on IntRA-KD's layer pairs, weight 0.1 (IntRA-KD eq. 5, alpha_2).",
+    "intra_kd": "IntRA-KD: inter-region affinity graphs of per-class AOI moments (mean, variance, skewness) "
+                "after the paper's equations (the official code never published the loss), moments exact in float32 "
+                "(two passes), skew floor 0.01 unless the row says otherwise; see training/distill/intra_kd.py.",
+    "skd": "SKD: pixel-wise, pair-wise and holistic (WGAN-GP) terms with the authors' code's update order "
+           "(student step, then one discriminator step), weights 10 / 0.5 / 0.1 and pair pooling; the differences "
+           "that remain are listed in training/distill/skd.py.",
+    "lgad": LGAD_NOTE,
+}
+
+
+def method_notes(methods: list[str]) -> str:
+    """A 'Methods' section for the report: one paragraph per method family present."""
+    families = [f for f in METHOD_NOTES if any(m == f or m.startswith(f + "_") for m in methods)]
+    if not families:
+        return ""
+    return "## Methods\n\n" + "\n\n".join(f"- {METHOD_NOTES[f]}" for f in families) + "\n"
+
 
 def _stats(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
@@ -251,29 +273,59 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def bar_plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+def set_totals(results: dict[str, Any]) -> list[tuple[str, str, list[float]]]:
+    """(type, algorithm, per-seed total F1 %) of the teacher and every method, on one set."""
+    out = []
+    if results.get("teacher"):
+        out.append(("T", "teacher", [100 * float(results["teacher"]["f1"]["total"]["f1"])]))
+    for name, by_seed in results["methods"].items():
+        kind, label = LABELS.get(name, ("TSD", name))
+        out.append((kind, label, [100 * float(by_seed[s]["f1"]["total"]["f1"]) for s in sorted(by_seed)]))
+    return out
+
+
+def comparison_plot(panels: list[tuple[str, list[tuple[str, str, list[float]]], list[dict[str, Any]]]], path: Path, title: str) -> None:
+    """One row per evaluation set: total F1 per model (bar = mean, dots = seeds, whisker = std) and
+    the paired difference to the student alone (dot = mean of per-seed differences, thick = 95 %
+    interval over seeds, thin = over test images)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(1.3 * len(rows) + 2, 4))
-    names = [r["algorithm"].replace(" (", "\n(") for r in rows]
-    means = [r["total"][0] for r in rows]
-    stds = [r["total"][1] for r in rows]
-    colors = ["#888888" if r["type"] == "T" else "#4c72b0" if r["type"] == "S" else "#dd8452" for r in rows]
-    ax.bar(range(len(rows)), means, yerr=stds, capsize=4, color=colors)
-    ax.set_xticks(range(len(rows)), names, fontsize=8)
-    ax.set_ylabel("total F1 (%)")
-    low = min(m - s for m, s in zip(means, stds))
-    ax.set_ylim(max(0, low - 5), min(100, max(m + s for m, s in zip(means, stds)) + 3))
-    for i, (m, s) in enumerate(zip(means, stds)):
-        ax.text(i, m + s + 0.3, f"{m:.1f}", ha="center", fontsize=8)
-    ax.set_title(title)
-    ax.grid(axis="y", alpha=0.3)
+    width = max(len(totals) for _, totals, _ in panels)
+    fig, axes = plt.subplots(len(panels), 2, figsize=(1.1 * width + 8, 3.6 * len(panels)), squeeze=False,
+                             gridspec_kw={"width_ratios": [max(width, 1), 6]})
+    colors = {"T": "#888888", "S": "#4c72b0", "TSD": "#dd8452"}
+    for (name, totals, paired), (left, right) in zip(panels, axes):
+        means = [statistics.mean(v) for _, _, v in totals]
+        stds = [statistics.stdev(v) if len(v) > 1 else 0.0 for _, _, v in totals]
+        left.bar(range(len(totals)), means, yerr=stds, capsize=3, color=[colors.get(k, "#dd8452") for k, _, _ in totals])
+        for i, (_, _, values) in enumerate(totals):
+            left.plot([i] * len(values), values, "k.", markersize=4)
+            left.text(i, max(values) + 0.6, f"{means[i]:.1f}", ha="center", fontsize=8)
+        left.set_xticks(range(len(totals)), [label.replace("ERFNet-", "").replace(" (", "\n(") for _, label, _ in totals],
+                        fontsize=7, rotation=30, ha="right")
+        left.set_ylabel("total F1 (%)")
+        left.set_title(f"{name}: F1 per model", fontsize=10)
+        left.grid(axis="y", alpha=0.3)
+        y = np.arange(len(paired))[::-1]
+        for yi, r in zip(y, paired):
+            right.plot(r["seed_ci"], [yi, yi], color="#dd8452", linewidth=5, alpha=0.7, label="over seeds" if yi == y[0] else None)
+            right.plot(r["image_ci"], [yi - 0.2, yi - 0.2], color="#333333", linewidth=1.2, label="over test images" if yi == y[0] else None)
+            right.plot([r["diff"]], [yi], "ko", markersize=4)
+        right.axvline(0, color="k", linewidth=0.8)
+        right.set_ylim(-0.7, max(len(paired), 1) - 0.3)
+        if paired:
+            right.legend(fontsize=7, loc="lower right")
+        right.set_yticks(y, [r["algorithm"].replace("ERFNet-", "") for r in paired], fontsize=7)
+        right.set_xlabel("F1 points vs the student alone")
+        right.set_title(f"{name}: paired difference, 95 % intervals", fontsize=10)
+        right.grid(axis="x", alpha=0.3)
+    fig.suptitle(title)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
 
@@ -337,11 +389,13 @@ def paired_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def write_report(results: dict[str, Any], report_dir: Path, title: str) -> list[dict[str, Any]]:
+    """distillation.md (tables, paired differences, per set), .csv (test split) and .png (every set)."""
     rows = table_rows(results)
     text = markdown(rows, title)
     paired = paired_rows(results)
     if paired:
         text += "\n" + paired_markdown(paired)
+    panels = [("synthetic test", set_totals(results), paired)]
     extras = sorted(results["teacher"].get("extra", {})) if results.get("teacher") else []
     for name in extras:
         on_set = view(results, name)
@@ -349,9 +403,13 @@ def write_report(results: dict[str, Any], report_dir: Path, title: str) -> list[
         paired = paired_rows(on_set)
         if paired:
             text += "\n" + paired_markdown(paired).replace("## Paired difference", f"### {name}: paired difference", 1)
+        panels.append((name, set_totals(on_set), paired))
+    notes = method_notes(list(results["methods"]))
+    if notes:
+        text += "\n" + notes
     atomic_write_text(report_dir / "distillation.md", text)
     atomic_write_text(report_dir / "distillation.csv", csv_text(rows))
-    bar_plot(rows, report_dir / "distillation.png", title)
+    comparison_plot(panels, report_dir / "distillation.png", title)
     return rows
 
 

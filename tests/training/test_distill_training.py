@@ -69,6 +69,7 @@ def test_experiment_grid_report_and_rerun(tiny_dataset, tmp_path):
     extra = results["methods"]["intra_kd"][0]["extra"]["culane"]
     assert extra["list"].endswith("val_gt.txt") and extra["f1"]["total"]["images"] == 4
     assert "## culane (extra evaluation set" in md and "### culane: paired difference" in md
+    assert "## Methods" in md and "exact in float32" in md and "LGAD" not in md  # notes for the methods run, only
     assert (tmp_path / "reports" / "distillation.png").stat().st_size > 1000
     with open(tmp_path / "reports" / "distillation.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 3
