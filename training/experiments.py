@@ -376,8 +376,8 @@ def totals_markdown(results: dict[str, Any], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def paired_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["## Paired difference to the student alone (total F1, points)", "",
+def paired_markdown(rows: list[dict[str, Any]], title: str = "## Paired difference to the student alone") -> str:
+    lines = [f"{title} (total F1, points)", "",
              "| Algorithm | seeds | mean of per-seed differences | 95 % interval over seeds | pooled difference | 95 % interval over test images |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -388,21 +388,32 @@ def paired_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paired_sections(results: dict[str, Any], heading: str) -> tuple[str, list[dict[str, Any]]]:
+    """Markdown of the paired differences to the student alone and of the IntRA-KD rows to AT
+    alone (when both ran) on one set; and the rows against the student alone (for the plot)."""
+    text, paired = "", paired_rows(results)
+    if paired:
+        text += "\n" + paired_markdown(paired, f"{heading} paired difference to the student alone")
+    if "at" in results["methods"]:
+        to_at = [r for r in paired_rows(results, baseline="at") if "IntRA-KD" in r["algorithm"]]
+        if to_at:
+            text += "\n" + paired_markdown(to_at, f"{heading} paired difference to AT alone")
+    return text, paired
+
+
 def write_report(results: dict[str, Any], report_dir: Path, title: str) -> list[dict[str, Any]]:
     """distillation.md (tables, paired differences, per set), .csv (test split) and .png (every set)."""
     rows = table_rows(results)
     text = markdown(rows, title)
-    paired = paired_rows(results)
-    if paired:
-        text += "\n" + paired_markdown(paired)
+    section, paired = paired_sections(results, "##")
+    text += section
     panels = [("synthetic test", set_totals(results), paired)]
     extras = sorted(results["teacher"].get("extra", {})) if results.get("teacher") else []
     for name in extras:
         on_set = view(results, name)
         text += "\n" + totals_markdown(on_set, f"{name} (extra evaluation set: measured, never trained on)")
-        paired = paired_rows(on_set)
-        if paired:
-            text += "\n" + paired_markdown(paired).replace("## Paired difference", f"### {name}: paired difference", 1)
+        section, paired = paired_sections(on_set, f"### {name}:")
+        text += section
         panels.append((name, set_totals(on_set), paired))
     notes = method_notes(list(results["methods"]))
     if notes:

@@ -49,7 +49,7 @@ def test_experiment_grid_report_and_rerun(tiny_dataset, tmp_path):
         "seeds": [0, 1],
         "overrides": [f"dataset.root={tiny_dataset}"] + student_overrides,
         "teacher_overrides": [f"dataset.root={tiny_dataset}", "model.head_channels=16"] + student_overrides,
-        "methods": {"baseline": None, "intra_kd": {"method": ["intra_kd", "at"]}},
+        "methods": {"baseline": None, "intra_kd": {"method": ["intra_kd", "at"]}, "at": {"method": ["at"]}},
         "runs_dir": str(tmp_path / "runs"),
         "report_dir": str(tmp_path / "reports"),
         "extra_eval": [f"{tiny_dataset}:val_gt.txt"],  # another set, scored on its own list
@@ -58,21 +58,22 @@ def test_experiment_grid_report_and_rerun(tiny_dataset, tmp_path):
     loaded = load_experiment(spec_path)
     results = run_grid(loaded)
     rows = write_report(results, tmp_path / "reports", "tiny")
-    assert [r["algorithm"] for r in rows] == ["resnet18_psp (teacher)", "ERFNet (student alone)", "ERFNet-IntRA-KD (+AT)"]
+    assert [r["algorithm"] for r in rows] == ["resnet18_psp (teacher)", "ERFNet (student alone)", "ERFNet-IntRA-KD (+AT)", "ERFNet-AT"]
     assert rows[1]["seeds"] == 2 and len(rows[1]["per_seed_total"]) == 2
     md = (tmp_path / "reports" / "distillation.md").read_text()
     assert "| T | resnet18_psp (teacher)" in md and "cross (FP)" in md
     paired = paired_rows(results)  # seed 0 and 1 of each: one paired row, its intervals around its point
-    assert [r["algorithm"] for r in paired] == ["ERFNet-IntRA-KD (+AT)"] and "## Paired difference" in md
+    assert [r["algorithm"] for r in paired] == ["ERFNet-IntRA-KD (+AT)", "ERFNet-AT"] and "## paired difference to the student alone" in md
+    assert "## paired difference to AT alone" in md  # IntRA-KD + AT against attention transfer alone
     assert paired[0]["seed_ci"][0] <= paired[0]["diff"] <= paired[0]["seed_ci"][1]
     assert paired[0]["image_ci"][0] <= paired[0]["pooled_diff"] <= paired[0]["image_ci"][1]
     extra = results["methods"]["intra_kd"][0]["extra"]["culane"]
     assert extra["list"].endswith("val_gt.txt") and extra["f1"]["total"]["images"] == 4
-    assert "## culane (extra evaluation set" in md and "### culane: paired difference" in md
+    assert "## culane (extra evaluation set" in md and "### culane: paired difference to the student alone" in md
     assert "## Methods" in md and "exact in float32" in md and "LGAD" not in md  # notes for the methods run, only
     assert (tmp_path / "reports" / "distillation.png").stat().st_size > 1000
     with open(tmp_path / "reports" / "distillation.csv") as handle:
-        assert len(list(csv.DictReader(handle))) == 3
+        assert len(list(csv.DictReader(handle))) == 4
     # the seeds differ, and the distilled runs really used the teacher
     s0 = load_checkpoint(tmp_path / "runs" / "baseline" / "seed0" / "last.pt")["model"]
     s1 = load_checkpoint(tmp_path / "runs" / "baseline" / "seed1" / "last.pt")["model"]
@@ -85,7 +86,7 @@ def test_experiment_grid_report_and_rerun(tiny_dataset, tmp_path):
     assert {p: p.read_text() for p in logs} == logs
     # a partial invocation still reports every finished run of the grid
     partial = run_grid(loaded, only=["intra_kd"], seeds=[1])
-    assert {k: sorted(v) for k, v in partial["methods"].items()} == {"baseline": [0, 1], "intra_kd": [0, 1]}
+    assert {k: sorted(v) for k, v in partial["methods"].items()} == {"baseline": [0, 1], "intra_kd": [0, 1], "at": [0, 1]}
     (tmp_path / "runs" / "baseline" / "seed1" / "train_summary.json").unlink()  # unfinished: not reported
     assert sorted(run_grid(loaded, only=["intra_kd"])["methods"]["baseline"]) == [0]
 
