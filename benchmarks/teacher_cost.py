@@ -6,7 +6,8 @@ Times a training step (forward, segmentation + existence loss, backward, AdamW u
 ResNet + PSP teacher at each depth and head width (128: the smoke benchmark's; 512: the paper's
 ResNet-101 + PSP) and of the student, interleaved round by round so machine drift hits all alike.
 Prints parameters, median ms per step, the ratio to the student and the hours an N-iteration
-teacher would take (``--iterations``, the smoke benchmark's 750 by default).
+teacher would take (``--iterations``: 750 by default, the pipeline's teacher; the methods
+comparison trains its teacher 1,500).
 """
 from __future__ import annotations
 

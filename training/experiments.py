@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import statistics
@@ -222,6 +223,11 @@ def method_notes(methods: list[str]) -> str:
     return "## Methods\n\n" + "\n\n".join(f"- {METHOD_NOTES[f]}" for f in families) + "\n"
 
 
+def total_f1(report: dict[str, Any]) -> float:
+    """A report's pooled F1, in %."""
+    return 100 * float(report["f1"]["total"]["f1"])
+
+
 def _stats(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -236,8 +242,8 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             key = "fp" if cat == "cross" else "f1"
             values = [float(rep["f1"][cat][key]) * (1 if key == "fp" else 100) for rep in reports]
             r[cat] = _stats(values)
-        r["total"] = _stats([100 * float(rep["f1"]["total"]["f1"]) for rep in reports])
-        r["per_seed_total"] = [round(100 * float(rep["f1"]["total"]["f1"]), 2) for rep in reports]
+        r["total"] = _stats([total_f1(rep) for rep in reports])
+        r["per_seed_total"] = [round(total_f1(rep), 2) for rep in reports]
         return r
 
     if results.get("teacher"):
@@ -277,10 +283,10 @@ def set_totals(results: dict[str, Any]) -> list[tuple[str, str, list[float]]]:
     """(type, algorithm, per-seed total F1 %) of the teacher and every method, on one set."""
     out = []
     if results.get("teacher"):
-        out.append(("T", "teacher", [100 * float(results["teacher"]["f1"]["total"]["f1"])]))
+        out.append(("T", "teacher", [total_f1(results["teacher"])]))
     for name, by_seed in results["methods"].items():
         kind, label = LABELS.get(name, ("TSD", name))
-        out.append((kind, label, [100 * float(by_seed[s]["f1"]["total"]["f1"]) for s in sorted(by_seed)]))
+        out.append((kind, label, [total_f1(by_seed[s]) for s in sorted(by_seed)]))
     return out
 
 
@@ -333,7 +339,15 @@ def comparison_plot(panels: list[tuple[str, list[tuple[str, str, list[float]]], 
 def _counts(report: dict[str, Any]) -> np.ndarray:
     """(images, 3) per-image tp, fp, fn of one evaluation report, from the predictions it wrote."""
     predictions = report.get("predictions") or str(Path(report["checkpoint"]).parent / "eval_test" / "predictions")
-    return per_image_counts(report["data_root"], predictions, report.get("list") or "test.txt")[1]
+    return _read_counts(report["data_root"], predictions, report.get("list") or "test.txt")
+
+
+@functools.lru_cache(maxsize=None)
+def _read_counts(data_root: str, predictions: str, list_name: str) -> np.ndarray:
+    """Each report's predictions are read once per process, however many pairings use them."""
+    counts = per_image_counts(data_root, predictions, list_name)[1]
+    counts.flags.writeable = False
+    return counts
 
 
 def view(results: dict[str, Any], extra: str | None) -> dict[str, Any]:
@@ -345,20 +359,19 @@ def view(results: dict[str, Any], extra: str | None) -> dict[str, Any]:
             "methods": {m: {s: pick(r) for s, r in by_seed.items()} for m, by_seed in results["methods"].items()}}
 
 
-def paired_rows(results: dict[str, Any], baseline: str = "baseline") -> list[dict[str, Any]]:
-    """Each method against ``baseline`` on the seeds both have: total F1 difference (points) with
-    its 95 % interval over seeds and by bootstrap over test images (:mod:`training.paired`)."""
+def paired_rows(results: dict[str, Any], baseline: str = "baseline", methods: list[str] | None = None) -> list[dict[str, Any]]:
+    """Each method (or those of ``methods``) against ``baseline`` on the seeds both have: total F1
+    difference (points) with its 95 % interval over seeds and by bootstrap over test images
+    (:mod:`training.paired`)."""
     base = results["methods"].get(baseline, {})
-    base_counts = {s: _counts(report) for s, report in base.items()} if len(base) > 1 else {}  # read once, used by every method
     rows = []
     for name, by_seed in results["methods"].items():
         seeds = sorted(set(by_seed) & set(base))
-        if name == baseline or len(seeds) < 2:
+        if name == baseline or len(seeds) < 2 or (methods is not None and name not in methods):
             continue
-        total = lambda reports, s: 100 * float(reports[s]["f1"]["total"]["f1"])  # noqa: E731
-        mean, low, high = seed_interval([total(by_seed, s) for s in seeds], [total(base, s) for s in seeds])
+        mean, low, high = seed_interval([total_f1(by_seed[s]) for s in seeds], [total_f1(base[s]) for s in seeds])
         point, b_low, b_high = bootstrap_interval(np.stack([_counts(by_seed[s]) for s in seeds]),
-                                                  np.stack([base_counts[s] for s in seeds]))
+                                                  np.stack([_counts(base[s]) for s in seeds]))
         rows.append({"algorithm": LABELS.get(name, ("TSD", name))[1], "seeds": seeds, "diff": mean, "seed_ci": (low, high),
                      "pooled_diff": 100 * point, "image_ci": (100 * b_low, 100 * b_high)})
     return rows
@@ -367,12 +380,12 @@ def paired_rows(results: dict[str, Any], baseline: str = "baseline") -> list[dic
 def totals_markdown(results: dict[str, Any], title: str) -> str:
     """Total F1 per model, mean ± std over seeds (sets without categories: real frames)."""
     lines = [f"## {title}", "", "| Algorithm | total F1 % | per seed |", "|---|---:|---|"]
-    if results.get("teacher"):
-        lines.append(f"| teacher | {100 * float(results['teacher']['f1']['total']['f1']):.2f} | |")
-    for name, by_seed in results["methods"].items():
-        values = [100 * float(by_seed[s]["f1"]["total"]["f1"]) for s in sorted(by_seed)]
+    for kind, label, values in set_totals(results):
+        if kind == "T":
+            lines.append(f"| {label} | {values[0]:.2f} | |")
+            continue
         mean, std = _stats(values)
-        lines.append(f"| {LABELS.get(name, ('TSD', name))[1]} | {mean:.2f} ± {std:.2f} | {' / '.join(f'{v:.1f}' for v in values)} |")
+        lines.append(f"| {label} | {mean:.2f} ± {std:.2f} | {' / '.join(f'{v:.1f}' for v in values)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -395,7 +408,7 @@ def paired_sections(results: dict[str, Any], heading: str) -> tuple[str, list[di
     if paired:
         text += "\n" + paired_markdown(paired, f"{heading} paired difference to the student alone")
     if "at" in results["methods"]:
-        to_at = [r for r in paired_rows(results, baseline="at") if "IntRA-KD" in r["algorithm"]]
+        to_at = paired_rows(results, baseline="at", methods=[m for m in results["methods"] if m.startswith("intra_kd")])
         if to_at:
             text += "\n" + paired_markdown(to_at, f"{heading} paired difference to AT alone")
     return text, paired
