@@ -27,7 +27,6 @@ error statistics.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -48,8 +47,9 @@ from runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_t
 from runtime.backends import load_backend
 from runtime.culane import CulaneDataset, Sample, read_list
 from runtime.decode import lanes_agree
+from runtime.cli import Parser, check_output_file, fail, positive_int, with_sidecars
 from runtime.errors import DataError
-from runtime.evaluate import evaluate_models, resolve_lists
+from runtime.evaluate import check_files_exist, distinct, evaluate_models, read_lists, resolve_lists
 
 
 METHODS = ("entropy", "minmax", "percentile")
@@ -216,9 +216,15 @@ def calibrate(onnx_path: str | Path, data_root: str | Path, list_name: str, num_
         raise DataError(onnx_path, f"calibrate an FP32 ONNX model (this one is {sidecar.format}/{sidecar.precision})")
     pre = sidecar.pre
     samples = calibration_samples(data_root, list_name, num_images, seed)
+    held_out = read_lists(resolve_lists(data_root, report_lists or []), report_images)  # an empty report list: refused now
     model_sha = sha256_file(onnx_path)
     key = cache_key(model_sha, samples, sidecar.preprocess)
     cache = Path(f"{onnx_path}.calib-{key}.npz")
+    needed = [(distinct(held_out), True)] + ([] if cache.is_file() else [(samples, False)])  # cached ranges need no images
+    for sample_set, lanes in needed:  # every file there before any work
+        missing = check_files_exist(data_root, sample_set, lanes)
+        if missing:
+            raise missing[0][1]
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".calib-", dir=out.parent) as tmp:
         work = Path(tmp)
@@ -339,27 +345,26 @@ def report_markdown(report: dict[str, Any], calib: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m calibration.calibrate", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m calibration.calibrate", description=__doc__.split("\n")[0])
     parser.add_argument("--onnx", required=True, help="FP32 ONNX model (with its sidecar)")
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--list", default="train_gt.txt", help="calibration list (default: train_gt.txt)")
-    parser.add_argument("--num-images", type=int, default=512)
+    parser.add_argument("--num-images", type=positive_int, default=512)
     parser.add_argument("--method", choices=METHODS, default="entropy")
     parser.add_argument("--target", choices=TARGETS, default="trt")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--report-list", action="append", default=[], help="held-back list(s) for the report (default: test_split)")
-    parser.add_argument("--report-images", type=int, help="first N images of each report list")
+    parser.add_argument("--report-images", type=positive_int, help="first N images of each report list")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if args.num_images < 1:
-        parser.error("--num-images must be >= 1")
     try:
+        check_output_file(args.out, "INT8 model", with_sidecars(args.onnx))
+        check_output_file(f"{args.out}.json", "INT8 model's sidecar", with_sidecars(args.onnx))
         result = calibrate(args.onnx, args.data_root, args.list, args.num_images, args.method, args.target, args.out, args.seed,
                            args.report_list, args.report_images, progress=sys.stderr.isatty())
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (DataError, OSError) as err:
+        return fail(err)
     r = result["report"]["f1"]
     c = result["calibration"]
     print(f"{result['out']}: {c['method']}/{c['target']} from {c['images']} images ({'cached ranges' if c['cache_hit'] else 'collected'}), "

@@ -10,7 +10,6 @@ and the share of images whose decoded lanes are identical in the FP16 sidecar.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -24,6 +23,7 @@ from runtime.atomic import atomic_write_bytes
 from runtime.backends import load_backend, probabilities
 from runtime.culane import CulaneDataset
 from runtime.decode import LaneDecoder, lanes_agree
+from runtime.cli import Parser, check_output_file, fail, non_negative_int, with_sidecars
 from runtime.errors import DataError
 
 
@@ -86,17 +86,18 @@ def to_fp16(onnx_path: str | Path, out: str | Path | None = None, data_root: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.to_fp16", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m export.to_fp16", description=__doc__.split("\n")[0])
     parser.add_argument("--onnx", required=True)
     parser.add_argument("--out")
     parser.add_argument("--data-root", help="dataset for the check against FP32 (default: the one recorded at export)")
-    parser.add_argument("--check-images", type=int, default=50)
+    parser.add_argument("--check-images", type=non_negative_int, default=50)
     args = parser.parse_args(argv)
     try:
+        if args.out:
+            check_output_file(args.out, "FP16 model", with_sidecars(args.onnx))
         result = to_fp16(args.onnx, args.out, args.data_root, args.check_images)
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (DataError, OSError) as err:
+        return fail(err)
     extra = ""
     if "images" in result:
         extra = f"; vs FP32 on {result['images']} images: lanes identical {100 * result['lanes_identical_fraction']:.1f} %, " + \

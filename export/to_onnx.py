@@ -18,7 +18,6 @@ GPUs without TensorRT.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import logging
 import sys
@@ -36,6 +35,7 @@ from runtime.artifacts import Sidecar, library_versions, sha256_file
 from runtime.atomic import atomic_write_bytes, atomic_write_json
 from runtime.culane import CulaneDataset
 from runtime.decode import DecodeParams, LaneDecoder, lanes_agree
+from runtime.cli import Parser, check_output_file, fail, positive_int
 from runtime.errors import DataError
 from runtime.preprocess import Preprocess
 from training.models import count_parameters, load_trained
@@ -217,12 +217,12 @@ class ParityError(RuntimeError):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.to_onnx", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m export.to_onnx", description=__doc__.split("\n")[0])
     parser.add_argument("--ckpt", required=True)
     parser.add_argument("--out", required=True, help="artifacts/<dataset>/<name>.onnx")
     parser.add_argument("--dynamic-batch", action="store_true", help="leave the batch dimension free")
     parser.add_argument("--outputs", choices=("probabilities", "logits"), default="probabilities")
-    parser.add_argument("--parity-images", type=int, default=100, help="validation images for the parity check")
+    parser.add_argument("--parity-images", type=positive_int, default=100, help="validation images for the parity check")
     parser.add_argument("--parity-list", help="list for the parity check (default: the checkpoint's validation list)")
     parser.add_argument("--data-root", help="dataset root (default: the checkpoint's)")
     parser.add_argument("--no-pt2", action="store_true", help="skip the torch.export program")
@@ -230,11 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # "torchvision is not installed" notices
     try:
+        check_output_file(args.out, "ONNX model", [args.ckpt])
         result = export_checkpoint(args.ckpt, args.out, args.dynamic_batch, args.outputs == "probabilities", args.parity_images,
                                    args.data_root, args.parity_list, not args.no_pt2)
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (DataError, OSError) as err:
+        return fail(err)
     except ParityError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3

@@ -24,7 +24,6 @@ project's CI: there is no GPU or TensorRT there.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -36,6 +35,7 @@ from runtime.atomic import atomic_write_bytes
 from runtime.backends.cuda_util import CudaError
 from runtime.backends.tensorrt_backend import (TensorRTUnavailable, import_tensorrt, logged_errors, trt_available,
                                                trt_logger)
+from runtime.cli import Parser, check_output_file, fail, positive_float, positive_int, with_sidecars
 from runtime.errors import DataError
 
 __all__ = ["build_engine", "trt_available", "EngineBuildError", "TensorRTUnavailable", "main"]
@@ -229,23 +229,23 @@ def build_engine(onnx_path: str | Path, out: str | Path, workspace_gb: float = D
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.to_tensorrt", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m export.to_tensorrt", description=__doc__.split("\n")[0])
     parser.add_argument("--onnx", required=True, help="M.onnx, M.fp16.onnx or M.int8.onnx (with its .json sidecar)")
     parser.add_argument("--out", required=True, help="M.<precision>.engine")
-    parser.add_argument("--workspace-gb", type=float, default=DEFAULT_WORKSPACE_GB, help="builder workspace limit (GiB)")
+    parser.add_argument("--workspace-gb", type=positive_float, default=DEFAULT_WORKSPACE_GB, help="builder workspace limit (GiB)")
     parser.add_argument("--timing-cache", help="timing cache file, read if present and updated after the build")
-    parser.add_argument("--batch-opt", type=int, help="dynamic-batch models: the batch to tune for (default 1)")
-    parser.add_argument("--batch-max", type=int, help=f"dynamic-batch models: the largest batch (default {DEFAULT_BATCH_MAX})")
+    parser.add_argument("--batch-opt", type=positive_int, help="dynamic-batch models: the batch to tune for (default 1)")
+    parser.add_argument("--batch-max", type=positive_int, help=f"dynamic-batch models: the largest batch (default {DEFAULT_BATCH_MAX})")
     parser.add_argument("--tf32", action="store_true", help="allow TF32 math in FP32 layers (Ampere and newer)")
     parser.add_argument("--verbose", action="store_true", help="print TensorRT's builder log")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
+        check_output_file(args.out, "engine", with_sidecars(args.onnx) + [args.timing_cache])
         result = build_engine(args.onnx, args.out, args.workspace_gb, args.timing_cache, args.batch_opt, args.batch_max,
                               args.verbose, args.tf32)
-    except (DataError, TensorRTUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (DataError, TensorRTUnavailable, OSError) as err:
+        return fail(err)
     except (EngineBuildError, CudaError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 3

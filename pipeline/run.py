@@ -35,6 +35,8 @@ from pipeline import extra_eval
 from pipeline.stages import ROOT, STAGE_NAMES, STAGES, Layout, Stage
 from pipeline.summary import teacher_vs_student, teacher_warning
 from runtime.atomic import atomic_write_json
+from runtime.cli import Parser, check_output_dir, fail
+from runtime.errors import DataError
 
 PROFILES = Path(__file__).with_name("profiles.yaml")
 TAIL_LINES = 25
@@ -158,7 +160,7 @@ def warn_weak_teacher(lay: Layout) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="./pipeline.sh", description="Train, distil, export, calibrate, deploy and measure, in one command.")
+    parser = Parser(prog="./pipeline.sh", description="Train, distil, export, calibrate, deploy and measure, in one command.")
     parser.add_argument("dataset", help="dataset name (e.g. culane)")
     parser.add_argument("--data-root", help="a CULane-format dataset root (default: data/<dataset>, else synthetic)")
     parser.add_argument("--profile", choices=("tiny", "smoke", "paper"), help="default: paper with real data, smoke on synthetic")
@@ -175,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--extra-eval and --no-extra-eval exclude each other")
     lay, banner = resolve_layout(args.dataset, args.data_root, args.profile, Path(args.base).resolve())
     lay.extra_eval, extra_line = extra_eval.resolve(args.extra_eval, not args.no_extra_eval)
+    try:
+        for folder, what in ((lay.runs, "runs folder"), (lay.reports, "reports folder")):
+            check_output_dir(folder, what)
+    except DataError as err:
+        return fail(err)
     if banner:
         print(banner, flush=True)
     print(f"pipeline: dataset {lay.dataset} ({'synthetic' if lay.synthetic else 'real'}) at {lay.data_root}, profile {lay.profile}", flush=True)

@@ -16,7 +16,6 @@ The extra evaluation sets are those ``runs/<dataset>/pipeline_run.json`` records
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -26,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 from runtime.atomic import atomic_write_json, atomic_write_text
+from runtime.cli import Parser
 from pipeline.stages import MODELS, ROOT
 
 PAPER = {"teacher_ms": 171.2, "student_ms": 10.2, "ratio": 16.8, "device": "GTX TITAN X (Maxwell)",
@@ -285,7 +285,7 @@ def extra_eval_markdown(sets: dict[str, Any], reports: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.summary", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m pipeline.summary", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--profile", required=True)
@@ -293,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default=str(ROOT))
     args = parser.parse_args(argv)
     base = Path(args.base)
+    if not Path(args.data_root).is_dir():
+        parser.exit(2, f"error: {args.data_root}: dataset root is not a directory\n")
     summary = build(args.dataset, args.data_root, args.profile, args.synthetic, base)
     reports = base / "reports" / args.dataset
     atomic_write_json(reports / "summary.json", summary)

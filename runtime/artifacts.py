@@ -35,6 +35,7 @@ from runtime.preprocess import Preprocess
 CLASSES = ["background", "lane1", "lane2", "lane3", "lane4"]
 FORMATS = ("onnx", "tensorrt", "torch.export")
 PRECISIONS = ("fp32", "fp16", "int8")
+OUTPUT_KINDS = ("seg_prob", "seg_logits", "exist_prob")
 
 
 def sidecar_path(artifact: str | os.PathLike[str]) -> Path:
@@ -132,12 +133,28 @@ def read_sidecar(artifact: str | os.PathLike[str]) -> Sidecar:
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise DataError(path, f"sidecar lacks {', '.join(missing)}")
+    wrong = [k for k, kind in (("model", dict), ("input", dict), ("outputs", list), ("preprocess", dict), ("decode", dict),
+                               ("source", dict)) if not isinstance(data[k], kind)]
+    if wrong:
+        raise DataError(path, f"sidecar fields of the wrong type: {', '.join(wrong)} (model, input, preprocess, decode and "
+                              "source are objects, outputs a list)")
     if data["format"] not in FORMATS or data["precision"] not in PRECISIONS:
         raise DataError(path, f"unknown format/precision {data['format']!r}/{data['precision']!r}")
     try:
-        Preprocess.from_dict(data["preprocess"])
+        pre = Preprocess.from_dict(data["preprocess"])
         DecodeParams.from_dict(data["decode"])
     except (TypeError, ValueError) as err:
         raise DataError(path, f"bad preprocess/decode parameters: {err}") from None
+    shape = data["input"].get("shape")
+    if not isinstance(shape, list) or len(shape) != 4 or shape[1:] != [3, pre.net_height, pre.net_width]:
+        raise DataError(path, f"input.shape {shape} does not match its preprocess (network input 3x{pre.net_height}x{pre.net_width}): "
+                              "the sidecar was edited or belongs to another export")
+    if not isinstance(data["input"].get("name"), str):
+        raise DataError(path, "input.name must be the model's input name")
+    if not data["outputs"] or not all(isinstance(o, dict) and "name" in o and "kind" in o for o in data["outputs"]):
+        raise DataError(path, "outputs must be a list of {name, kind, ...} objects")
+    kinds = [o["kind"] for o in data["outputs"]]
+    if any(k not in OUTPUT_KINDS for k in kinds) or "exist_prob" not in kinds or not {"seg_prob", "seg_logits"} & set(kinds):
+        raise DataError(path, f"output kinds {kinds}: expected exist_prob and one of seg_prob, seg_logits")
     known = {k: data.pop(k) for k in list(data) if k in Sidecar.__dataclass_fields__ and k != "extra"}
     return Sidecar(**known, extra=data)

@@ -5,9 +5,12 @@ file or the new complete one.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +56,34 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, durable: bool = T
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     """Write ``obj`` as indented JSON (trailing newline) to ``path`` atomically."""
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def staged_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary folder beside ``path`` to write into; on success its files are moved into
+    ``path`` (a new folder: one rename; an existing one: file by file, replacing same-named files,
+    leaving others), on failure it is removed with any parent folders it created: a failed job
+    leaves no half-written output folder."""
+    target = Path(path)
+    created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # innermost first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+    if not target.exists():
+        os.chmod(staging, 0o777 & ~_umask())
+        os.replace(staging, target)
+        return
+    for file in sorted(p for p in staging.rglob("*") if not p.is_dir()):
+        destination = target / file.relative_to(staging)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(file, destination)
+    shutil.rmtree(staging, ignore_errors=True)

@@ -23,7 +23,6 @@ All times are milliseconds.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -36,8 +35,9 @@ import numpy as np
 
 from runtime.artifacts import library_versions, now
 from runtime.atomic import atomic_write_json
-from runtime.backends import BACKENDS, Backend, load_backend
-from runtime.errors import DataError
+from runtime.cli import Parser, check_output_file, non_negative_int, positive_int, run_main, with_sidecars
+from runtime.culane import read_image
+from runtime.backends import BACKENDS, DEVICES, Backend, load_backend
 from runtime.latency import summarize
 from runtime.sample_input import sample_batch
 
@@ -166,16 +166,15 @@ def format_summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m runtime.benchmark", description=__doc__.split("\n")[0])
+def _parser() -> Parser:
+    parser = Parser(prog="python -m runtime.benchmark", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="artifact (.onnx, .engine, .pt2) with its .json sidecar")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "tensorrt"),
-                        help="tensorrt: ONNX Runtime's TensorRT execution provider")
-    parser.add_argument("--threads", type=int, default=None, help="CPU intra-op threads (default: the backend's)")
-    parser.add_argument("--iterations", type=int, default=1000, help="timed iterations (default 1000)")
-    parser.add_argument("--warmup", type=int, default=100, help="untimed warm-up iterations (default 100)")
-    parser.add_argument("--batch", type=int, default=1, help="images per inference (default 1)")
+    parser.add_argument("--device", default="auto", choices=DEVICES, help="tensorrt: ONNX Runtime's TensorRT execution provider")
+    parser.add_argument("--threads", type=positive_int, default=None, help="CPU intra-op threads (default: the backend's)")
+    parser.add_argument("--iterations", type=positive_int, default=1000, help="timed iterations (default 1000)")
+    parser.add_argument("--warmup", type=non_negative_int, default=100, help="untimed warm-up iterations (default 100)")
+    parser.add_argument("--batch", type=positive_int, default=1, help="images per inference (default 1)")
     parser.add_argument("--image", default=None, help="input image (default: a drawn road scene)")
     parser.add_argument("--json", default=None, metavar="OUT.json", help="write the report here")
     parser.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
@@ -183,23 +182,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.iterations < 1 or args.warmup < 0 or args.batch < 1 or (args.threads is not None and args.threads < 1):
-        parser.error("--iterations, --batch and --threads must be >= 1, --warmup >= 0")
-    try:
+    args = _parser().parse_args(argv)
+
+    def body() -> int:
+        if args.json:
+            check_output_file(args.json, "report", with_sidecars(args.model) + [args.image])
+        if args.image:
+            read_image(args.image)  # a missing or broken --image is refused before the model loads
         report = benchmark(args.model, args.backend, args.device, args.threads, args.iterations, args.warmup,
                            args.batch, args.image, progress=not args.quiet and sys.stderr.isatty())
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        atomic_write_json(args.json, report)
-    if not args.quiet:
-        print(format_summary(report))
         if args.json:
-            print(f"Report: {args.json}")
-    return 0
+            atomic_write_json(args.json, report)
+        if not args.quiet:
+            print(format_summary(report))
+            if args.json:
+                print(f"Report: {args.json}")
+        return 0
+
+    return run_main(body)
 
 
 if __name__ == "__main__":

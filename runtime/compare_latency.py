@@ -13,11 +13,12 @@ compared is the one named by the report's ``latency_key``. Writes, atomically:
 - ``latency.png`` beside it: both latency distributions (box plots, log axis, p50 marked);
 - ``latency.json`` beside it: the figures (p50s, ratio_p50, backends, devices, warnings).
 
-Bad inputs (missing file, not JSON, missing keys) print ``error: <file>: <problem>`` and exit 2.
+Bad inputs (missing file, not JSON, missing keys; the reports' model roles swapped or equal; different
+input sizes; an output that cannot be written or would overwrite an input) print
+``error: <file>: <problem>`` and exit 2, before anything is written.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import math
@@ -32,6 +33,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 from runtime.artifacts import now
 from runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from runtime.cli import Parser, check_output_file, fail
 from runtime.errors import DataError
 
 KINDS = ("benchmark", "video")
@@ -131,6 +133,27 @@ def mismatches(teacher: dict[str, Any], student: dict[str, Any]) -> list[str]:
     if shape_a and shape_b and shape_a[0] != shape_b[0]:
         out.append(f"batch: {shape_a[0]} vs {shape_b[0]}")
     return out
+
+
+def check_pair(teacher: dict[str, Any], student: dict[str, Any]) -> None:
+    """Refuse a comparison that cannot mean teacher vs student: roles swapped or the same (from the
+    reports' ``meta.role``, where the sidecar recorded one), or different input sizes (C, h, w)."""
+    t_path, s_path = teacher["_path"], student["_path"]
+    if Path(t_path).resolve() == Path(s_path).resolve():
+        raise DataError(s_path, "the same report twice: pass the teacher's report, then the student's")
+    t_role, s_role = teacher["meta"].get("role"), student["meta"].get("role")
+    if t_role == "student" and s_role == "teacher":
+        raise DataError(t_path, "this is the student's report and the second is the teacher's: pass TEACHER.json first")
+    if t_role is not None and t_role == s_role:
+        raise DataError(s_path, f"both reports are of a {t_role} model ({t_path} too): compare a teacher with a student")
+    for path, role, expected in ((t_path, t_role, "teacher"), (s_path, s_role, "student")):
+        if role is not None and role != expected:
+            raise DataError(path, f"passed as the {expected}'s report, but its model's role is {role!r}")
+    t_shape, s_shape = teacher["meta"].get("input_shape"), student["meta"].get("input_shape")
+    if isinstance(t_shape, list) and isinstance(s_shape, list) and t_shape[1:] != s_shape[1:]:
+        size = lambda shape: "x".join(str(v) for v in shape[1:])  # noqa: E731
+        raise DataError(s_path, f"input {size(s_shape)} differs from the teacher's {size(t_shape)} ({t_path}): latencies at "
+                                "different input sizes are not a speed-up; measure both at the same size")
 
 
 # -- the comparison ---------------------------------------------------------------------------
@@ -301,8 +324,11 @@ def plot_png(teacher: dict[str, Any], student: dict[str, Any], result: dict[str,
 def write_comparison(teacher_path: str, student_path: str, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Read both reports, write the .md, .png and .json; returns the paths written."""
     teacher, student = load_report(teacher_path), load_report(student_path)
-    result = compare(teacher, student)
+    check_pair(teacher, student)
     out = Path(out)
+    for path in (out, out.with_suffix(".png"), out.with_suffix(".json")):
+        check_output_file(path, "comparison", (teacher_path, student_path))
+    result = compare(teacher, student)
     written = {}
     png = plot_png(teacher, student, result)
     if png is not None:
@@ -315,7 +341,7 @@ def write_comparison(teacher_path: str, student_path: str, out: str | os.PathLik
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtime.compare_latency", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m runtime.compare_latency", description=__doc__.split("\n")[0])
     parser.add_argument("teacher", help="teacher latency report (benchmark or video JSON)")
     parser.add_argument("student", help="student latency report (benchmark or video JSON)")
     parser.add_argument("--out", required=True, help="Markdown output (.md); the .png and .json go beside it")
@@ -324,9 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--out must name a .md file (the .png and .json are written beside it)")
     try:
         written = write_comparison(args.teacher, args.student, args.out)
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (DataError, OSError) as err:
+        return fail(err)
     result = json.loads(written["json"].read_text(encoding="utf-8"))
     print(f"speed-up (teacher p50 / student p50): {result['ratio_p50']:.2f}x"
           + ("" if result["like_for_like"] else "  [not like for like: " + "; ".join(result["warnings"]) + "]"))

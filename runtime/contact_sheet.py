@@ -19,7 +19,6 @@ Bad input: one ``error:`` line naming the file, exit status 2.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -29,8 +28,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from runtime.artifacts import read_sidecar
 from runtime.atomic import atomic_write_bytes
-from runtime.backends import load_backend
+from runtime.cli import Parser, check_output_file, fail, positive_int, with_sidecars
+from runtime.backends import BACKENDS, DEVICES, load_backend
 from runtime.culane import CulaneDataset, Sample
 from runtime.culane_metric import Counts, count_image
 from runtime.decode import DecodedLane
@@ -38,7 +39,7 @@ from runtime.draw import LANE_COLORS, draw_hud, draw_lanes
 from runtime.errors import DataError
 from runtime.evaluate import drive_of, predict
 from runtime.frame_policy import FramePolicy
-from runtime.infer_video import Pipeline, check_model
+from runtime.infer_video import Pipeline
 from runtime.lines import Lane
 from runtime.video_io import FrameReader, quiet_opencv
 
@@ -210,25 +211,24 @@ def from_video(models: Sequence[str], labels: Sequence[str], video: str, n: int,
     columns = []
     for model, label in zip(models, labels):
         runner = load_backend(model, backend, device, threads)
-        check_model(runner)
         pipeline = Pipeline(runner, FramePolicy(runner.sidecar.pre, w, h))
         columns.append(Column(label, [pipeline(f)[1] for f in frames]))
     return frames, names, columns
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtime.contact_sheet", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m runtime.contact_sheet", description=__doc__.split("\n")[0])
     parser.add_argument("--model", action="append", required=True, help="a deployed artifact with its .json sidecar (repeatable: one column each)")
     parser.add_argument("--label", action="append", default=[], help="column header per --model, in order (default: the file name)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data-root", help="a CULane-format root (frames with ground truth)")
     source.add_argument("--video", help="a video (frames without ground truth)")
     parser.add_argument("--list", default="test.txt", help="list under ROOT/list, ROOT or as given (default: test.txt)")
-    parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help=f"rows (default {DEFAULT_FRAMES})")
+    parser.add_argument("--frames", type=positive_int, default=DEFAULT_FRAMES, help=f"rows (default {DEFAULT_FRAMES})")
     parser.add_argument("--tile-width", type=int, default=TILE_WIDTH, help=f"px per tile (default {TILE_WIDTH})")
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int)
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--device", default="cpu", choices=DEVICES)
+    parser.add_argument("--threads", type=positive_int)
     parser.add_argument("--out", required=True, help="the PNG to write")
     args = parser.parse_args(argv)
     if args.label and len(args.label) != len(args.model):
@@ -240,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     labels = args.label or [Path(m).name for m in args.model]
     quiet_opencv()
     try:
+        check_output_file(args.out, "contact sheet", with_sidecars(*args.model) + [args.video])
+        for model in args.model:  # every model and its sidecar before any frame is read
+            if not Path(model).is_file():
+                raise DataError(model, "model file not found")
+            read_sidecar(model)
         if args.video:
             frames, names, columns = from_video(args.model, labels, args.video, args.frames, args.backend, args.device, args.threads)
             truth = None
@@ -249,8 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         sheet = compose(frames, names, columns, truth, args.tile_width)
         size = write_png(args.out, sheet)
     except (DataError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return fail(err)
     for column in columns:
         print(f"{column.label}: " + header_lines(column, len(frames))[1])
     print(f"{args.out}: {sheet.shape[1]}x{sheet.shape[0]} px, {len(frames)} frames x {len(columns)} models, {size / 1e6:.2f} MB")

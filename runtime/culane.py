@@ -76,6 +76,7 @@ class ListFile:
 
 
 _IMAGE_EXT = (".jpg", ".jpeg", ".png")
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TRAILING_FLAGS = re.compile(r"(\s+\d+){%d}\s*$" % NUM_LANES)
 _TWO_PATHS = re.compile(r"^(\S.*?\.(?:jpg|jpeg|png))\s+(\S.*\.png)$", re.IGNORECASE)
 
@@ -171,12 +172,59 @@ class CulaneDataset:
         return read_lines_file(self.path(sample.lines_name))
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a colour image as (H, W, 3) uint8 BGR; :class:`DataError` if missing or unreadable."""
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's or PNG's header, without decoding; None for other formats."""
+    if data[:8] == _PNG_MAGIC and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
+def incomplete(data: bytes) -> str | None:
+    """Why an encoded image is cut short, or None: an empty file, a JPEG without an end-of-image
+    marker after its last scan (libjpeg would decode it with grey rows and only a warning), a PNG
+    without its IEND chunk at the end. Other formats are left to the decoder."""
+    if not data:
+        return "empty file"
+    if data[:3] == b"\xff\xd8\xff":
+        if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+            return "truncated JPEG (no end-of-image marker after its last scan)"
+    elif data[:8] == _PNG_MAGIC and b"IEND" not in data[-64:]:
+        return "truncated PNG (no IEND chunk at its end)"
+    return None
+
+
+def read_encoded(path: str | os.PathLike[str], what: str = "image") -> bytes:
+    """A file's bytes, checked to be a complete image file; :class:`DataError` if missing, unreadable or cut short."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "image not found")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        raise DataError(path, f"{what} not found")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(path, f"cannot read {what} ({err.strerror or err.__class__.__name__})") from None
+    problem = incomplete(data)
+    if problem:
+        raise DataError(path, f"corrupt {what}: {problem}")
+    return data
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a colour image as (H, W, 3) uint8 BGR; :class:`DataError` if missing, truncated or unreadable."""
+    data = read_encoded(path)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise DataError(path, "cannot decode image (corrupt or not an image)")
     return image
@@ -185,10 +233,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 def read_label(path: str | os.PathLike[str], num_classes: int = NUM_CLASSES, expected_shape: tuple[int, int] | None = None) -> np.ndarray:
     """Read a label PNG as (H, W) uint8; values must lie in 0..num_classes-1 or be 255, and the
     size must be ``expected_shape`` (H, W) when given."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "label map not found")
-    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    label = cv2.imdecode(np.frombuffer(read_encoded(path, "label map"), np.uint8), cv2.IMREAD_UNCHANGED)
     if label is None:
         raise DataError(path, "cannot decode label map (corrupt or not an image)")
     if label.ndim == 3:

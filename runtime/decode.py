@@ -47,11 +47,33 @@ class DecodeParams:
     min_points: int = 2
     outlier_px: float | None = None  # None: keep every point above the threshold
 
+    def __post_init__(self) -> None:
+        """Types and ranges (a hand-edited sidecar is refused here, not mid-video)."""
+        def number(value: Any, integer: bool) -> bool:
+            kinds = (int,) if integer else (int, float)
+            return isinstance(value, kinds) and not isinstance(value, bool)
+
+        for name, integer, optional in (("blur_kernel", True, True), ("first_row", True, False), ("row_step", True, False),
+                                        ("num_rows", True, False), ("prob_threshold", False, False),
+                                        ("exist_threshold", False, False), ("min_points", True, False), ("outlier_px", False, True)):
+            value = getattr(self, name)
+            if not (value is None and optional) and not number(value, integer):
+                raise ValueError(f"decode.{name} must be {'an integer' if integer else 'a number'}{' or null' if optional else ''}, got {value!r}")
+        if not (0 <= self.prob_threshold <= 1 and 0 <= self.exist_threshold <= 1):
+            raise ValueError("decode thresholds must lie within [0, 1]")
+        if self.row_step < 1 or self.num_rows < 1 or self.min_points < 1 or self.first_row < 0:
+            raise ValueError("decode.row_step, num_rows and min_points must be >= 1, first_row >= 0")
+        if (self.blur_kernel is not None and self.blur_kernel < 1) or (self.outlier_px is not None and self.outlier_px <= 0):
+            raise ValueError("decode.blur_kernel must be >= 1 and decode.outlier_px > 0 when given")
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DecodeParams":
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown decoding parameters {unknown}; known: {', '.join(cls.__dataclass_fields__)}")
         return cls(**data)
 
 

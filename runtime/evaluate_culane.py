@@ -11,7 +11,6 @@ table; with ``--json`` the last line of stdout is one JSON object:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from runtime.culane import CATEGORIES, read_list
 from runtime.culane_metric import Counts, MetricParams, count_images, opencv_draws_like_official, totals
+from runtime.cli import Parser
 from runtime.errors import DataError
 
 _SPLIT_RE = re.compile(r"^test(\d+)_(\w+)\.txt$")
@@ -27,6 +27,8 @@ _SPLIT_RE = re.compile(r"^test(\d+)_(\w+)\.txt$")
 
 def default_lists(data_root: str | os.PathLike[str]) -> dict[str, Path]:
     """The category lists under ``ROOT/list/test_split``, keyed by category, in CULane order."""
+    if not Path(data_root).is_dir():
+        raise DataError(data_root, "dataset root is not a directory")
     split_dir = Path(data_root) / "list" / "test_split"
     found = []
     for path in split_dir.glob("test*_*.txt"):
@@ -48,6 +50,9 @@ def evaluate_lists(
 ) -> dict[str, Counts]:
     """Counts per list and ``"total"`` pooled over the distinct images of all lists."""
     per_list = {name: [s.lines_name for s in read_list(path).samples] for name, path in lists.items()}
+    for name, path in lists.items():
+        if not per_list[name]:
+            raise DataError(path, "the list names no images (empty file)")
     unique = list(dict.fromkeys(n for names in per_list.values() for n in names))
     rows = count_images(data_root, pred_dir, unique, params, workers=workers, progress=progress)
     index = {name: i for i, name in enumerate(unique)}
@@ -75,7 +80,7 @@ def _list_name(path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtime.evaluate_culane", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m runtime.evaluate_culane", description=__doc__.split("\n")[0])
     parser.add_argument("--data-root", required=True, help="dataset root holding the annotation .lines.txt files")
     parser.add_argument("--pred-dir", required=True, help="root of the predicted .lines.txt files (same layout)")
     parser.add_argument("--list", action="append", default=[], help="list file (repeatable); default: ROOT/list/test_split/*")
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     try:
         if not Path(args.pred_dir).is_dir():
-            raise DataError(args.pred_dir, "prediction directory not found")
+            raise DataError(args.pred_dir, "prediction folder not found (or not a folder)")
         if args.list:
             lists = {}
             for item in args.list:

@@ -24,6 +24,10 @@ statistics per column and ``loop_fps``), ``records``, and with ``--gt`` an ``acc
 lanes are scored in the model's source geometry (GT mapped through the frame policy) with the
 official CULane counting, so a 1640x590 video is scored exactly as CULane images are.
 
+Before the model is loaded: the video must be a video (a still image is refused with one line:
+this command runs videos), and the report, its .csv and the output video must be writable where
+asked and must not overwrite an input.
+
 Ctrl-C (or SIGTERM) stops after the frame in progress: the partial report (``complete`` false,
 ``stopped_reason`` "interrupted") and a playable video are written, exit status 130; a second
 Ctrl-C stops at once. A corrupt or truncated video stops at the last good frame with a warning
@@ -52,7 +56,8 @@ import numpy as np
 
 from runtime.artifacts import library_versions, now
 from runtime.atomic import atomic_write_json, atomic_write_text
-from runtime.backends import BACKENDS, Backend, load_backend, probabilities
+from runtime.cli import Parser, check_output_file, fail, non_negative_int, positive_int, with_sidecars
+from runtime.backends import BACKENDS, DEVICES, Backend, load_backend, probabilities
 from runtime.culane_metric import Counts, count_image
 from runtime.decode import DecodedLane, LaneDecoder
 from runtime.draw import draw_hud, draw_lanes, hud_lines
@@ -60,10 +65,10 @@ from runtime.errors import DataError
 from runtime.frame_policy import FramePolicy
 from runtime.latency import Stopwatch, summarize
 from runtime.lines import Lane, read_lines_file
-from runtime.video_io import FrameReader, FrameWriter, VideoInfo, quiet_opencv
+from runtime.video_io import FrameReader, FrameWriter, VideoInfo, check_video_file, quiet_opencv
 
 LATENCY_KEY = "infer_host"
-EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+EXIT_INTERRUPTED = 130
 VERSION_PACKAGES = ("numpy", "opencv-python-headless", "opencv-python", "onnxruntime", "onnxruntime-gpu",
                     "tensorrt", "cuda-python", "tqdm")
 
@@ -290,28 +295,42 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
 # Command line
 # --------------------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python runtime/infer_video.py", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python runtime/infer_video.py", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="a deployed artifact (.onnx, .engine, .pt2) with its .json sidecar")
-    parser.add_argument("--video", required=True, help="input video (any size; see runtime/frame_policy.py)")
+    parser.add_argument("--video", required=True, help="input video (any size; see runtime/frame_policy.py). A still image "
+                        "is refused with one line: for images use python -m runtime.evaluate or runtime.contact_sheet")
     parser.add_argument("--out", help="output video (.mp4, mp4v) with lanes and HUD drawn")
     parser.add_argument("--report", required=True, help="latency report (.json; a .csv of per-frame records beside it)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "tensorrt"))
-    parser.add_argument("--threads", type=int, help="CPU intra-op threads of the backend")
-    parser.add_argument("--max-frames", type=int, help="process at most N frames (warm-up included)")
-    parser.add_argument("--warmup", type=int, default=10, help="frames processed but not timed (default 10)")
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--threads", type=positive_int, help="CPU intra-op threads of the backend")
+    parser.add_argument("--max-frames", type=positive_int, help="process at most N frames (warm-up included)")
+    parser.add_argument("--warmup", type=non_negative_int, default=10, help="frames processed but not timed (default 10)")
     parser.add_argument("--gt", help="per-frame ground truth folder (the synthetic drive's <video>_gt) -> F1")
     parser.add_argument("--no-video", action="store_true", help="do not write an output video")
     args = parser.parse_args(argv)
     if not args.no_video and not args.out:
         parser.error("--out is required unless --no-video")
-    if args.max_frames is not None and args.max_frames < 1:
-        parser.error("--max-frames must be at least 1")
-    if args.warmup < 0:
-        parser.error("--warmup must be >= 0")
     if Path(args.report).suffix.lower() != ".json":
         parser.error("--report must be a .json file (the per-frame .csv is written beside it)")
     return args
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Inputs and output locations, before the model is loaded or a frame decoded."""
+    video = Path(args.video)
+    check_video_file(video)
+    outputs = [Path(args.report), Path(args.report).with_suffix(".csv")] + ([] if args.no_video else [Path(args.out)])
+    inputs = [video, *with_sidecars(args.model), args.gt]
+    for i, path in enumerate(outputs):
+        if path.resolve() in {p.resolve() for p in outputs[:i]}:
+            raise DataError(path, "--out would overwrite the report or its .csv")
+    check_output_file(args.report, "report", inputs)
+    check_output_file(Path(args.report).with_suffix(".csv"), "report's .csv", inputs)
+    if not args.no_video:
+        check_output_file(args.out, "output video", inputs)
+    if args.gt and not Path(args.gt).is_dir():
+        raise DataError(args.gt, "ground-truth folder not found")
 
 
 def effective_warmup(requested: int, expected: int | None) -> int:
@@ -321,14 +340,6 @@ def effective_warmup(requested: int, expected: int | None) -> int:
     warmup = max(0, expected - 1)
     print(f"note: the video has {expected} frames; warm-up lowered from {requested} to {warmup}", file=sys.stderr)
     return warmup
-
-
-def check_model(backend: Backend) -> None:
-    """The sidecar's input shape must be the preprocessing's network size."""
-    pre, shape = backend.sidecar.pre, backend.sidecar.input.get("shape", [])
-    if len(shape) != 4 or list(shape[2:]) != [pre.net_height, pre.net_width]:
-        raise DataError(backend.path, f"sidecar input shape {shape} does not match its preprocessing "
-                                      f"({pre.net_height}x{pre.net_width}): re-export the model")
 
 
 def progress_bar(total: int | None):
@@ -354,7 +365,6 @@ def run(args: argparse.Namespace) -> int:
     reader = FrameReader(args.video, max_frames=args.max_frames)
     try:
         backend = load_backend(args.model, args.backend, args.device, args.threads)
-        check_model(backend)
         w, h = reader.size
         policy = FramePolicy(backend.sidecar.pre, w, h)
         expected = reader.expected_frames
@@ -411,10 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     quiet_opencv()
     try:
+        check_paths(args)
         return run(args)
     except (DataError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(err)
     except KeyboardInterrupt:
         print("interrupted before the first frame: nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -59,11 +59,37 @@ class VideoInfo:
     frame_count: int  # as the container announces it; 0 when unknown
 
 
-def _open_capture(path: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
+STILL_IMAGE_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"BM": "BMP", b"GIF8": "GIF", b"II*\x00": "TIFF",
+                     b"MM\x00*": "TIFF"}
+
+
+def still_image_kind(path: str | Path) -> str | None:
+    """'JPEG', 'PNG', ... when ``path`` is a still image (by its first bytes, whatever its name), else None."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for magic, kind in STILL_IMAGE_MAGIC.items() if head.startswith(magic)), None)
+
+
+def check_video_file(path: Path) -> None:
+    """:class:`DataError` if ``path`` is missing, not a file, or a still image (FFmpeg would open a
+    JPEG as a one-frame video at an invented frame rate: refused instead)."""
     if not path.exists():
         raise DataError(path, "video file not found")
     if not path.is_file():
         raise DataError(path, "not a file")
+    kind = still_image_kind(path)
+    if kind:
+        raise DataError(path, f"a still {kind} image, not a video: videos only here; for images use python -m runtime.evaluate "
+                              "(CULane lists) or python -m runtime.contact_sheet --data-root")
+
+
+def _open_capture(path: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
+    check_video_file(path)
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()

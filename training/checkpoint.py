@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,10 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "checkpoint not found")
+    if not zipfile.is_zipfile(path):
+        size = path.stat().st_size
+        raise DataError(path, f"not a complete checkpoint: truncated (e.g. a copy or save cut short) or not a torch file "
+                              f"({size} bytes, no zip end record)")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for truncated/corrupt/unsafe files

@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
         "train_list": "train_gt.txt",
         "val_list": "val_gt.txt",
         "num_workers": 2,
-        "skip_bad": False,
+        "skip_bad": False,  # true: malformed list lines and samples with bad files (missing, truncated, bad labels) are left out and listed in the log
     },
     "input": Preprocess().to_dict(),
     "model": {

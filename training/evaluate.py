@@ -11,7 +11,6 @@ Writes ``DIR/predictions/<image>.lines.txt`` (readable by the official evaluator
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from runtime.atomic import atomic_write_json, atomic_write_text
 from runtime.culane import CulaneDataset
 from runtime.culane_metric import Counts
 from runtime.decode import DecodeParams
+from runtime.cli import Parser, check_output_dir, fail, non_negative_int, positive_int
 from runtime.errors import DataError
 from runtime.evaluate_culane import default_lists, evaluate_lists, format_table
 from runtime.lines import write_lines_file
@@ -92,26 +92,27 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m training.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--ckpt", required=True)
     parser.add_argument("--data-root", help="dataset root (default: the one the checkpoint was trained on)")
     parser.add_argument("--split", choices=("val", "test"), default="test")
     parser.add_argument("--list", help="score this list only (instead of --split's)")
     parser.add_argument("--out", help="output folder (default: <run folder>/eval_<split>)")
     parser.add_argument("--device", choices=("cpu", "cuda"))
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--workers", type=non_negative_int, default=2)
     parser.add_argument("--decode", action="append", default=[], metavar="KEY=VALUE",
                         help="override a decoding parameter (e.g. blur_kernel=9, prob_threshold=0.4)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     try:
+        if args.out:
+            check_output_dir(args.out, "evaluation folder")
         overrides = {k: v for item in args.decode for k, v in parse_override(item).items()}
         report = evaluate_checkpoint(args.ckpt, args.data_root, args.split, args.out, args.device, args.batch_size, args.workers,
                                      progress=sys.stderr.isatty(), decode=overrides, list_name=args.list)
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ConfigError, DataError, OSError, ValueError) as err:  # ValueError: a bad --decode value
+        return fail(err)
     print(report.pop("table"))
     if args.json:
         print(json.dumps(report))

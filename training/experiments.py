@@ -32,7 +32,6 @@ test images, :mod:`training.paired`) on the test split and on every ``extra_eval
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import io
@@ -48,7 +47,9 @@ import numpy as np
 import yaml
 
 from runtime.atomic import atomic_write_bytes, atomic_write_text
+from runtime.cli import Parser, check_output_dir, fail, non_negative_int
 from runtime.culane import CATEGORIES
+from runtime.errors import DataError
 from training.config import ConfigError
 from training.distill.distiller import LGAD_NOTE
 from training.paired import bootstrap_interval, per_image_counts, seed_interval
@@ -73,6 +74,10 @@ def load_experiment(path: str | Path) -> dict[str, Any]:
         spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ConfigError(f"{path}: experiment file not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: unreadable experiment file ({err.__class__.__name__}: {str(err).splitlines()[0]})") from None
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: an experiment file is a YAML mapping (student, teacher, methods, seeds, ...)")
     missing = {"student", "teacher", "methods", "seeds"} - set(spec)
     if missing:
         raise ConfigError(f"{path}: missing keys {sorted(missing)}")
@@ -438,18 +443,19 @@ def write_report(results: dict[str, Any], report_dir: Path, title: str) -> list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.experiments", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m training.experiments", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="experiment YAML")
     parser.add_argument("--only", nargs="+", help="methods to run (default: all)")
-    parser.add_argument("--seeds", nargs="+", type=int, help="seeds to run (default: the file's)")
+    parser.add_argument("--seeds", nargs="+", type=non_negative_int, help="seeds to run (default: the file's)")
     args = parser.parse_args(argv)
     try:
         spec = load_experiment(args.config)
+        check_output_dir(spec["runs_dir"], "runs folder")
+        check_output_dir(spec["report_dir"], "report folder")
         results = run_grid(spec, args.only, args.seeds)
         rows = write_report(results, Path(spec["report_dir"]), f"Distillation on {Path(spec['runs_dir']).parent.name}")
-    except (ConfigError, RuntimeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ConfigError, DataError, OSError, RuntimeError) as err:
+        return fail(err)
     for r in rows:
         print(f"{r['algorithm']:<28} total F1 {r['total'][0]:6.2f} ± {r['total'][1]:.2f}  ({r['seeds']} seeds)")
     print(f"report: {Path(spec['report_dir']) / 'distillation.md'}")

@@ -11,7 +11,6 @@ whose gradient is a few per cent of the task's barely moves training at its weig
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from runtime.atomic import atomic_write_json
+from runtime.cli import Parser, check_output_file, fail, positive_int
 from runtime.errors import DataError
 from runtime.preprocess import Preprocess
 from training.checkpoint import load_checkpoint
@@ -87,25 +87,24 @@ def table(result: dict[str, dict[str, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.loss_balance", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m training.loss_balance", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="a distillation config (a run's config.yaml works)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--ckpt", help="student weights (default: best.pt beside the config, if there)")
     which.add_argument("--init", action="store_true", help="measure at initialisation (step 0 of training)")
-    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--batches", type=positive_int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)
-    if args.batches < 1:
-        parser.error("--batches must be at least 1")
     ckpt = None if args.init else args.ckpt or (str(p) if (p := Path(args.config).with_name("best.pt")).is_file() else None)
     try:
+        if args.json:
+            check_output_file(args.json, "figures")
         config = load_config(args.config, args.set)
         result = measure(config, ckpt, args.batches, args.seed)
-    except (ConfigError, DataError, ValueError) as err:  # ValueError: a bad distill section
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ConfigError, DataError, OSError, ValueError) as err:  # ValueError: a bad distill section
+        return fail(err)
     print(f"student: {ckpt or 'initialisation'}; {args.batches} batches of {config['train']['batch_size']}")
     print(table(result))
     if args.json:

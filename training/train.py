@@ -17,7 +17,6 @@ Run folder (``output.dir``, default ``runs/<dataset>/<name>``): ``config.yaml``,
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
@@ -30,11 +29,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from runtime.atomic import atomic_write_json, atomic_write_text
-from runtime.culane import CulaneDataset
+from runtime.cli import Parser, check_output_dir, fail, positive_int
+from runtime.culane import CulaneDataset, Sample
 from runtime.decode import DecodeParams
 from runtime.errors import DataError
 from runtime.parallel import worker_context
 from runtime.preprocess import Preprocess
+from runtime.scan import scan_samples
 from training import distributed
 from training.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from training.config import ConfigError, dump, load_config, run_dir, with_defaults
@@ -145,8 +146,35 @@ class Trainer:
         val_samples = CulaneDataset(data["root"]).read_list(data["val_list"], skip_bad=data["skip_bad"]).samples
         if t["max_val_images"]:
             val_samples = val_samples[: t["max_val_images"]]
+        self.train_set.samples = self._checked(self.train_set.samples, labels=True)
+        val_samples = self._checked(val_samples, lanes=True)
         self.val_samples = val_samples[d.rank :: d.world]
         self.predictor = LanePredictor(self.model, self.pre, self.decode, d.device, self.amp)
+
+    def _checked(self, samples: list[Sample], labels: bool = False, lanes: bool = False) -> list[Sample]:
+        """The samples whose files are all good (:mod:`runtime.scan`, before the first step; the main
+        process scans first and caches a clean result, the others then find it). A bad file stops the
+        run with its one-line error, or with ``dataset.skip_bad`` is listed in the log and left out."""
+        data = self.config["dataset"]
+        bad: list = []
+        for turn in (True, False):
+            if self.d.main == turn:
+                bad = scan_samples(data["root"], samples, labels=labels, lanes=lanes, workers=max(2, data["num_workers"]),
+                                   progress=self.d.main and sys.stderr.isatty())
+            distributed.barrier(self.d)
+        if not bad:
+            return samples
+        if not data["skip_bad"]:
+            more = f" (and {len(bad) - 1} more bad samples in {bad[0][0].source}; dataset.skip_bad=true leaves them out)" if len(bad) > 1 else ""
+            raise DataError(bad[0][1].path, f"{bad[0][1].problem}{more}", line=bad[0][1].line)
+        for sample, err in bad:
+            log.warning("skipping %s:%d (%s): %s", sample.source, sample.line, sample.image, err)
+        log.warning("%s: skipped %d of %d samples with bad files (dataset.skip_bad)", bad[0][0].source, len(bad), len(samples))
+        dropped = {id(sample) for sample, _ in bad}
+        kept = [s for s in samples if id(s) not in dropped]
+        if not kept:
+            raise DataError(bad[0][0].source, "every sample of the list has a bad file")
+        return kept
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _resume(self) -> None:
@@ -154,7 +182,10 @@ class Trainer:
         if not path.is_file():
             log.info("no %s: starting from scratch", path)
             return
-        ckpt = load_checkpoint(path, self.d.device)
+        try:
+            ckpt = load_checkpoint(path, self.d.device)
+        except DataError as err:
+            raise DataError(err.path, f"{err.problem}; cannot resume from it: move it away to start afresh") from None
         changed = [k for k in _diff_keys(with_defaults(ckpt["config"]), self.config) if k not in RESUME_FREE and not k.startswith(RESUME_FREE_SECTIONS)]
         if changed:
             raise ConfigError(f"{path}: the config differs from the checkpoint's at {', '.join(changed[:5])}; resume with the run's config")
@@ -315,11 +346,11 @@ class Trainer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
+    parser = Parser(prog="python -m training.train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="experiment YAML (see training/configs/)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value (repeatable)")
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's last.pt (fresh start if none)")
-    parser.add_argument("--max-steps", type=int, help="stop after this many steps (checkpointed; continue with --resume)")
+    parser.add_argument("--max-steps", type=positive_int, help="stop after this many steps (checkpointed; continue with --resume)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     d = distributed.setup()
@@ -327,15 +358,15 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger().setLevel(logging.WARNING)
     try:
         config = load_config(args.config, args.set)
+        check_output_dir(run_dir(config), "run folder")
         summary = Trainer(config, d, resume=args.resume).run(args.max_steps)
         if d.main:
             done = "" if summary["completed"] else f" (stopped at {summary['stopped_at']}/{summary['iterations']}: --resume to go on)"
             print(f"{summary['name']}: iterations {summary['resumed_from']}..{summary['stopped_at']} in {summary['wall_s']} s "
                   f"({summary['train_img_per_s']} img/s), best val F1 {summary['best_val_f1']:.4f} -> {run_dir(config)}{done}")
         return 0
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ConfigError, DataError, OSError) as err:
+        return fail(err)
     except TrainingDiverged as err:
         print(f"error: training diverged: {err}", file=sys.stderr)
         return 3

@@ -25,11 +25,12 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from runtime.artifacts import Sidecar, read_sidecar
+from runtime.artifacts import Sidecar, read_sidecar, sidecar_path
 from runtime.decode import softmax
 from runtime.errors import DataError
 
 BACKENDS = ("auto", "onnxruntime", "tensorrt", "torch")
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 FORMAT_BACKEND = {"onnx": "onnxruntime", "tensorrt": "tensorrt", "torch.export": "torch"}
 
 
@@ -59,6 +60,7 @@ def run_checked(path: Path, sidecar: Sidecar, batch: np.ndarray, run: Callable[[
     batch = np.ascontiguousarray(batch, dtype=np.float32)
     expected = tuple(sidecar.input["shape"][1:])
     if batch.ndim != 4 or batch.shape[1:] != expected:
+        # the sidecar's input.shape was checked against the model's own graph when the backend loaded
         raise DataError(path, f"input of shape {batch.shape} does not match the model's (N, {', '.join(map(str, expected))})")
     fixed = sidecar.input["shape"][0] if isinstance(sidecar.input["shape"][0], int) else None
     if fixed and batch.shape[0] != fixed:
@@ -67,6 +69,31 @@ def run_checked(path: Path, sidecar: Sidecar, batch: np.ndarray, run: Callable[[
     else:
         values = run(batch)
     return dict(zip(kinds, values))
+
+
+def _static(dims) -> list[int | None]:
+    """Dimensions as ints, None for a symbolic or dynamic one (a name, None, -1, 0)."""
+    return [int(d) if isinstance(d, (int, np.integer)) and int(d) > 0 else None for d in dims]
+
+
+def check_graph_shapes(path: Path, sidecar: Sidecar, inputs: list, outputs: dict[str, list]) -> None:
+    """The sidecar's ``input.shape`` and output shapes must be the model's own (``inputs``: the
+    graph's input shape; ``outputs``: {name: shape}); fixed dimensions are compared, symbolic ones
+    (a dynamic batch) match anything. :class:`DataError` naming the sidecar otherwise."""
+    where = sidecar_path(path)
+    problems = []
+    declared = [sidecar.input["shape"]] + [o.get("shape") for o in sidecar.outputs]
+    actual = [inputs] + [outputs.get(o["name"]) for o in sidecar.outputs]
+    names = ["input.shape"] + [f"output {o['name']!r} shape" for o in sidecar.outputs]
+    for name, said, real in zip(names, declared, actual):
+        if said is None or real is None:
+            continue
+        said_dims, real_dims = _static(said), _static(real)
+        if len(said_dims) != len(real_dims) or any(a is not None and b is not None and a != b for a, b in zip(said_dims, real_dims)):
+            problems.append(f"{name} {list(said)} but {path.name} has {['?' if d is None else d for d in real_dims]}")
+    if problems:
+        raise DataError(where, "; ".join(problems) + ": this sidecar does not describe this model (restore the one written "
+                               "with it, or re-export)")
 
 
 def cpu_name() -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.artifacts import Sidecar
-from runtime.backends import cpu_name, run_checked
+from runtime.backends import check_graph_shapes, cpu_name, run_checked
 from runtime.errors import DataError
 
 
@@ -61,6 +61,8 @@ class OnnxRuntimeBackend:
         self.outputs = [(o["name"], o["kind"]) for o in sidecar.outputs if o["name"] in names]
         if len(self.outputs) != len(sidecar.outputs) or self.input_name != sidecar.input["name"]:
             raise DataError(path, "model and sidecar disagree on input/output names: re-export, or use the sidecar made with this model")
+        check_graph_shapes(self.path, sidecar, self.session.get_inputs()[0].shape,
+                           {o.name: o.shape for o in self.session.get_outputs()})
         self.names = [n for n, _ in self.outputs]
         self.binding = None
         if device != "cpu":

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from runtime.artifacts import Sidecar
+from runtime.backends import check_graph_shapes
 from runtime.errors import DataError
 
 log = logging.getLogger("runtime.backends.tensorrt")
@@ -274,6 +275,7 @@ class TensorRTBackend:
             raise DataError(self.path, "engine and sidecar disagree on input/output names: rebuild it with "
                                        f"{rebuild_command(self.sidecar.to_dict(), self.path)}")
         self._input = inputs[0]
+        check_graph_shapes(self.path, self.sidecar, list(self._input.shape), {t.name: list(t.shape) for t in self._tensors if not t.is_input})
         if len(self._input.shape) != 4 or min(self._input.shape[1:]) < 1:
             raise DataError(self.path, f"expected an (N, 3, h, w) input with fixed (3, h, w), the engine has {self._input.shape}")
         self.kinds = {o["name"]: o["kind"] for o in self.sidecar.outputs}

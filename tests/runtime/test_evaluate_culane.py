@@ -65,7 +65,7 @@ def test_cli_prints_a_table_and_json_last(tiny_dataset, tmp_path):
 def test_cli_bad_input_is_one_line_and_exit_2(tiny_dataset, tmp_path):
     base = [sys.executable, "-m", "runtime.evaluate_culane", "--data-root", str(tiny_dataset)]
     r = subprocess.run(base + ["--pred-dir", str(tmp_path / "none")], capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "prediction directory not found" in r.stderr
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "prediction folder not found" in r.stderr
     (tmp_path / "p").mkdir()
     r = subprocess.run(base + ["--pred-dir", str(tmp_path / "p"), "--list", "nope.txt"], capture_output=True, text=True)
     assert r.returncode == 2 and "nope.txt: list file not found" in r.stderr

@@ -176,7 +176,7 @@ def test_cli(tmp_path):
     r = subprocess.run(cmd[:-1] + ["--seed", "9", "--no-progress"], capture_output=True, text=True)
     assert r.returncode == 2 and "other parameters" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run(cmd + ["--train", "-1"], capture_output=True, text=True)
-    assert r.returncode == 2 and "--train must be >= 0" in r.stderr
+    assert r.returncode == 2 and "--train: expected an integer >= 0, got -1" in r.stderr and r.stderr.count("\n") == 1
 
 
 def test_never_writes_into_or_deletes_a_foreign_dataset(tmp_path):
