@@ -6,7 +6,8 @@ its size; with ``labels``, the label map exists, decodes, has the image's size a
 read in a thread pool (OpenCV and file reads release the GIL). A clean result is cached under
 ``$LANEDISTILL_CACHE`` (default ``~/.cache/lanedistill``)``/scans``, keyed by the root, the
 samples and every file's size and modification time, so an unchanged list is scanned once.
-Measured: ~0.5 ms per image + label pair on the synthetic set (2 threads).
+Measured on 2 cores (2 threads), 1640x590 frames: 1.3 ms per image + label pair cold (1,000 samples
+in 1.3 s; CULane's 88,880 would take about 2 min once), 10 ms for the 1,000 when cached.
 """
 from __future__ import annotations
 
