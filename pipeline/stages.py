@@ -300,6 +300,59 @@ def compare_commands(lay: Layout) -> list[Command]:
                "--out", str(lay.reports / "latency.md"))]
 
 
+# -- the paper's pair at the paper's size ------------------------------------------------------
+PAPER_MODELS = {  # role -> (training config, overrides): the paper's teacher and student, untrained (latency only)
+    "teacher": ("culane/resnet101_psp.yaml", ["model.pretrained=null"]),
+    "student": ("culane/erfnet.yaml", []),
+}
+
+
+def paper_video(lay: Layout) -> Path | None:
+    """The clip the paper pair's per-frame latency is measured on: the real dashcam clip, else the synthetic drive."""
+    videos = lay.videos()
+    return next((v for tag, v, _ in videos if tag == "dashcam"), videos[0][1] if videos else None)
+
+
+def paper_commands(lay: Layout) -> list[Command]:
+    """ResNet-101 + PSP and ERFNet built at the paper's input size (one training step: weights do not
+    change latency), exported through the real export path, timed interleaved on the same backend,
+    compared, and run through the video loop for the per-frame latency."""
+    p = lay.settings["paper_latency"]
+    one_step = [f"input.net_width={p['width']}", f"input.net_height={p['height']}", f"dataset.root={lay.data_root}",
+                f"dataset.name={lay.dataset}", "train.batch_size=2", "train.iterations=1", "train.val_every=1",
+                "train.checkpoint_every=1", "train.max_val_images=1", "train.warmup_iters=1", "dataset.num_workers=0"]
+    cmds = []
+    for role, (config, extra) in PAPER_MODELS.items():
+        run = lay.runs / "paper" / role
+        cmds.append(py("-m", "training.train", "--config", str(ROOT / "training" / "configs" / config),
+                       *sets([*one_step, f"output.dir={run}", *extra])))
+        cmds.append(py("-m", "export.to_onnx", "--ckpt", str(run / "last.pt"), "--out", str(paper_onnx(lay, role)),
+                       "--parity-images", "4", "--no-pt2", "--data-root", str(lay.data_root)))
+    out = lay.reports / "paper"
+    reports = [str(out / f"bench.{role}.json") for role in PAPER_MODELS]
+    cmds.append(py("-m", "runtime.benchmark", "--model", str(paper_onnx(lay, "teacher")), "--model", str(paper_onnx(lay, "student")),
+                   "--device", "cpu", "--iterations", str(p["iterations"]), "--warmup", str(p["warmup"]),
+                   "--json", reports[0], "--json", reports[1], "--quiet"))
+    cmds.append(py(str(ROOT / "runtime" / "compare_latency.py"), *reports, "--out", str(out / "latency.md")))
+    video = paper_video(lay)
+    if video is not None:
+        for role in PAPER_MODELS:
+            cmds.append(py(str(ROOT / "runtime" / "infer_video.py"), "--model", str(paper_onnx(lay, role)), "--video", str(video),
+                           "--no-video", "--report", str(out / f"video.{role}.json"), "--device", "cpu",
+                           "--max-frames", str(p["video_frames"]), "--warmup", str(p["video_warmup"])))
+    return cmds
+
+
+def paper_onnx(lay: Layout, role: str) -> Path:
+    return lay.artifacts / "paper" / f"{role}.onnx"
+
+
+def paper_outputs(lay: Layout) -> list[Path]:
+    out = lay.reports / "paper"
+    videos = [out / f"video.{role}.json" for role in PAPER_MODELS] if paper_video(lay) is not None else []
+    return [paper_onnx(lay, "teacher"), paper_onnx(lay, "student"), out / "latency.json", *videos]
+
+
 def summary_commands(lay: Layout) -> list[Command]:
     return [py("-m", "pipeline.summary", "--dataset", lay.dataset, "--data-root", str(lay.data_root), "--profile", lay.profile,
                "--base", str(lay.base), *(["--synthetic"] if lay.synthetic else []))]
@@ -335,6 +388,8 @@ STAGES: list[Stage] = [
     Stage("compare", "teacher vs student latency report", compare_commands,
           lambda lay: [lay.reports / "bench" / "teacher.fp32.json", lay.reports / "bench" / "student.fp32.json"],
           lambda lay: [lay.reports / "latency.md", lay.reports / "latency.json"]),
+    Stage("paper", "the paper's pair (ResNet-101 + PSP vs ERFNet) at its input size: latency, model and frame", paper_commands,
+          lambda lay: [data_outputs(lay)[0]], paper_outputs, signature=lambda lay: lay.settings["paper_latency"]),
     Stage("summary", "SUMMARY.md and summary.json", summary_commands,
           lambda lay: [p for stage in STAGES[:-1] for p in stage.outputs(lay)],
           lambda lay: [lay.reports / "SUMMARY.md", lay.reports / "summary.json"], signature=extra_eval_signature),

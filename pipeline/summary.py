@@ -7,6 +7,8 @@ summary can be checked against them. ``summary.json`` holds at least::
     dataset, synthetic, profile, duration_s {stage: s},
     models {name: {role, method, params, f1 {total, <category>...}}},
     precisions {student: {fp32|fp16|int8: {f1_total, latency_p50_ms, backend}}},
+    paper_pair {teacher, student: {arch, params, input_shape, model_p50_ms, model_p99_ms, frame_p50_ms, frame_p99_ms},
+                ratio_model_p50, ratio_frame_p50, backend, device, paper},
     latency {teacher.p50_ms, student.p50_ms, ratio_p50, backend, device},
     teacher_below_student (true|false|null), teacher_vs_student {teacher_f1, student_f1, split, below, source},
     extra_eval {<set>: {root, list, images, contact_sheet, models {<model>: {f1, precision, recall, tp, fp, fn,
@@ -81,6 +83,44 @@ def latency_section(reports: Path) -> dict[str, Any] | None:
             "paper": {"teacher_ms": PAPER["teacher_ms"], "student_ms": PAPER["student_ms"], "ratio": PAPER["ratio"], "device": PAPER["device"]}}
 
 
+def frame_latency(report: dict[str, Any] | None) -> dict[str, float] | None:
+    """Model-only and whole-frame latency (ms, p50/p99) of a video report: ``infer_host`` alone, and
+    per frame ``decode`` + ``total`` (decode, preprocessing, inference, lane decoding; drawing and
+    encoding run in the writer thread)."""
+    if report is None or report.get("kind") != "video" or not report.get("records"):
+        return None
+    from runtime.latency import summarize
+
+    model = summarize(r["infer_host"] for r in report["records"])
+    frame = summarize(r.get("decode", 0.0) + r["total"] for r in report["records"])
+    return {"model_p50_ms": model["p50"], "model_p99_ms": model["p99"], "frame_p50_ms": frame["p50"], "frame_p99_ms": frame["p99"],
+            "frames": len(report["records"]), "video": report["meta"].get("video")}
+
+
+def paper_section(reports: Path) -> dict[str, Any] | None:
+    """The paper's pair at its input size (stage ``paper``): model-only latency from the interleaved
+    benchmark, frame latency from the video loop, both ratios, beside the paper's row."""
+    comparison = read_json(reports / "paper" / "latency.json")
+    if comparison is None:
+        return None
+    out: dict[str, Any] = {"backend": comparison["student"].get("backend"),
+                           "device": comparison["student"].get("device_name") or comparison["student"].get("device"),
+                           "ratio_model_p50": comparison["ratio_p50"], "like_for_like": comparison.get("like_for_like"),
+                           "paper": {"teacher_ms": PAPER["teacher_ms"], "student_ms": PAPER["student_ms"], "ratio": PAPER["ratio"],
+                                     "device": PAPER["device"]}}
+    for role in ("teacher", "student"):
+        side = comparison[role]
+        entry = {"arch": side.get("arch"), "params": side.get("params"), "input_shape": side.get("input_shape"),
+                 "model_p50_ms": side["p50"], "model_p99_ms": side["p99"]}
+        frames = frame_latency(read_json(reports / "paper" / f"video.{role}.json"))
+        if frames:
+            entry.update({f"loop_{k}" if k.startswith("model") else k: v for k, v in frames.items()})
+        out[role] = entry
+    t, s = out["teacher"], out["student"]
+    out["ratio_frame_p50"] = t["frame_p50_ms"] / s["frame_p50_ms"] if "frame_p50_ms" in t and "frame_p50_ms" in s else None
+    return out
+
+
 def video_section(reports: Path) -> dict[str, Any]:
     out = {}
     for path in sorted((reports / "video").glob("*.json")):
@@ -89,7 +129,8 @@ def video_section(reports: Path) -> dict[str, Any]:
             continue
         out[path.stem] = {"frames": r["meta"].get("frames_processed"), "infer_p50_ms": r["summary"]["infer_host"]["p50"],
                           "loop_fps": r["summary"].get("loop_fps"), "f1": (r.get("accuracy") or {}).get("f1"),
-                          "complete": r["meta"].get("complete"), "video": r["meta"].get("video")}
+                          "complete": r["meta"].get("complete"), "video": r["meta"].get("video"),
+                          **{k: v for k, v in (frame_latency(r) or {}).items() if k.endswith("_ms")}}
     return out
 
 
@@ -179,6 +220,7 @@ def build(dataset: str, data_root: str, profile: str, synthetic: bool, base: Pat
         "stages": state,
         "models": models_section(runs),
         "precisions": precisions_section(reports),
+        "paper_pair": paper_section(reports),
         "latency": latency_section(reports),
         "video": video_section(reports),
         "teacher_below_student": None if comparison is None else comparison["below"],
@@ -218,6 +260,7 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in (data.get("counts") or {}).items())
         lines += [f"Synthetic data (generator v{data.get('generator_version')}): {counts} images in {data.get('seconds')} s, "
                   f"**{data.get('ms_per_image_per_worker')} ms per image** per worker ({data.get('workers')} workers).", ""]
+    lines += paper_markdown(s.get("paper_pair"))
     lines += ["## Models (test split, CULane F1 %, through the runtime's decoding and metric)", ""]
     categories = sorted({c for m in s["models"].values() for c in m["f1"]}, key=lambda c: (c == "total", c))
     lines += ["| model | role | method | params (M) | " + " | ".join(categories) + " |",
@@ -243,9 +286,18 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
                   f"{PAPER['student_ms']} ms, {PAPER['ratio']}x on a {PAPER['device']}.", "",
                   "Details and distributions: [latency.md](latency.md)", "", "![latency](latency.png)", ""]
     if s["video"]:
-        lines += ["## Video", "", "| run | frames | infer p50 ms | loop FPS | F1 % |", "|---|---:|---:|---:|---:|"]
+        lines += ["## Video (trained models)", "",
+                  "| run | frames | model p50 / p99 ms | frame p50 / p99 ms | loop FPS | F1 % |", "|---|---:|---:|---:|---:|---:|"]
         for name, v in s["video"].items():
-            lines.append(f"| {name} | {v['frames']} | {ms(v['infer_p50_ms'])} | {ms(v['loop_fps'])} | {pct(v['f1'])} |")
+            lines.append(f"| {name} | {v['frames']} | {ms(v.get('model_p50_ms'))} / {ms(v.get('model_p99_ms'))} | "
+                         f"{ms(v.get('frame_p50_ms'))} / {ms(v.get('frame_p99_ms'))} | {ms(v['loop_fps'])} | {pct(v['f1'])} |")
+        lines += ["", "Model: the backend call alone. Frame: decode + preprocessing + model + lane decoding of each frame "
+                  "(drawing and encoding run in the writer thread).", ""]
+        for tag in sorted({n.split(".")[0] for n in s["video"]}):
+            t, st = s["video"].get(f"{tag}.teacher"), s["video"].get(f"{tag}.student")
+            if t and st and t.get("frame_p50_ms") and st.get("frame_p50_ms"):
+                lines.append(f"Teacher / student on `{tag}`: model {t['model_p50_ms'] / st['model_p50_ms']:.1f}x, "
+                             f"frame {t['frame_p50_ms'] / st['frame_p50_ms']:.1f}x (p50).")
         lines.append("")
     lines += ["## Stages", "", "| stage | status | seconds |", "|---|---|---:|"]
     for name, st in ((n, v) for n, v in s["stages"].items() if n != "summary"):  # this stage is still running
@@ -257,6 +309,38 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
     if curves:
         lines += ["", "## Training curves", ""] + [f"![{p.parent.name}]({os.path.relpath(p, reports)})" for p in curves]
     return "\n".join(lines) + "\n"
+
+
+def paper_markdown(pair: dict[str, Any] | None) -> list[str]:
+    """The paper's comparison, first in SUMMARY.md: its two architectures at its input size, model and frame latency."""
+    if not pair:
+        return []
+    t, s = pair["teacher"], pair["student"]
+    size = "x".join(str(v) for v in reversed((t.get("input_shape") or [0, 0, 0, 0])[2:]))
+    def cell(side: dict[str, Any], key: str) -> str:
+        return f"{ms(side.get(key + '_p50_ms'))} / {ms(side.get(key + '_p99_ms'))}"
+    frame_ratio = f"**{pair['ratio_frame_p50']:.1f}x**" if pair.get("ratio_frame_p50") else "-"
+    loop_ratio = f"{t['loop_model_p50_ms'] / s['loop_model_p50_ms']:.1f}x" if s.get("loop_model_p50_ms") and t.get("loop_model_p50_ms") else "-"
+    paper = pair["paper"]
+    lines = [f"## The paper's comparison: ResNet-101 + PSP vs ERFNet at {size}", "",
+             f"Both architectures built at {size} and exported through the real export path; weights untrained (one step: latency "
+             f"does not depend on them); timed interleaved on {pair['backend']} ({pair['device']}), same threads and warm-up; "
+             "frame latency from the video loop.", "",
+             "| model | params (M) | model p50 / p99 ms (interleaved benchmark) | video loop: model p50 ms | "
+             "video loop: frame p50 / p99 ms |", "|---|---:|---:|---:|---:|",
+             f"| teacher: ResNet-101 + PSP | {ms((t.get('params') or 0) / 1e6)} | {cell(t, 'model')} | {ms(t.get('loop_model_p50_ms'))} | "
+             f"{cell(t, 'frame')} |",
+             f"| student: ERFNet | {ms((s.get('params') or 0) / 1e6)} | {cell(s, 'model')} | {ms(s.get('loop_model_p50_ms'))} | "
+             f"{cell(s, 'frame')} |",
+             f"| **teacher / student (p50)** | | **{pair['ratio_model_p50']:.1f}x** | {loop_ratio} | {frame_ratio} |",
+             f"| paper: ResNet-101 / ERFNet, {paper['device']} | 52.53 / 2.49 | {paper['teacher_ms']} / {paper['student_ms']} (mean), "
+             f"**{paper['ratio']}x** | | |", "",
+             "Frame: decode + preprocessing (the frame to the network input) + model + lane decoding, per frame of the clip "
+             f"`{Path(str(t.get('video') or '-')).name}`.", ""]
+    if size != "976x208":
+        lines += [f"(This profile measures the pair at {size}, not the paper's 976x208.)", ""]
+    lines += ["Details: [paper/latency.md](paper/latency.md).", ""]
+    return lines
 
 
 def extra_eval_markdown(sets: dict[str, Any], reports: Path) -> list[str]:

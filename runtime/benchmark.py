@@ -1,11 +1,12 @@
 """Inference latency of one deployed model on a fixed input, measured like trtexec.
 
-    python -m runtime.benchmark --model M [--backend auto|onnxruntime|tensorrt|torch]
+    python -m runtime.benchmark --model M [--model M2 ...] [--backend auto|onnxruntime|tensorrt|torch]
                                 [--device auto|cpu|cuda] [--threads N] [--iterations 1000]
                                 [--warmup 100] [--batch 1] [--image PATH] [--json OUT.json] [--quiet]
 
 The same preprocessed batch (``runtime.sample_input``: ``--image`` or a drawn road scene) is fed
-every iteration; ``time.perf_counter`` brackets ``backend.infer`` only (host latency: copies in
+every iteration (several ``--model``: timed interleaved, each round one untimed and one timed call
+of each model, one report each); ``time.perf_counter`` brackets ``backend.infer`` only (host latency: copies in
 and out included, preprocessing and decoding excluded); warm-up iterations are run and dropped.
 Backends that time the device (CUDA events) add per-iteration GPU compute / H2D / D2H times.
 
@@ -23,6 +24,7 @@ All times are milliseconds.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,6 +39,7 @@ from runtime.artifacts import library_versions, now
 from runtime.atomic import atomic_write_json
 from runtime.cli import Parser, check_output_file, non_negative_int, positive_int, run_main, with_sidecars
 from runtime.culane import read_image
+from runtime.errors import DataError
 from runtime.backends import BACKENDS, DEVICES, Backend, load_backend
 from runtime.latency import summarize
 from runtime.sample_input import sample_batch
@@ -55,6 +58,16 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, desc="benchmark", unit="it", file=sys.stderr, disable=not enabled, leave=False)
 
 
+def time_once(backend: Backend, batch: np.ndarray) -> dict[str, float]:
+    """One timed ``backend.infer(batch)``: ``host`` ms, plus the device times the backend reported."""
+    start = time.perf_counter()
+    backend.infer(batch)
+    record = {"host": (time.perf_counter() - start) * 1000.0}
+    device_times = backend.last_device_times or {}
+    record.update({key: float(device_times[src]) for key, src in DEVICE_TIMES if src in device_times})
+    return record
+
+
 def time_inference(backend: Backend, batch: np.ndarray, iterations: int, warmup: int,
                    progress: bool = False) -> list[dict[str, float]]:
     """Run ``warmup`` untimed then ``iterations`` timed ``backend.infer(batch)`` calls.
@@ -69,15 +82,38 @@ def time_inference(backend: Backend, batch: np.ndarray, iterations: int, warmup:
             bar.update()
     records: list[dict[str, float]] = []
     for _ in range(iterations):
-        start = time.perf_counter()
-        backend.infer(batch)
-        host = (time.perf_counter() - start) * 1000.0
-        record = {"host": host}
-        device_times = backend.last_device_times or {}
-        record.update({key: float(device_times[src]) for key, src in DEVICE_TIMES if src in device_times})
-        records.append(record)
+        records.append(time_once(backend, batch))
         if bar is not None:
             bar.update()
+    if bar is not None:
+        bar.close()
+    return records
+
+
+REWARM_CALLS = 1
+"""Untimed calls of a model before each of its timed calls in an interleaved run. A deployment runs
+one model; right after another model the caches hold the other's weights: measured here (2-core
+EPYC, 976x208), ERFNet took 81 ms right after a ResNet-101 + PSP call against 57 ms after its own."""
+
+
+def time_interleaved(runners: list[Backend], batches: list[np.ndarray], iterations: int, warmup: int,
+                     progress: bool = False, rewarm: int = REWARM_CALLS) -> list[list[dict[str, float]]]:
+    """Time several models in one interleaved run: every round runs each model (``rewarm`` untimed
+    calls, then one timed call; the order alternates between rounds), so drift of the machine
+    (clock, load, other processes) falls on all alike. ``warmup`` untimed rounds first. Returns
+    one record list per model (as :func:`time_inference`)."""
+    bar = _progress((warmup + iterations) * len(runners), progress)
+    records: list[list[dict[str, float]]] = [[] for _ in runners]
+    for round_index in range(warmup + iterations):
+        order = range(len(runners)) if round_index % 2 == 0 else reversed(range(len(runners)))
+        for k in order:
+            for _ in range(rewarm):
+                runners[k].infer(batches[k])
+            record = time_once(runners[k], batches[k])
+            if round_index >= warmup:
+                records[k].append(record)
+            if bar is not None:
+                bar.update()
     if bar is not None:
         bar.close()
     return records
@@ -122,16 +158,29 @@ def benchmark(model: str, backend: str = "auto", device: str = "auto", threads: 
               iterations: int = 1000, warmup: int = 100, batch: int = 1, image: str | None = None,
               progress: bool = False) -> dict[str, Any]:
     """Load ``model``, time it on the sample input; returns the report (see the module docstring)."""
-    runner = load_backend(model, backend=backend, device=device, threads=threads)
-    inputs = sample_batch(runner.sidecar.pre, batch=batch, image=image)
-    records = time_inference(runner, inputs, iterations, warmup, progress=progress)
-    return {
-        "kind": "benchmark",
-        "meta": report_meta(runner, inputs, threads, iterations, warmup),
-        "latency_key": "host",
-        "summary": summarize_records(records),
-        "records": records,
-    }
+    return benchmark_many([model], backend, device, threads, iterations, warmup, batch, image, progress)[0]
+
+
+def benchmark_many(models: list[str], backend: str = "auto", device: str = "auto", threads: int | None = None,
+                   iterations: int = 1000, warmup: int = 100, batch: int = 1, image: str | None = None,
+                   progress: bool = False) -> list[dict[str, Any]]:
+    """One report per model; several models are timed interleaved (:func:`time_interleaved`), each
+    on its own preprocessing of the same sample input, with the same threads and warm-up."""
+    runners = [load_backend(m, backend=backend, device=device, threads=threads) for m in models]
+    inputs = [sample_batch(r.sidecar.pre, batch=batch, image=image) for r in runners]
+    if len(runners) == 1:
+        all_records = [time_inference(runners[0], inputs[0], iterations, warmup, progress=progress)]
+    else:
+        all_records = time_interleaved(runners, inputs, iterations, warmup, progress=progress)
+    reports = []
+    for runner, batch_input, records in zip(runners, inputs, all_records):
+        meta = report_meta(runner, batch_input, threads, iterations, warmup)
+        if len(runners) > 1:
+            meta["interleaved_with"] = [str(r.path) for r in runners if r is not runner]
+            meta["rewarm_calls"] = REWARM_CALLS
+        reports.append({"kind": "benchmark", "meta": meta, "latency_key": "host", "summary": summarize_records(records),
+                        "records": records})
+    return reports
 
 
 def _stats_line(stats: dict[str, float | int]) -> str:
@@ -168,7 +217,9 @@ def format_summary(report: dict[str, Any]) -> str:
 
 def _parser() -> Parser:
     parser = Parser(prog="python -m runtime.benchmark", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="artifact (.onnx, .engine, .pt2) with its .json sidecar")
+    parser.add_argument("--model", required=True, action="append",
+                        help="artifact (.onnx, .engine, .pt2) with its .json sidecar; repeat to time several models "
+                             "interleaved (each round calls every model once), with one --json per model")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--device", default="auto", choices=DEVICES, help="tensorrt: ONNX Runtime's TensorRT execution provider")
     parser.add_argument("--threads", type=positive_int, default=None, help="CPU intra-op threads (default: the backend's)")
@@ -176,27 +227,36 @@ def _parser() -> Parser:
     parser.add_argument("--warmup", type=non_negative_int, default=100, help="untimed warm-up iterations (default 100)")
     parser.add_argument("--batch", type=positive_int, default=1, help="images per inference (default 1)")
     parser.add_argument("--image", default=None, help="input image (default: a drawn road scene)")
-    parser.add_argument("--json", default=None, metavar="OUT.json", help="write the report here")
+    parser.add_argument("--json", action="append", default=[], metavar="OUT.json",
+                        help="write the report here (one per --model, in order)")
     parser.add_argument("--quiet", action="store_true", help="no summary, no progress bar")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.json and len(args.json) != len(args.model):
+        parser.error(f"{len(args.json)} --json for {len(args.model)} --model: give one per model or none")
 
     def body() -> int:
-        if args.json:
-            check_output_file(args.json, "report", with_sidecars(args.model) + [args.image])
+        inputs = with_sidecars(*args.model) + [args.image]
+        for path in args.json:
+            check_output_file(path, "report", inputs)
+        if len(set(map(os.path.abspath, args.json))) != len(args.json):
+            raise DataError(args.json[0], "the same --json twice: one report per model")
         if args.image:
             read_image(args.image)  # a missing or broken --image is refused before the model loads
-        report = benchmark(args.model, args.backend, args.device, args.threads, args.iterations, args.warmup,
-                           args.batch, args.image, progress=not args.quiet and sys.stderr.isatty())
-        if args.json:
-            atomic_write_json(args.json, report)
+        reports = benchmark_many(args.model, args.backend, args.device, args.threads, args.iterations, args.warmup,
+                                 args.batch, args.image, progress=not args.quiet and sys.stderr.isatty())
+        for path, report in zip(args.json, reports):
+            atomic_write_json(path, report)
         if not args.quiet:
-            print(format_summary(report))
-            if args.json:
-                print(f"Report: {args.json}")
+            print("\n\n".join(format_summary(r) for r in reports))
+            if len(reports) > 1:
+                print(f"(interleaved: each of {args.iterations} rounds ran every model, {REWARM_CALLS} untimed + 1 timed call)")
+            for path in args.json:
+                print(f"Report: {path}")
         return 0
 
     return run_main(body)

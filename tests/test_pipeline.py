@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from pipeline import extra_eval
@@ -22,7 +23,7 @@ from runtime.contact_sheet import FOOTER_H, GAP, HEADER_H
 from tests.runtime.test_contact_sheet import DRIVES, write_two_drive_root
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ["data", "teacher", "student", "student_kd", "export", "calibrate", "engines", "evaluate", "video", "compare", "summary"]
+STAGES = ["data", "teacher", "student", "student_kd", "export", "calibrate", "engines", "evaluate", "video", "compare", "paper", "summary"]
 DEPLOYED = ["student.fp32", "student.fp16", "student.int8", "student.int8cpu", "teacher.fp32"]
 EXTRA = "real dev"  # the extra evaluation root's folder name: two drives, three images each
 
@@ -97,6 +98,16 @@ def test_the_summary_agrees_with_the_stage_reports(tiny_run):
     assert latency["teacher"]["p50_ms"] == read(rep / "bench" / "teacher.fp32.json")["summary"]["host"]["p50"]
     assert latency["ratio_p50"] == pytest.approx(latency["teacher"]["p50_ms"] / latency["student"]["p50_ms"])
     assert latency["ratio_p50"] == comparison["ratio_p50"] and latency["device"]
+    pair = s["paper_pair"]  # the paper's architectures (tiny profile: at 256x64), timed interleaved, and in the video loop
+    bench = {role: read(rep / "paper" / f"bench.{role}.json") for role in ("teacher", "student")}
+    assert bench["teacher"]["meta"]["interleaved_with"] == [bench["student"]["meta"]["model"]]
+    assert bench["teacher"]["meta"]["arch"] == "pspnet" and bench["student"]["meta"]["arch"] == "erfnet"
+    assert pair["teacher"]["input_shape"] == [1, 3, 64, 256] == pair["student"]["input_shape"]
+    assert pair["ratio_model_p50"] == pytest.approx(bench["teacher"]["summary"]["host"]["p50"] / bench["student"]["summary"]["host"]["p50"])
+    video = read(rep / "paper" / "video.student.json")
+    frames = sorted(r["decode"] + r["total"] for r in video["records"])
+    assert pair["student"]["frame_p50_ms"] == pytest.approx(np.percentile(frames, 50))
+    assert pair["ratio_frame_p50"] == pytest.approx(pair["teacher"]["frame_p50_ms"] / pair["student"]["frame_p50_ms"])
     md = (rep / "SUMMARY.md").read_text()
     assert "Synthetic data" in md and "| student_intra_kd |" in md and "171.2" in md
 

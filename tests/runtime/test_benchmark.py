@@ -150,3 +150,43 @@ def test_missing_model_exits_2_with_one_line(tmp_path: Path):
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip() == f"error: {missing}: model file not found"
+
+
+class _Recorded:
+    """A real backend whose calls are logged (name per call), for the order of an interleaved run."""
+
+    def __init__(self, backend, name: str, log: list[str]) -> None:
+        self.backend, self.name, self.log = backend, name, log
+        self.last_device_times: dict[str, float] = {}
+
+    def infer(self, batch):
+        self.log.append(self.name)
+        return self.backend.infer(batch)
+
+
+def test_interleaved_rounds_alternate_and_rewarm_each_model(tiny_onnx: Path):
+    from runtime.benchmark import time_interleaved
+
+    log: list[str] = []
+    runners = [_Recorded(load_backend(tiny_onnx, "onnxruntime", "cpu", 1), name, log) for name in ("T", "S")]
+    batch = sample_batch(runners[0].backend.sidecar.pre)
+    records = time_interleaved(runners, [batch, batch], iterations=3, warmup=1, rewarm=1)
+    assert [len(r) for r in records] == [3, 3] and all(rec["host"] > 0 for r in records for rec in r)
+    # 4 rounds; each model: one untimed then one timed call; the order alternates between rounds
+    assert "".join(log) == "TTSS" "SSTT" "TTSS" "SSTT"
+
+
+def test_several_models_give_one_report_each_naming_the_others(tiny_onnx: Path, tmp_path: Path, capsys):
+    other = tmp_path / "copy.onnx"
+    other.write_bytes(tiny_onnx.read_bytes())
+    Path(f"{other}.json").write_text(Path(f"{tiny_onnx}.json").read_text())
+    outs = [tmp_path / "a.json", tmp_path / "b.json"]
+    argv = ["--model", str(tiny_onnx), "--model", str(other), "--device", "cpu", "--iterations", "4", "--warmup", "1",
+            "--json", str(outs[0]), "--json", str(outs[1]), "--quiet"]
+    assert main(argv) == 0
+    a, b = (json.loads(p.read_text()) for p in outs)
+    assert len(a["records"]) == len(b["records"]) == 4
+    assert a["meta"]["interleaved_with"] == [str(other)] and b["meta"]["interleaved_with"] == [str(tiny_onnx)]
+    with pytest.raises(SystemExit) as stop:
+        main(argv[:-5] + ["--json", str(outs[0]), "--quiet"])
+    assert stop.value.code == 2 and "1 --json for 2 --model" in capsys.readouterr().err
