@@ -81,7 +81,7 @@ class Layout:
         return self.run_dir(model) / "last.pt"
 
     def onnx(self, name: str, precision: str = "fp32") -> Path:
-        suffix = {"fp32": ".onnx", "fp16": ".fp16.onnx", "int8": ".int8.onnx", "int8cpu": ".int8cpu.onnx"}[precision]
+        suffix = {"fp32": ".onnx", "fp16": ".fp16.onnx", "int8": ".int8.onnx", "int8ort": ".int8ort.onnx", "int8cpu": ".int8cpu.onnx"}[precision]
         return self.artifacts / f"{name}{suffix}"
 
     def engine(self, precision: str) -> Path:
@@ -206,7 +206,8 @@ def calibrate_commands(lay: Layout) -> list[Command]:
     common = ["--onnx", str(lay.onnx("student")), "--data-root", str(lay.data_root), "--list", "train_gt.txt",
               "--num-images", str(c["images"]), "--method", c["method"]]
     limit = [] if lay.settings["eval_max_images"] is None else ["--report-images", str(lay.settings["eval_max_images"])]
-    return [py("-m", "calibration.calibrate", *common, "--target", "trt", "--out", str(lay.onnx("student", "int8")), *limit),
+    return [py("-m", "export.modelopt_int8", *common[:-2], "--method", c.get("modelopt_method", "entropy"), "--out", str(lay.onnx("student", "int8")), *limit),
+            py("-m", "calibration.calibrate", *common, "--target", "trt", "--out", str(lay.onnx("student", "int8ort")), *limit),
             py("-m", "calibration.calibrate", *common, "--target", "cpu", "--out", str(lay.onnx("student", "int8cpu")), *limit)]
 
 
@@ -226,7 +227,8 @@ def engine_commands(lay: Layout) -> list[Command]:
 def deployed(lay: Layout) -> dict[str, Path]:
     """Name -> artifact of every deployed model the evaluate stage judges (engines where built)."""
     out = {"student.fp32": lay.onnx("student"), "student.fp16": lay.onnx("student", "fp16"),
-           "student.int8": lay.onnx("student", "int8"), "student.int8cpu": lay.onnx("student", "int8cpu"),
+           "student.int8": lay.onnx("student", "int8"), "student.int8ort": lay.onnx("student", "int8ort"),
+           "student.int8cpu": lay.onnx("student", "int8cpu"),
            "teacher.fp32": lay.onnx("teacher")}
     for p in PRECISIONS:
         if lay.engine(p).is_file():
@@ -375,8 +377,9 @@ STAGES: list[Stage] = [
     Stage("export", "ONNX (parity-checked), torch.export, FP16", export_commands,
           lambda lay: [lay.ckpt("student_intra_kd"), lay.ckpt("teacher")],
           lambda lay: [lay.onnx("student"), lay.onnx("teacher"), lay.onnx("student", "fp16")]),
-    Stage("calibrate", "INT8 Q/DQ from real images (TensorRT and CPU layouts)", calibrate_commands,
-          lambda lay: [lay.onnx("student")], lambda lay: [lay.onnx("student", "int8"), lay.onnx("student", "int8cpu")]),
+    Stage("calibrate", "INT8 Q/DQ from real images (TensorRT: ModelOpt and ONNX Runtime layouts; CPU layout)", calibrate_commands,
+          lambda lay: [lay.onnx("student")],
+          lambda lay: [lay.onnx("student", "int8"), lay.onnx("student", "int8ort"), lay.onnx("student", "int8cpu")]),
     Stage("engines", "TensorRT engines FP32/FP16/INT8", engine_commands,
           lambda lay: [lay.onnx("student", p) for p in PRECISIONS], lambda lay: [lay.engine(p) for p in PRECISIONS],
           optional=engines_skip),

@@ -176,11 +176,11 @@ def teacher_warning(comparison: dict[str, Any] | None) -> str | None:
             "gain is regularisation rather than transferred knowledge; train the teacher longer or larger.")
 
 
-_PRECISION_ORDER = ("fp32", "fp16", "int8", "int8cpu")
+_PRECISION_ORDER = ("fp32", "fp16", "int8", "int8ort", "int8cpu")
 
 
 def _model_order(name: str) -> tuple[Any, ...]:
-    """student before teacher, ONNX before engines, then fp32, fp16, int8, int8cpu."""
+    """student before teacher, ONNX before engines, then fp32, fp16, int8, int8ort, int8cpu."""
     role, _, variant = name.partition(".")
     precision, _, kind = variant.partition(".")
     rank = _PRECISION_ORDER.index(precision) if precision in _PRECISION_ORDER else len(_PRECISION_ORDER)
@@ -276,8 +276,9 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
     for model, variants in s["precisions"].items():
         for variant, e in variants.items():
             lines.append(f"| {model}.{variant} | {pct(e.get('f1_total'))} | {ms(e.get('latency_p50_ms'))} | {e.get('backend')} | {e.get('device')} |")
-    lines += ["", "`int8` is the TensorRT layout (symmetric Q/DQ, run here by ONNX Runtime on the CPU); `int8cpu` the layout "
-              "ONNX Runtime's x86 int8 kernels run fast.", ""]
+    lines += ["", "`int8` is the TensorRT artifact, made by NVIDIA ModelOpt (INT8 Q/DQ + FP16 elsewhere; its sidecar's `quantizer` "
+              "says which tool made it); `int8ort` ONNX Runtime's TensorRT layout (symmetric Q/DQ, FP32 elsewhere); both run here by "
+              "ONNX Runtime on the CPU. `int8cpu` is the layout ONNX Runtime's x86 int8 kernels run fast.", ""]
     lat = s.get("latency")
     if lat:
         lines += ["## Teacher vs student latency", "",

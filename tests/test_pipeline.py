@@ -24,7 +24,7 @@ from tests.runtime.test_contact_sheet import DRIVES, write_two_drive_root
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["data", "teacher", "student", "student_kd", "export", "calibrate", "engines", "evaluate", "video", "compare", "paper", "summary"]
-DEPLOYED = ["student.fp32", "student.fp16", "student.int8", "student.int8cpu", "teacher.fp32"]
+DEPLOYED = ["student.fp32", "student.fp16", "student.int8", "student.int8ort", "student.int8cpu", "teacher.fp32"]
 EXTRA = "real dev"  # the extra evaluation root's folder name: two drives, three images each
 
 
@@ -56,9 +56,14 @@ def test_the_tiny_pipeline_makes_every_artifact(tiny_run):
     for stage in STAGES:
         assert any(line.split()[1:2] == [stage] for line in r.stdout.splitlines() if line.startswith("[")), stage
     art, rep, runs = base / "artifacts" / "culane-synth", base / "reports" / "culane-synth", base / "runs" / "culane-synth"
-    for name in ["student.onnx", "student.pt2", "student.fp16.onnx", "student.int8.onnx", "student.int8cpu.onnx", "teacher.onnx"]:
+    for name in ["student.onnx", "student.pt2", "student.fp16.onnx", "student.int8.onnx", "student.int8ort.onnx", "student.int8cpu.onnx",
+                 "teacher.onnx"]:
         assert (art / name).is_file() and (art / f"{name}.json").is_file(), name
-    assert (art / "student.int8.onnx.report.md").is_file()
+    assert (art / "student.int8.onnx.report.md").is_file() and (art / "student.int8ort.onnx.report.md").is_file()
+    from runtime.artifacts import read_sidecar  # the TensorRT INT8 artifact is ModelOpt's, the other ONNX Runtime's layout
+
+    assert read_sidecar(art / "student.int8.onnx").extra["quantizer"]["tool"] == "nvidia-modelopt"
+    assert "quantizer" not in read_sidecar(art / "student.int8ort.onnx").extra
     for name in DEPLOYED:
         assert (rep / "eval" / f"{name}.json").is_file() and (rep / "bench" / f"{name}.json").is_file(), name
         assert (rep / "extra_eval" / EXTRA / f"{name}.json").is_file(), name

@@ -1,0 +1,151 @@
+"""INT8 for TensorRT through NVIDIA ModelOpt: INT8 Q/DQ on the quantizable layers, FP16 elsewhere.
+
+    python -m export.modelopt_int8 --onnx M.onnx --data-root ROOT [--list train_gt.txt] [--num-images 64]
+        [--method entropy|max] [--seed 0] --out M.int8.onnx [--report-list LIST ...] [--report-images N]
+
+NVIDIA's own path to explicit quantization for TensorRT 10/11: ``modelopt.onnx.quantization.quantize``
+(``quantize_mode="int8"``, ``high_precision_dtype="fp16"``, calibration on the CPU provider) inserts
+INT8 Q/DQ where TensorRT fuses them and makes the rest FP16, so a strongly typed engine runs FP16
+outside the INT8 layers (ONNX Runtime's quantizer leaves them FP32). Calibration images are drawn
+exactly as ``calibration.calibrate`` draws them (seeded, from ``--list``) and go through the
+runtime's preprocessing as the sidecar defines it. The graph keeps the FP32 model's input and
+outputs (float32, same names and shapes), so ONNX Runtime's CPU provider runs it: the same
+torch-free accuracy report as the CPU layout (``M.int8.onnx.report.md`` + ``.json``: F1 per
+category FP32 vs INT8, lane agreement, output errors) is written beside it.
+
+ModelOpt imports torch, so this lives in ``export/`` (the ``export`` extra installs it, without
+its ``onnxruntime-gpu`` dependency: the runtime's ONNX Runtime stays the only one). If ModelOpt is
+missing or cannot quantize the graph, one line says so and ONNX Runtime's TensorRT layout
+(``calibration.calibrate --target trt``) is written instead, recorded in the sidecar
+(``quantizer.tool``); ``--no-fallback`` makes that an error (exit 2).
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calibration.calibrate import accuracy_report, calibrate, calibration_samples
+from runtime.artifacts import library_versions, read_sidecar, sha256_file
+from runtime.atomic import atomic_write_bytes
+from runtime.cli import Parser, check_output_file, fail, positive_int, with_sidecars
+from runtime.culane import CulaneDataset
+from runtime.errors import DataError
+from runtime.evaluate import check_files_exist, distinct, read_lists, resolve_lists
+
+METHODS = ("entropy", "max")
+log = logging.getLogger("export.modelopt_int8")
+
+
+class ModelOptUnavailable(RuntimeError):
+    """ModelOpt is not installed, or failed on this graph."""
+
+
+def calibration_array(data_root: str | Path, samples: list, pre: Any) -> np.ndarray:
+    """(N, 3, h, w) float32: the samples through the runtime's preprocessing."""
+    data = CulaneDataset(data_root)
+    return np.concatenate([pre(data.read_image(s)) for s in samples]).astype(np.float32)
+
+
+def modelopt_quantize(onnx_path: Path, calib: np.ndarray, method: str, out: Path) -> str:
+    """ModelOpt's INT8 (Q/DQ) + FP16 graph of ``onnx_path`` at ``out``; returns ModelOpt's version."""
+    try:
+        import modelopt
+        from modelopt.onnx.quantization import quantize
+    except ImportError as err:
+        raise ModelOptUnavailable(f"nvidia-modelopt is not installed ({err}); pip install -e '.[export]'") from None
+    try:
+        quantize(str(onnx_path), quantize_mode="int8", calibration_data=calib, calibration_method=method,
+                 calibration_eps=["cpu"], high_precision_dtype="fp16", output_path=str(out), log_level="WARNING")
+    except Exception as err:  # noqa: BLE001 - ModelOpt raises many types on graphs it cannot handle
+        raise ModelOptUnavailable(f"ModelOpt {modelopt.__version__} cannot quantize {onnx_path.name} "
+                                  f"({err.__class__.__name__}: {str(err).splitlines()[0][:160] if str(err) else ''})") from None
+    if not out.is_file():
+        raise ModelOptUnavailable(f"ModelOpt {modelopt.__version__} wrote no model for {onnx_path.name}")
+    return modelopt.__version__
+
+
+def quantize_for_tensorrt(onnx_path: str | Path, data_root: str | Path, list_name: str, num_images: int, method: str,
+                          out: str | Path, seed: int = 0, report_lists: list[str] | None = None, report_images: int | None = None,
+                          fallback: bool = True, progress: bool = False) -> dict[str, Any]:
+    """Write ``out`` (+ sidecar + accuracy report); returns {"out", "quantizer", "report"}."""
+    start = time.perf_counter()
+    onnx_path, out = Path(onnx_path), Path(out)
+    if method not in METHODS:
+        raise DataError(out, f"--method must be one of {', '.join(METHODS)}")
+    if not onnx_path.is_file():
+        raise DataError(onnx_path, "ONNX model not found")
+    sidecar = read_sidecar(onnx_path)
+    if sidecar.format != "onnx" or sidecar.precision != "fp32":
+        raise DataError(onnx_path, f"quantize an FP32 ONNX model (this one is {sidecar.format}/{sidecar.precision})")
+    samples = calibration_samples(data_root, list_name, num_images, seed)
+    held_out = read_lists(resolve_lists(data_root, report_lists or []), report_images)
+    for sample_set, lanes in ((samples, False), (distinct(held_out), True)):  # every file there before any work
+        missing = check_files_exist(data_root, sample_set, lanes)
+        if missing:
+            raise missing[0][1]
+    try:
+        with tempfile.TemporaryDirectory(prefix=".modelopt-") as tmp:
+            quantized = Path(tmp) / "int8.onnx"
+            version = modelopt_quantize(onnx_path, calibration_array(data_root, samples, sidecar.pre), method, quantized)
+            atomic_write_bytes(out, quantized.read_bytes())
+    except ModelOptUnavailable as err:
+        if not fallback:
+            raise DataError(onnx_path, str(err)) from None
+        print(f"warning: {err}; writing ONNX Runtime's TensorRT layout instead (recorded in the sidecar)", file=sys.stderr)
+        result = calibrate(onnx_path, data_root, list_name, num_images, "entropy" if method == "entropy" else "minmax", "trt", out,
+                           seed, report_lists, report_images, progress)
+        fallen = read_sidecar(out)
+        fallen.extra["quantizer"] = {"tool": "onnxruntime", "fallback_from": "nvidia-modelopt", "why": str(err)}
+        fallen.write(out)
+        return {"out": str(out), "quantizer": fallen.extra["quantizer"], "report": result["report"]}
+    quantizer = {"tool": "nvidia-modelopt", "version": version, "quantize_mode": "int8", "high_precision_dtype": "fp16",
+                 "calibration_eps": ["cpu"], "seconds": round(time.perf_counter() - start, 1)}
+    calib = {"method": method, "target": "trt (ModelOpt: INT8 Q/DQ + FP16)", "list": list_name, "images": len(samples), "seed": seed}
+    derived = sidecar.derived(precision="int8", calibration=calib, quantizer=quantizer)
+    model_sha = sha256_file(onnx_path)
+    derived.source = {**sidecar.source, "parent": str(onnx_path), "parent_sha256": model_sha}
+    derived.versions = {**sidecar.versions, **library_versions("onnxruntime", "nvidia-modelopt", "torch")}
+    derived.extra.pop("parity", None)
+    derived.write(out)
+    report = accuracy_report(onnx_path, out, data_root, samples, report_lists, report_images, progress)
+    derived.extra["report"] = {"total_f1_fp32": report["f1"]["fp32"]["total"]["f1"], "total_f1_int8": report["f1"]["int8"]["total"]["f1"]}
+    derived.write(out)
+    return {"out": str(out), "quantizer": quantizer, "report": report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = Parser(prog="python -m export.modelopt_int8", description=__doc__.split("\n")[0])
+    parser.add_argument("--onnx", required=True, help="FP32 ONNX model (with its sidecar)")
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--list", default="train_gt.txt", help="calibration list (default: train_gt.txt)")
+    parser.add_argument("--num-images", type=positive_int, default=64)
+    parser.add_argument("--method", choices=METHODS, default="entropy")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--report-list", action="append", default=[], help="held-back list(s) for the report (default: test_split)")
+    parser.add_argument("--report-images", type=positive_int, help="first N images of each report list")
+    parser.add_argument("--no-fallback", action="store_true", help="fail instead of writing ONNX Runtime's layout when ModelOpt cannot")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        check_output_file(args.out, "INT8 model", with_sidecars(args.onnx))
+        result = quantize_for_tensorrt(args.onnx, args.data_root, args.list, args.num_images, args.method, args.out, args.seed,
+                                       args.report_list, args.report_images, not args.no_fallback, progress=sys.stderr.isatty())
+    except (DataError, OSError) as err:
+        return fail(err)
+    f1 = result["report"]["f1"]
+    q = result["quantizer"]
+    tool = f"{q['tool']} {q.get('version', '')}".strip() + (" (fallback)" if q.get("fallback_from") else "")
+    print(f"{result['out']}: {tool}; total F1 FP32 {100 * (f1['fp32']['total']['f1'] or 0):.2f} -> INT8 "
+          f"{100 * (f1['int8']['total']['f1'] or 0):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
