@@ -37,6 +37,12 @@ def test_modelopt_graph_is_int8_qdq_with_fp16_elsewhere_and_reported(tiny_onnx, 
     sidecar = read_sidecar(out)
     assert sidecar.precision == "int8" and sidecar.extra["quantizer"]["tool"] == "nvidia-modelopt"
     assert sidecar.extra["quantizer"]["high_precision_dtype"] == "fp16" and sidecar.extra["calibration"]["images"] == 6
+    # the layers producing the outputs stay FP16: no DequantizeLinear feeds them
+    heads = sidecar.extra["quantizer"]["fp16_output_layers"]
+    producers = {o: n for n in graph.graph.node for o in n.output}
+    assert len(heads) == 2 and {n.op_type for n in graph.graph.node if n.name in heads} == {"ConvTranspose", "Gemm"}
+    for node in (n for n in graph.graph.node if n.name in heads):
+        assert all(producers[i].op_type != "DequantizeLinear" for i in node.input[:1] if i in producers), node.name
     # float32 in and out, the FP32 model's names: the runtime runs it as any other artifact
     fp32, int8 = load_backend(tiny_onnx, "onnxruntime", "cpu"), load_backend(out, "onnxruntime", "cpu")
     x = sample_batch(fp32.sidecar.pre)
