@@ -326,6 +326,7 @@ COMMANDS = {
     "export.to_onnx": ["--ckpt", "MISSING.pt", "--out", "OUT/x.onnx"],
     "export.to_fp16": ["--onnx", "MISSING.onnx"],
     "export.to_tensorrt": ["--onnx", "MISSING.onnx", "--out", "OUT/x.engine"],
+    "export.modelopt_int8": ["--onnx", "MISSING.onnx", "--data-root", "OUT", "--out", "OUT/x.onnx"],
     "training.train": ["--config", "MISSING.yaml"],
     "training.evaluate": ["--ckpt", "MISSING.pt"],
     "training.loss_balance": ["--config", "MISSING.yaml"],
