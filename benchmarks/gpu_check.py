@@ -4,8 +4,9 @@
 
 Needs only what a bare NVIDIA machine here has: CUDA PyTorch (and, where installed, ONNX Runtime's
 CUDA provider). Builds both architectures with untrained weights (latency does not depend on
-them), then times them interleaved (each round runs the teacher and the student once, the order
-alternating), batch 1, in FP32 and FP16 (``model.half()``, FP16 input), with cuDNN autotuning:
+them), then times them interleaved (``runtime.benchmark.time_interleaved``: each round one untimed
+and one timed call of each model, the order alternating), batch 1, in FP32 and FP16
+(``model.half()``, FP16 input), with cuDNN autotuning:
 host latency (``perf_counter`` around the forward pass and a synchronize, ms) and GPU time (CUDA
 events around the forward pass, ms), p50 and p99, and the teacher/student ratio. With ONNX
 Runtime's CUDA provider present the FP32 pair is also exported to ONNX and timed there. TensorRT
@@ -19,13 +20,12 @@ this script without a GPU (FP32 only; those figures are not what it is for).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,18 +38,6 @@ def fail(message: str) -> int:
     return 2
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q / 100
-    lo = int(k)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def stats(values: list[float]) -> dict[str, float]:
-    return {"p50": percentile(values, 50), "p99": percentile(values, 99), "mean": sum(values) / len(values), "count": len(values)}
-
-
 def build_pair(width: int, height: int) -> dict[str, Any]:
     """{"teacher": ResNet-101 + PSP (head 512), "student": ERFNet}, untrained, eval mode, on the CPU."""
     from training.models import ERFNet, PSPNet
@@ -58,37 +46,51 @@ def build_pair(width: int, height: int) -> dict[str, Any]:
     return {"teacher": PSPNet(size, depth=101, head_channels=512, dropout=0.1).eval(), "student": ERFNet(size, dropout=0.1).eval()}
 
 
-def interleave(runs: dict[str, Callable[[], dict[str, float]]], iterations: int, warmup: int) -> dict[str, dict[str, list[float]]]:
-    """Call every run once per round (order alternating), ``warmup`` rounds untimed; {name: {series: [ms]}}."""
-    out: dict[str, dict[str, list[float]]] = {name: {} for name in runs}
-    names = list(runs)
-    for round_index in range(warmup + iterations):
-        for name in names if round_index % 2 == 0 else reversed(names):
-            times = runs[name]()
-            if round_index >= warmup:
-                for key, value in times.items():
-                    out[name].setdefault(key, []).append(value)
+class TorchRunner:
+    """A torch model behind the runtime's backend interface (``infer``, ``last_device_times``), so
+    ``runtime.benchmark.time_interleaved`` times it: the call synchronizes, and on CUDA the GPU time
+    of the forward pass (CUDA events) is ``last_device_times["compute_ms"]``."""
+
+    def __init__(self, torch: Any, model: Any, cuda: bool) -> None:
+        self.torch, self.model, self.cuda = torch, model, cuda
+        self.last_device_times: dict[str, float] = {}
+        if cuda:
+            self.start, self.end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def infer(self, x: Any) -> None:
+        with self.torch.inference_mode():
+            if self.cuda:
+                self.start.record()
+            self.model(x)
+            if self.cuda:
+                self.end.record()
+                self.torch.cuda.synchronize()
+                self.last_device_times = {"compute_ms": self.start.elapsed_time(self.end)}
+
+
+class SessionRunner:
+    """An ONNX Runtime session behind the same interface (host time only)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session, self.last_device_times = session, {}
+
+    def infer(self, feed: dict) -> None:
+        self.session.run(None, feed)
+
+
+def timed_row(backend: str, precision: str, runners: dict[str, Any], inputs: dict[str, Any], iterations: int,
+              warmup: int) -> dict[str, Any]:
+    """Teacher and student timed interleaved (the runtime's benchmark loop), summarized, with ratios."""
+    from runtime.benchmark import summarize_records, time_interleaved
+
+    names = list(runners)
+    records = time_interleaved([runners[n] for n in names], [inputs[n] for n in names], iterations, warmup)
+    out: dict[str, Any] = {"backend": backend, "precision": precision}
+    out.update({name: summarize_records(r) for name, r in zip(names, records)})
+    out["ratio_host_p50"] = out["teacher"]["host"]["p50"] / out["student"]["host"]["p50"]
+    if "compute" in out["teacher"]:
+        out["ratio_gpu_p50"] = out["teacher"]["compute"]["p50"] / out["student"]["compute"]["p50"]
     return out
-
-
-def torch_runner(torch: Any, model: Any, x: Any, cuda: bool) -> Callable[[], dict[str, float]]:
-    """One timed forward pass: host ms (synchronized) and, on CUDA, GPU ms from events."""
-    if cuda:
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-
-    def run() -> dict[str, float]:
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            if cuda:
-                start.record()
-            model(x)
-            if cuda:
-                end.record()
-                torch.cuda.synchronize()
-        host = (time.perf_counter() - t0) * 1000.0
-        return {"host": host, "gpu": start.elapsed_time(end)} if cuda else {"host": host}
-
-    return run
 
 
 def onnxruntime_rows(torch: Any, models: dict[str, Any], width: int, height: int, out: Path, iterations: int,
@@ -102,7 +104,7 @@ def onnxruntime_rows(torch: Any, models: dict[str, Any], width: int, height: int
         return [], f"ONNX Runtime {ort.__version__} has no CUDAExecutionProvider (the CPU build; onnxruntime-gpu has it)"
     import numpy as np
 
-    runs = {}
+    runners, feeds = {}, {}
     for name, model in models.items():
         path = out / f"{name}.onnx"
         try:
@@ -110,27 +112,9 @@ def onnxruntime_rows(torch: Any, models: dict[str, Any], width: int, height: int
                               dynamo=False)
         except Exception as err:  # noqa: BLE001 - exporter versions differ; the torch rows stand on their own
             return [], f"ONNX export failed ({err.__class__.__name__}: {str(err).splitlines()[0][:120]})"
-        session = ort.InferenceSession(str(path), providers=["CUDAExecutionProvider"])
-        feed = {"image": np.zeros((1, 3, height, width), np.float32)}
-
-        def run(session: Any = session, feed: dict = feed) -> dict[str, float]:
-            t0 = time.perf_counter()
-            session.run(None, feed)
-            return {"host": (time.perf_counter() - t0) * 1000.0}
-
-        runs[name] = run
-    timed = interleave(runs, iterations, warmup)
-    return [row("onnxruntime-cuda", "fp32", timed)], None
-
-
-def row(backend: str, precision: str, timed: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
-    t, s = timed["teacher"], timed["student"]
-    out = {"backend": backend, "precision": precision, "teacher": {k: stats(v) for k, v in t.items()},
-           "student": {k: stats(v) for k, v in s.items()}}
-    out["ratio_host_p50"] = out["teacher"]["host"]["p50"] / out["student"]["host"]["p50"]
-    if "gpu" in t:
-        out["ratio_gpu_p50"] = out["teacher"]["gpu"]["p50"] / out["student"]["gpu"]["p50"]
-    return out
+        runners[name] = SessionRunner(ort.InferenceSession(str(path), providers=["CUDAExecutionProvider"]))
+        feeds[name] = {"image": np.zeros((1, 3, height, width), np.float32)}
+    return [timed_row("onnxruntime-cuda", "fp32", runners, feeds, iterations, warmup)], None
 
 
 def environment(torch: Any, cuda: bool) -> dict[str, Any]:
@@ -165,7 +149,7 @@ def markdown(result: dict[str, Any]) -> str:
              "student GPU p50 ms | GPU ratio (p50) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
         t, s = r["teacher"], r["student"]
-        gpu = (f"{t['gpu']['p50']:.3f} | {s['gpu']['p50']:.3f} | {r['ratio_gpu_p50']:.1f}x" if "gpu" in t else "- | - | -")
+        gpu = (f"{t['compute']['p50']:.3f} | {s['compute']['p50']:.3f} | {r['ratio_gpu_p50']:.1f}x" if "compute" in t else "- | - | -")
         lines.append(f"| {r['backend']} | {r['precision']} | {t['host']['p50']:.3f} / {t['host']['p99']:.3f} | "
                      f"{s['host']['p50']:.3f} / {s['host']['p99']:.3f} | **{r['ratio_host_p50']:.1f}x** | {gpu} |")
     lines.append(f"| paper | fp32 | {PAPER['teacher_ms']} (mean) | {PAPER['student_ms']} (mean) | {PAPER['ratio']}x | | | |")
@@ -205,11 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     rows, skipped = [], []
     for precision in ("fp32", "fp16") if cuda else ("fp32",):
         dtype = torch.float16 if precision == "fp16" else torch.float32
-        runs = {}
-        for name, model in models.items():
-            m = model.to(device=device, dtype=dtype)
-            runs[name] = torch_runner(torch, m, torch.zeros(1, 3, height, width, device=device, dtype=dtype), cuda)
-        rows.append(row("torch-cuda" if cuda else "torch-cpu", precision, interleave(runs, args.iterations, args.warmup)))
+        runners = {name: TorchRunner(torch, model.to(device=device, dtype=dtype), cuda) for name, model in models.items()}
+        inputs = {name: torch.zeros(1, 3, height, width, device=device, dtype=dtype) for name in models}
+        rows.append(timed_row("torch-cuda" if cuda else "torch-cpu", precision, runners, inputs, args.iterations, args.warmup))
     if cuda:
         ort_rows, why = onnxruntime_rows(torch, models, width, height, out, args.iterations, args.warmup)
         rows += ort_rows

@@ -42,12 +42,12 @@ from typing import Any
 
 import numpy as np
 
-from runtime.artifacts import library_versions, read_sidecar, sha256_file
+from runtime.artifacts import Sidecar, library_versions, read_sidecar, sha256_file
 from runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from runtime.backends import load_backend
+from runtime.cli import Parser, check_output_file, fail, positive_int, with_sidecars
 from runtime.culane import CulaneDataset, Sample, read_list
 from runtime.decode import lanes_agree
-from runtime.cli import Parser, check_output_file, fail, positive_int, with_sidecars
 from runtime.errors import DataError
 from runtime.evaluate import check_files_exist, distinct, evaluate_models, read_lists, resolve_lists
 
@@ -202,6 +202,61 @@ def quantize(prepared: Path, ranges, target: str, out: Path) -> None:
     quantizer.model.save_model_to_file(str(out), False)
 
 
+def fp32_model(onnx_path: Path) -> Sidecar:
+    """The sidecar of the FP32 ONNX model to quantize; :class:`DataError` if missing or not FP32 ONNX."""
+    if not onnx_path.is_file():
+        raise DataError(onnx_path, "ONNX model not found")
+    sidecar = read_sidecar(onnx_path)
+    if sidecar.format != "onnx" or sidecar.precision != "fp32":
+        raise DataError(onnx_path, f"quantize an FP32 ONNX model (this one is {sidecar.format}/{sidecar.precision})")
+    return sidecar
+
+
+def check_images(data_root: str | Path, calibration: list[Sample] | None, report_lists: list[str] | None,
+                 report_images: int | None) -> None:
+    """Before any work: report lists not empty, every report image and annotation and every
+    calibration image (None: not needed, e.g. cached ranges) present."""
+    held_out = distinct(read_lists(resolve_lists(data_root, report_lists or []), report_images))
+    for sample_set, lanes in ((held_out, True), (calibration or [], False)):
+        missing = check_files_exist(data_root, sample_set, lanes)
+        if missing:
+            raise missing[0][1]
+
+
+def write_int8(onnx_path: Path, sidecar: Sidecar, out: Path, model_sha: str, versions: dict[str, str], data_root: str | Path,
+               calibrated_on: list[Sample], report_lists: list[str] | None, report_images: int | None, progress: bool,
+               **extra: Any) -> dict[str, Any]:
+    """The INT8 model's sidecar (derived from the FP32 one, ``extra`` fields added), then the
+    accuracy report, whose totals go into the sidecar too; returns the report."""
+    derived = sidecar.derived(precision="int8", **extra)
+    derived.source = {**sidecar.source, "parent": str(onnx_path), "parent_sha256": model_sha}
+    derived.versions = {**sidecar.versions, **versions}
+    derived.extra.pop("parity", None)
+    derived.write(out)
+    report = accuracy_report(onnx_path, out, data_root, calibrated_on, report_lists, report_images, progress)
+    derived.extra["report"] = {"total_f1_fp32": report["f1"]["fp32"]["total"]["f1"], "total_f1_int8": report["f1"]["int8"]["total"]["f1"]}
+    derived.write(out)
+    return report
+
+
+def add_arguments(parser: Parser, default_images: int) -> None:
+    """The options every INT8 maker shares: model, data, calibration draw, output, report."""
+    parser.add_argument("--onnx", required=True, help="FP32 ONNX model (with its sidecar)")
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--list", default="train_gt.txt", help="calibration list (default: train_gt.txt)")
+    parser.add_argument("--num-images", type=positive_int, default=default_images)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--report-list", action="append", default=[], help="held-back list(s) for the report (default: test_split)")
+    parser.add_argument("--report-images", type=positive_int, help="first N images of each report list")
+
+
+def check_outputs(out: str, onnx: str) -> None:
+    """The INT8 model and its sidecar writable, neither one the FP32 model's files."""
+    check_output_file(out, "INT8 model", with_sidecars(onnx))
+    check_output_file(f"{out}.json", "INT8 model's sidecar", with_sidecars(onnx))
+
+
 def calibrate(onnx_path: str | Path, data_root: str | Path, list_name: str, num_images: int, method: str, target: str,
               out: str | Path, seed: int = 0, report_lists: list[str] | None = None, report_images: int | None = None,
               progress: bool = False) -> dict[str, Any]:
@@ -209,22 +264,13 @@ def calibrate(onnx_path: str | Path, data_root: str | Path, list_name: str, num_
     onnx_path, out = Path(onnx_path), Path(out)
     if method not in METHODS or target not in TARGETS:
         raise DataError(out, f"method must be one of {METHODS} and target one of {TARGETS}")
-    if not onnx_path.is_file():
-        raise DataError(onnx_path, "ONNX model not found")
-    sidecar = read_sidecar(onnx_path)
-    if sidecar.format != "onnx" or sidecar.precision != "fp32":
-        raise DataError(onnx_path, f"calibrate an FP32 ONNX model (this one is {sidecar.format}/{sidecar.precision})")
+    sidecar = fp32_model(onnx_path)
     pre = sidecar.pre
     samples = calibration_samples(data_root, list_name, num_images, seed)
-    held_out = read_lists(resolve_lists(data_root, report_lists or []), report_images)  # an empty report list: refused now
     model_sha = sha256_file(onnx_path)
     key = cache_key(model_sha, samples, sidecar.preprocess)
     cache = Path(f"{onnx_path}.calib-{key}.npz")
-    needed = [(distinct(held_out), True)] + ([] if cache.is_file() else [(samples, False)])  # cached ranges need no images
-    for sample_set, lanes in needed:  # every file there before any work
-        missing = check_files_exist(data_root, sample_set, lanes)
-        if missing:
-            raise missing[0][1]
+    check_images(data_root, None if cache.is_file() else samples, report_lists, report_images)  # cached ranges need no images
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".calib-", dir=out.parent) as tmp:
         work = Path(tmp)
@@ -243,14 +289,8 @@ def calibrate(onnx_path: str | Path, data_root: str | Path, list_name: str, num_
         shutil.move(str(quantized), out)
     calib = {"method": method, "target": target, "list": list_name, "images": len(samples), "seed": seed, "cache": str(cache),
              "cache_hit": cached, "seconds": round(time.perf_counter() - start, 1)}
-    derived = sidecar.derived(precision="int8", calibration=calib)
-    derived.source = {**sidecar.source, "parent": str(onnx_path), "parent_sha256": model_sha}
-    derived.versions = {**sidecar.versions, **library_versions("onnxruntime")}
-    derived.extra.pop("parity", None)
-    derived.write(out)
-    report = accuracy_report(onnx_path, out, data_root, samples, report_lists, report_images, progress)
-    derived.extra["report"] = {"total_f1_fp32": report["f1"]["fp32"]["total"]["f1"], "total_f1_int8": report["f1"]["int8"]["total"]["f1"]}
-    derived.write(out)
+    report = write_int8(onnx_path, sidecar, out, model_sha, library_versions("onnxruntime"), data_root, samples, report_lists,
+                        report_images, progress, calibration=calib)
     return {"out": str(out), "calibration": calib, "report": report}
 
 
@@ -346,21 +386,13 @@ def report_markdown(report: dict[str, Any], calib: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m calibration.calibrate", description=__doc__.split("\n")[0])
-    parser.add_argument("--onnx", required=True, help="FP32 ONNX model (with its sidecar)")
-    parser.add_argument("--data-root", required=True)
-    parser.add_argument("--list", default="train_gt.txt", help="calibration list (default: train_gt.txt)")
-    parser.add_argument("--num-images", type=positive_int, default=512)
+    add_arguments(parser, default_images=512)
     parser.add_argument("--method", choices=METHODS, default="entropy")
     parser.add_argument("--target", choices=TARGETS, default="trt")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--report-list", action="append", default=[], help="held-back list(s) for the report (default: test_split)")
-    parser.add_argument("--report-images", type=positive_int, help="first N images of each report list")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        check_output_file(args.out, "INT8 model", with_sidecars(args.onnx))
-        check_output_file(f"{args.out}.json", "INT8 model's sidecar", with_sidecars(args.onnx))
+        check_outputs(args.out, args.onnx)
         result = calibrate(args.onnx, args.data_root, args.list, args.num_images, args.method, args.target, args.out, args.seed,
                            args.report_list, args.report_images, progress=sys.stderr.isatty())
     except (DataError, OSError) as err:

@@ -31,13 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from calibration.calibrate import accuracy_report, calibrate, calibration_samples
+from calibration.calibrate import add_arguments, calibrate, calibration_samples, check_images, check_outputs, fp32_model, write_int8
 from runtime.artifacts import library_versions, read_sidecar, sha256_file
 from runtime.atomic import atomic_write_bytes
-from runtime.cli import Parser, check_output_file, fail, positive_int, with_sidecars
+from runtime.cli import Parser, fail
 from runtime.culane import CulaneDataset
 from runtime.errors import DataError
-from runtime.evaluate import check_files_exist, distinct, read_lists, resolve_lists
 
 METHODS = ("entropy", "max")
 OUTPUT_LAYERS_NOTE = (
@@ -107,17 +106,9 @@ def quantize_for_tensorrt(onnx_path: str | Path, data_root: str | Path, list_nam
     onnx_path, out = Path(onnx_path), Path(out)
     if method not in METHODS:
         raise DataError(out, f"--method must be one of {', '.join(METHODS)}")
-    if not onnx_path.is_file():
-        raise DataError(onnx_path, "ONNX model not found")
-    sidecar = read_sidecar(onnx_path)
-    if sidecar.format != "onnx" or sidecar.precision != "fp32":
-        raise DataError(onnx_path, f"quantize an FP32 ONNX model (this one is {sidecar.format}/{sidecar.precision})")
+    sidecar = fp32_model(onnx_path)
     samples = calibration_samples(data_root, list_name, num_images, seed)
-    held_out = read_lists(resolve_lists(data_root, report_lists or []), report_images)
-    for sample_set, lanes in ((samples, False), (distinct(held_out), True)):  # every file there before any work
-        missing = check_files_exist(data_root, sample_set, lanes)
-        if missing:
-            raise missing[0][1]
+    check_images(data_root, samples, report_lists, report_images)  # every file there before any work
     try:
         with tempfile.TemporaryDirectory(prefix=".modelopt-") as tmp:
             quantized = Path(tmp) / "int8.onnx"
@@ -137,35 +128,21 @@ def quantize_for_tensorrt(onnx_path: str | Path, data_root: str | Path, list_nam
     quantizer = {"tool": "nvidia-modelopt", "version": version, "quantize_mode": "int8", "high_precision_dtype": "fp16",
                  "calibration_eps": ["cpu"], "fp16_output_layers": excluded, "seconds": round(time.perf_counter() - start, 1)}
     calib = {"method": method, "target": "trt (ModelOpt: INT8 Q/DQ + FP16)", "list": list_name, "images": len(samples), "seed": seed}
-    derived = sidecar.derived(precision="int8", calibration=calib, quantizer=quantizer)
-    model_sha = sha256_file(onnx_path)
-    derived.source = {**sidecar.source, "parent": str(onnx_path), "parent_sha256": model_sha}
-    derived.versions = {**sidecar.versions, **library_versions("onnxruntime", "nvidia-modelopt", "torch")}
-    derived.extra.pop("parity", None)
-    derived.write(out)
-    report = accuracy_report(onnx_path, out, data_root, samples, report_lists, report_images, progress)
-    derived.extra["report"] = {"total_f1_fp32": report["f1"]["fp32"]["total"]["f1"], "total_f1_int8": report["f1"]["int8"]["total"]["f1"]}
-    derived.write(out)
+    report = write_int8(onnx_path, sidecar, out, sha256_file(onnx_path), library_versions("onnxruntime", "nvidia-modelopt", "torch"),
+                        data_root, samples, report_lists, report_images, progress, calibration=calib, quantizer=quantizer)
     return {"out": str(out), "quantizer": quantizer, "report": report}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m export.modelopt_int8", description=__doc__.split("\n")[0])
-    parser.add_argument("--onnx", required=True, help="FP32 ONNX model (with its sidecar)")
-    parser.add_argument("--data-root", required=True)
-    parser.add_argument("--list", default="train_gt.txt", help="calibration list (default: train_gt.txt)")
-    parser.add_argument("--num-images", type=positive_int, default=64)
+    add_arguments(parser, default_images=64)
     parser.add_argument("--method", choices=METHODS, default="entropy")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--report-list", action="append", default=[], help="held-back list(s) for the report (default: test_split)")
-    parser.add_argument("--report-images", type=positive_int, help="first N images of each report list")
     parser.add_argument("--no-fallback", action="store_true", help="fail instead of writing ONNX Runtime's layout when ModelOpt cannot")
     parser.add_argument("--quantize-output-layers", action="store_true", help=OUTPUT_LAYERS_NOTE)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
-        check_output_file(args.out, "INT8 model", with_sidecars(args.onnx))
+        check_outputs(args.out, args.onnx)
         result = quantize_for_tensorrt(args.onnx, args.data_root, args.list, args.num_images, args.method, args.out, args.seed,
                                        args.report_list, args.report_images, not args.no_fallback, progress=sys.stderr.isatty(),
                                        quantize_outputs=args.quantize_output_layers)

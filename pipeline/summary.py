@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from runtime.atomic import atomic_write_json, atomic_write_text
 from runtime.cli import Parser
+from runtime.latency import summarize
 from pipeline.stages import MODELS, ROOT
 
 PAPER = {"teacher_ms": 171.2, "student_ms": 10.2, "ratio": 16.8, "device": "GTX TITAN X (Maxwell)",
@@ -89,8 +90,6 @@ def frame_latency(report: dict[str, Any] | None) -> dict[str, float] | None:
     encoding run in the writer thread)."""
     if report is None or report.get("kind") != "video" or not report.get("records"):
         return None
-    from runtime.latency import summarize
-
     model = summarize(r["infer_host"] for r in report["records"])
     frame = summarize(r.get("decode", 0.0) + r["total"] for r in report["records"])
     return {"model_p50_ms": model["p50"], "model_p99_ms": model["p99"], "frame_p50_ms": frame["p50"], "frame_p99_ms": frame["p99"],

@@ -126,9 +126,9 @@ def check_files_exist(data_root: str | os.PathLike[str], samples: list[Sample], 
     error (list order); a stat per file, so a list naming missing frames is refused before any work."""
     data = CulaneDataset(data_root)
     missing = []
-    wanted = ((lambda s: s.image, "image"),) + (((lambda s: s.lines_name, "lane annotation (.lines.txt)"),) if lanes else ())
     for sample in samples:
-        for relative, what in ((name(sample), what) for name, what in wanted):
+        files = [(sample.image, "image")] + ([(sample.lines_name, "lane annotation (.lines.txt)")] if lanes else [])
+        for relative, what in files:
             if not data.path(relative).is_file():
                 missing.append((sample, DataError(sample.source, f"{what} {data.path(relative)} not found", line=sample.line)))
                 break
