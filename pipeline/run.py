@@ -8,7 +8,9 @@ outputs exist and are newer than its inputs is skipped, so a killed run restarts
 log, the log's path, exit 1.
 
 No ``--data-root`` and nothing at ``data/<dataset>``: the synthetic CULane dataset is generated at
-``data/<dataset>-synth`` and the smoke profile used, and the output says so first.
+``data/<dataset>-synth`` and the smoke profile used, and the output says so first. A real root
+runs the ``paper`` profile by default; ``tiny`` or ``smoke`` on it draw a seeded subset of its lists
+(:mod:`pipeline.subset`), and the output says so first too.
 
 ``--extra-eval ROOT[:LIST]`` (repeatable; :mod:`pipeline.extra_eval`): the evaluate stage also
 scores every deployed model on that CULane-format root, in total and per drive, and draws a
@@ -31,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from pipeline import extra_eval
+from pipeline import extra_eval, subset
 from pipeline.stages import ROOT, STAGE_NAMES, STAGES, Layout, Stage
 from pipeline.summary import teacher_vs_student, teacher_warning
 from runtime.atomic import atomic_write_json
@@ -51,28 +53,41 @@ def load_profile(name: str) -> dict[str, Any]:
 
 
 def resolve_layout(dataset: str, data_root: str | None, profile: str | None, base: Path) -> tuple[Layout, str | None]:
-    """The run's layout, and a banner line when the synthetic default is used."""
-    if data_root:
-        root = Path(data_root).resolve()
-        if not (root / "list").is_dir():
-            raise SystemExit(f"error: {root}: not a CULane-format dataset root (no list/ folder)")
+    """The run's layout, and a banner line when the data is drawn (synthetic, or a subset of a real root).
+
+    A real root (``--data-root``, or ``data/<dataset>``) runs the ``paper`` profile by default; a
+    reduced profile on it trains on a seeded subset of its lists, built at ``data/<dataset>-<profile>``
+    (runs, artifacts and reports under that name too, apart from the full-scale run's)."""
+    default = base / "data" / dataset
+    real = Path(data_root).resolve() if data_root else default.resolve() if (default / "list").is_dir() and not (default / "synthetic.json").exists() else None
+    if real is not None:
+        if not (real / "list").is_dir():
+            raise SystemExit(f"error: {real}: not a CULane-format dataset root (no list/ folder)")
         name = profile or "paper"
         settings = load_profile(name)
-        if settings["synthetic_only"]:
-            raise SystemExit(f"error: profile {name!r} is for the synthetic dataset; use --profile paper with a real root")
-        return Layout(dataset, root, False, name, settings, base), None
-    default = base / "data" / dataset
-    if (default / "list").is_dir() and not (default / "synthetic.json").exists():
-        name = profile or "paper"
-        return Layout(dataset, default.resolve(), False, name, load_profile(name), base), None
+        if not settings["reduced"]:
+            return Layout(dataset, real, False, name, settings, base), None
+        view = f"{dataset}-{name}"
+        d = settings["data"]
+        banner = (f"NOTE: profile '{name}' on the real root {real}: training and scoring on a SEEDED SUBSET of its lists "
+                  f"({d['train']} train, {d['val']} val, {d['test_per_category']} test per category, seed {d['seed']}) at "
+                  f"data/{view} (reduced scale; figures are not the paper's).")
+        return Layout(view, (base / "data" / view).resolve(), False, name, settings, base, source_root=real), banner
     name = profile or "smoke"
     settings = load_profile(name)
-    if not settings["synthetic_only"]:
+    if not settings["reduced"]:
         raise SystemExit(f"error: no dataset at {default} and no --data-root: profile {name!r} needs real CULane")
     synth = f"{dataset}-synth"
     banner = (f"NOTE: no dataset at {default} and no --data-root: generating the SYNTHETIC CULane dataset at "
               f"data/{synth} and running the '{name}' profile (reduced scale, CPU-sized; figures are not the paper's).")
     return Layout(synth, (base / "data" / synth).resolve(), True, name, settings, base), banner
+
+
+def check_subset(lay: Layout) -> None:
+    """A subset's source, before any stage: its lists, and every file the subset draws (:func:`pipeline.subset.plan`)."""
+    if lay.source_root is not None:
+        d = lay.settings["data"]
+        subset.plan(lay.source_root, d["train"], d["val"], d["test_per_category"], d["seed"])
 
 
 def is_fresh(stage: Stage, lay: Layout, recorded: dict[str, Any] | None = None) -> bool:
@@ -180,18 +195,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for folder, what in ((lay.runs, "runs folder"), (lay.reports, "reports folder")):
             check_output_dir(folder, what)
+        check_subset(lay)
     except DataError as err:
         return fail(err)
     if banner:
         print(banner, flush=True)
-    print(f"pipeline: dataset {lay.dataset} ({'synthetic' if lay.synthetic else 'real'}) at {lay.data_root}, profile {lay.profile}", flush=True)
+    kind = "synthetic" if lay.synthetic else f"subset of {lay.source_root}" if lay.source_root else "real"
+    print(f"pipeline: dataset {lay.dataset} ({kind}) at {lay.data_root}, profile {lay.profile}", flush=True)
     if extra_line:
         print(extra_line, flush=True)
     selected = [args.only] if args.only else STAGE_NAMES[STAGE_NAMES.index(args.start):] if args.start else STAGE_NAMES
     state_path = lay.runs / "pipeline_state.json"
     (lay.runs).mkdir(parents=True, exist_ok=True)
     atomic_write_json(lay.runs / "pipeline_run.json", {"dataset": lay.dataset, "data_root": str(lay.data_root), "synthetic": lay.synthetic,
-                                                      "profile": lay.profile, "banner": banner,
+                                                      "source_root": str(lay.source_root) if lay.source_root else None, "profile": lay.profile, "banner": banner,
                                                       "extra_eval": [e.to_dict() for e in lay.extra_eval]})
     last_training = max((n for n in TRAINING_STAGES if n in selected), key=STAGE_NAMES.index, default=None)
     started = time.perf_counter()

@@ -50,6 +50,7 @@ class Layout:
     settings: dict[str, Any]
     base: Path = ROOT
     extra_eval: list[ExtraEval] = field(default_factory=list)
+    source_root: Path | None = None  # a reduced profile on a real root: the root its subset (data_root) is drawn from
 
     @property
     def runs(self) -> Path:
@@ -126,20 +127,29 @@ def sets(items: list[str]) -> list[str]:
 # -- data -------------------------------------------------------------------------------------
 def data_commands(lay: Layout) -> list[Command]:
     d = lay.settings["data"]
+    if lay.source_root is not None:
+        return [py("-m", "pipeline.subset", "--source", str(lay.source_root), "--out", str(lay.data_root), "--train", str(d["train"]),
+                   "--val", str(d["val"]), "--test-per-category", str(d["test_per_category"]), "--seed", str(d["seed"]))]
     return [py("-m", "training.data.synthetic", "--out", str(lay.data_root), "--train", str(d["train"]), "--val", str(d["val"]),
                "--test-per-category", str(d["test_per_category"]), "--seed", str(d["seed"]), "--video", str(lay.synthetic_video),
                "--frames", str(d["video_frames"]), "--no-progress", "--force")]  # the pipeline owns this folder
 
 
 def data_signature(lay: Layout) -> dict[str, Any]:
-    """The generator's settings and version: another profile's data makes the dataset stale."""
+    """The generator's settings and version, or the subset's draw and source: other data makes the dataset stale."""
     from training.data.synthetic.dataset import GENERATOR_VERSION
 
-    return {**lay.settings["data"], "generator": GENERATOR_VERSION}
+    d = {k: v for k, v in lay.settings["data"].items() if lay.source_root is None or k != "video_frames"}
+    return {**d, "source": str(lay.source_root)} if lay.source_root is not None else {**d, "generator": GENERATOR_VERSION}
 
 
 def data_outputs(lay: Layout) -> list[Path]:
-    return [lay.data_root / "list" / "train_gt.txt", lay.data_root / "list" / "test.txt", lay.synthetic_video]
+    last = lay.data_root / "subset.json" if lay.source_root is not None else lay.synthetic_video
+    return [lay.data_root / "list" / "train_gt.txt", lay.data_root / "list" / "test.txt", last]
+
+
+def data_skip(lay: Layout) -> str | None:
+    return None if lay.synthetic or lay.source_root is not None else "a real dataset root is given (full scale)"
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -361,8 +371,9 @@ def summary_commands(lay: Layout) -> list[Command]:
 
 
 STAGES: list[Stage] = [
-    Stage("data", "synthetic CULane dataset and drive video", data_commands, lambda lay: [], data_outputs,
-          optional=lambda lay: None if lay.synthetic else "a real dataset root is given", signature=data_signature),
+    Stage("data", "synthetic CULane dataset and drive video, or a seeded subset of a real root", data_commands,
+          lambda lay: [lay.source_root / "list" / f"{n}_gt.txt" for n in ("train", "val")] if lay.source_root else [], data_outputs,
+          optional=data_skip, signature=data_signature),
     Stage("teacher", "teacher (ResNet + pyramid pooling)", lambda lay: train_command(lay, "teacher", "teacher", []),
           lambda lay: data_outputs(lay)[:1], lambda lay: train_outputs(lay, "teacher"),
           signature=lambda lay: train_signature(lay, "teacher", "teacher", []), restart_dir=lambda lay: lay.run_dir("teacher")),

@@ -39,3 +39,38 @@ def torchrun_two_processes(config: str, overrides: list[str]) -> None:
         cmd += ["--set", item]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+REAL_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "culane_real_dev"
+"""190 real CULane frames with their lanes (never trained on by a default; tests train on a few only)."""
+
+
+def real_format_root(dest: Path, fallback: Path) -> Path:
+    """A CULane-format root as users with lane points only have it: images and ``.lines.txt``, lists
+    ``train.txt``, ``val.txt``, ``test.txt`` and ``test_split`` (day frames ``normal``, night
+    frames ``night``), no labels and no ``*_gt.txt``. Frames: a few of the real ones in
+    :data:`REAL_DEV` when present, else the synthetic frames of the root ``fallback``."""
+    import shutil
+
+    from runtime.culane import read_list
+
+    source = REAL_DEV if (REAL_DEV / "list" / "all.txt").is_file() else fallback
+    if source == REAL_DEV:
+        frames = [s.image for s in read_list(REAL_DEV / "list" / "all.txt").samples]
+        day, night = [f for f in frames if f.startswith("driver_23")], [f for f in frames if f.startswith("driver_182")]
+        lists = {"train.txt": day[0:60:6] + night[:2], "val.txt": day[5:60:20], "test_split/test0_normal.txt": day[100:130:10],
+                 "test_split/test8_night.txt": night[5:8]}
+    else:
+        lists = {"train.txt": [s.image for s in read_list(fallback / "list" / "train.txt").samples][:10],
+                 "val.txt": [s.image for s in read_list(fallback / "list" / "val.txt").samples][:3],
+                 **{f"test_split/{p.name}": [s.image for s in read_list(p).samples][:2] for p in sorted((fallback / "list" / "test_split").glob("*.txt"))[:2]}}
+    lists["test.txt"] = [f for name, items in lists.items() if name.startswith("test_split/") for f in items]
+    for name, images in lists.items():
+        (dest / "list" / name).parent.mkdir(parents=True, exist_ok=True)
+        (dest / "list" / name).write_text("".join(f"/{image}\n" for image in images))
+        for image in images:
+            for suffix in (Path(image).suffix, ".lines.txt"):
+                relative = str(Path(image).with_suffix(suffix))
+                (dest / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source / relative, dest / relative)
+    return dest

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from runtime.culane_metric import interpolate_lane
+from training.data.lane_label import draw_label
 from training.data.synthetic.geometry import Camera
 from training.data.synthetic.primitives import ONE, SHIFT, box, distances, fill, ground_quad, strip
 from training.data.synthetic.rig import Lens, draw_hood, draw_overlay, margin_mask
@@ -29,7 +29,6 @@ from training.data.synthetic.textures import bank, window
 from training.data.synthetic.vehicles import draw_vehicle, draw_vehicle_shadow
 
 RENDER_SCALE = 0.5
-LABEL_WIDTH = 16
 ANNOTATION_STEP = 10
 ANNOTATION_MARGIN = 40.0  # px outside the image that annotation points may reach, as in CULane
 
@@ -93,15 +92,6 @@ def annotate(scene: Scene) -> dict[int, np.ndarray]:
         if inside.sum() >= 2:
             lanes[m.lane_id] = np.round(pts, 3)
     return lanes
-
-
-def draw_label(lanes: dict[int, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """Label map: each lane's spline drawn ``LABEL_WIDTH`` px wide with its ID (like CULane)."""
-    label = np.zeros(shape, dtype=np.uint8)
-    for lane_id in sorted(lanes):
-        pts = np.rint(interpolate_lane(lanes[lane_id])).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(label, [pts], False, int(lane_id), thickness=LABEL_WIDTH, lineType=cv2.LINE_8)
-    return label
 
 
 # ------------------------------------------------------------------------------------------------
