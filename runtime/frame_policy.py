@@ -98,6 +98,31 @@ class FramePolicy:
             return region
         return cv2.resize(region, size, interpolation=self.interpolation)
 
+    def net_matrix(self) -> np.ndarray:
+        """(2, 3) affine map from network-input pixel indices to frame pixel indices: the frame
+        policy and the preprocessing's crop + resize composed (pixel-centre convention), i.e.
+        ``x = (x_net + 0.5) / (sx * pre.scale_x) - 0.5`` and
+        ``y = (y_net + 0.5) / (sy * pre.scale_y) - 0.5 + top + crop_top / sy``."""
+        pre = self.pre
+        kx, ky = self.sx * pre.scale_x, self.sy * pre.scale_y
+        row0 = self.top + pre.crop_top / self.sy  # frame row (continuous) where the network input starts
+        return np.array([[1.0 / kx, 0.0, 0.5 / kx - 0.5], [0.0, 1.0 / ky, 0.5 / ky - 0.5 + row0]], dtype=np.float64)
+
+    def to_net(self, frame: np.ndarray) -> np.ndarray:
+        """(frame_h, frame_w, 3) uint8 -> (net_height, net_width, 3) uint8 BGR in **one** resampling:
+        the frame warped straight to the network input by :meth:`net_matrix` (bilinear; black
+        where the policy pads). Frames of the source geometry take the training path itself
+        (:meth:`Preprocess.resize_image`). Equals ``pre.resize_image(to_source(frame))`` up to
+        the one resampling it saves; lanes map back with :meth:`points_to_frame` (its exact inverse
+        through the source geometry)."""
+        if frame.shape[:2] != (self.frame_h, self.frame_w):
+            raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, the policy was made for {self.frame_w}x{self.frame_h}")
+        if self.identity:
+            return self.pre.resize_image(frame)
+        size = (self.pre.net_width, self.pre.net_height)
+        return cv2.warpAffine(frame, self.net_matrix(), size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
     # -- points -------------------------------------------------------------------------------
     def points_to_source(self, points: np.ndarray) -> np.ndarray:
         """(N, 2) x, y frame pixels -> (N, 2) float64 source-image pixels."""

@@ -4,17 +4,19 @@
         [--backend auto|onnxruntime|tensorrt|torch] [--device auto|cpu|cuda|tensorrt] [--threads N]
         [--max-frames N] [--warmup N] [--gt DIR] [--no-video]
 
-(also ``python -m runtime.infer_video``). A reader thread decodes frames, the main loop maps each
-onto the model's source geometry (:mod:`runtime.frame_policy`), preprocesses, infers, and decodes
-lanes back into frame pixels; a writer thread draws lanes and a HUD (:mod:`runtime.draw`) and
+(also ``python -m runtime.infer_video``). A reader thread decodes frames and maps each straight
+onto the network input (one warp: :meth:`runtime.frame_policy.FramePolicy.to_net`, then
+normalisation), ahead of the main loop, which infers and decodes lanes back into frame pixels; a writer thread draws lanes and a HUD (:mod:`runtime.draw`) and
 encodes. Queues are bounded, so memory stays flat and a slow encoder shows up as loop time.
 
-Per frame (ms): ``decode`` (video decode, reader thread), ``preprocess`` (frame policy + crop,
-resize, normalise), ``infer_host`` (the backend call, host wall time), ``infer_device`` (GPU
+Per frame (ms): ``decode`` (video decode, reader thread), ``preprocess`` (the warp to the network
+input and normalisation, in the reader thread: it overlaps the previous frame's inference), ``infer_host`` (the backend call, host wall time), ``infer_device`` (GPU
 compute from CUDA events, only where the backend measures it), ``postprocess`` (probabilities,
 lane decoding, mapping back), ``total`` (preprocess + infer_host + postprocess) and ``wall`` (time
 between the ends of consecutive loop iterations: the loop's real period, I/O waits included).
-The first ``--warmup`` frames (default 10) are processed and written but not timed.
+The first ``--warmup`` frames (default 20) are processed and written but not timed; without
+``--threads``, on ONNX Runtime's CPU, they also choose the model's thread count (all cores or one
+fewer, whichever loops faster: :mod:`runtime.thread_trial`; the report's ``meta.thread_trial``).
 
 The report (JSON, written atomically, with a CSV of the records beside it) follows the schema
 shared with ``runtime/benchmark.py``: ``kind``, ``meta``, ``latency_key``, ``summary`` (latency
@@ -64,6 +66,7 @@ from runtime.draw import draw_hud, draw_lanes, hud_lines
 from runtime.errors import DataError
 from runtime.frame_policy import FramePolicy
 from runtime.latency import Stopwatch, summarize
+from runtime.thread_trial import ThreadTrial, candidate_threads
 from runtime.lines import Lane, read_lines_file
 from runtime.video_io import FrameReader, FrameWriter, VideoInfo, check_video_file, quiet_opencv
 
@@ -86,22 +89,34 @@ class Pipeline:
         self.decoder = LaneDecoder(self.pre, backend.sidecar.decode_params)
         self.batch = np.empty((1, 3, self.pre.net_height, self.pre.net_width), dtype=np.float32)
 
-    def __call__(self, image: np.ndarray) -> tuple[list[DecodedLane], list[DecodedLane], dict[str, float]]:
-        """(H, W, 3) uint8 frame -> (lanes in source pixels, lanes in frame pixels, times in ms)."""
-        with Stopwatch() as t_pre:
-            self.pre.normalize(self.pre.resize_image(self.policy.to_source(image)), out=self.batch[0])
+    def preprocess(self, image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(H, W, 3) uint8 frame -> the (1, 3, h, w) float32 network input: one warp, then normalisation
+        (into ``out``, else a new array: the reader thread prepares frames ahead with it)."""
+        if out is None:
+            out = np.empty_like(self.batch)
+        self.pre.normalize(self.policy.to_net(image), out=out[0])
+        return out
+
+    def __call__(self, image: np.ndarray, prepared: np.ndarray | None = None, prepare_ms: float = 0.0
+                 ) -> tuple[list[DecodedLane], list[DecodedLane], dict[str, float]]:
+        """(H, W, 3) uint8 frame -> (lanes in source pixels, lanes in frame pixels, times in ms).
+        ``prepared``: its network input made ahead (by the reader thread, in ``prepare_ms``)."""
+        if prepared is None:
+            with Stopwatch() as t_pre:
+                prepared = self.preprocess(image, self.batch)
+            prepare_ms = t_pre.ms
         with Stopwatch() as t_inf:
-            outputs = self.backend.infer(self.batch)
+            outputs = self.backend.infer(prepared)
         device_ms = self.backend.last_device_times.get("compute_ms")
         with Stopwatch() as t_post:
             seg, exist = probabilities(outputs)
             lanes = self.decoder(seg[0], exist[0])
             in_frame = [DecodedLane(lane.lane_id, self.policy.points_to_frame(lane.points)) for lane in lanes]
-        times = {"preprocess": t_pre.ms, "infer_host": t_inf.ms}
+        times = {"preprocess": prepare_ms, "infer_host": t_inf.ms}
         if device_ms is not None:
             times["infer_device"] = float(device_ms)
         times["postprocess"] = t_post.ms
-        times["total"] = t_pre.ms + t_inf.ms + t_post.ms
+        times["total"] = prepare_ms + t_inf.ms + t_post.ms
         return lanes, in_frame, times
 
 
@@ -161,6 +176,7 @@ class LoopResult:
     lanes: list[list[DecodedLane]] = field(default_factory=list)  # per processed frame, source pixels
     processed: int = 0
     interrupted: bool = False
+    trial: dict[str, Any] | None = None  # the thread trial's outcome (runtime.thread_trial), when there was one
 
 
 def run_loop(pipeline: Pipeline, reader: FrameReader, writer: FrameWriter | None, warmup: int,
@@ -174,7 +190,7 @@ def run_loop(pipeline: Pipeline, reader: FrameReader, writer: FrameWriter | None
         for frame in reader:
             if stop.is_set():
                 break
-            lanes, in_frame, times = pipeline(frame.image)
+            lanes, in_frame, times = pipeline(frame.image, frame.prepared, frame.prepare_ms)
             if writer is not None:
                 writer.write((frame.image, in_frame, hud_lines(times["infer_host"], times["total"], fps, *tag)))
             end = time.perf_counter()
@@ -278,7 +294,8 @@ def build_meta(args: argparse.Namespace, backend: Backend, reader: FrameReader, 
         "params": model.get("params"), "model_bytes": Path(backend.path).stat().st_size,
         "precision": sidecar.precision, "format": sidecar.format, "backend": backend.name, "device": backend.device,
         "device_name": backend.device_name, "input_shape": [1, 3, pre.net_height, pre.net_width],
-        "threads": args.threads, "video": str(args.video), "frame_size": list(reader.size), "video_fps": reader.info.fps,
+        "threads": result.trial["chosen"] if result.trial and result.trial["chosen"] else args.threads,
+        "thread_trial": result.trial, "video": str(args.video), "frame_size": list(reader.size), "video_fps": reader.info.fps,
         "frames_read": reader.frames_read, "frames_processed": result.processed, "warmup": warmup,
         "complete": stopped_reason is None, "stopped_reason": stopped_reason, "policy": policy.describe(),
         "versions": library_versions(*VERSION_PACKAGES), "created": now(),
@@ -303,9 +320,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--report", required=True, help="latency report (.json; a .csv of per-frame records beside it)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--device", default="auto", choices=DEVICES)
-    parser.add_argument("--threads", type=positive_int, help="CPU intra-op threads of the backend")
+    parser.add_argument("--threads", type=positive_int, help="CPU intra-op threads of the backend (default on ONNX Runtime's "
+                        "CPU: the warm-up frames try all cores and one fewer and keep the faster loop; see runtime/thread_trial.py)")
     parser.add_argument("--max-frames", type=positive_int, help="process at most N frames (warm-up included)")
-    parser.add_argument("--warmup", type=non_negative_int, default=10, help="frames processed but not timed (default 10)")
+    parser.add_argument("--warmup", type=non_negative_int, default=20, help="frames processed but not timed (default 20; "
+                        "8 or more also choose the thread count)")
     parser.add_argument("--gt", help="per-frame ground truth folder (the synthetic drive's <video>_gt) -> F1")
     parser.add_argument("--no-video", action="store_true", help="do not write an output video")
     args = parser.parse_args(argv)
@@ -361,6 +380,16 @@ def summary_line(report: dict[str, Any], args: argparse.Namespace) -> str:
     return f"{meta['backend']}/{meta['device']} {meta['precision']}: " + ", ".join(parts) + " -> " + ", ".join(outputs)
 
 
+def thread_trial(args: argparse.Namespace, backend: Backend, policy: FramePolicy, warmup: int) -> ThreadTrial | None:
+    """Without ``--threads``, on ONNX Runtime's CPU: the warm-up frames choose between all cores and
+    one fewer (:mod:`runtime.thread_trial`); None where there is nothing to choose."""
+    candidates = candidate_threads(warmup) if args.threads is None and (backend.name, backend.device) == ("onnxruntime", "cpu") else []
+    if not candidates:
+        return None
+    pipelines = {t: Pipeline(load_backend(args.model, "onnxruntime", "cpu", t), policy) for t in candidates}
+    return ThreadTrial(pipelines, warmup // len(candidates))
+
+
 def run(args: argparse.Namespace) -> int:
     reader = FrameReader(args.video, max_frames=args.max_frames)
     try:
@@ -378,7 +407,11 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
         try:
             with stop_on_signals(stop):
-                result = run_loop(Pipeline(backend, policy), reader, writer, warmup, stop, on_frame=bar.update)
+                pipeline = thread_trial(args, backend, policy, warmup) or Pipeline(backend, policy)
+                reader.prepare = pipeline.preprocess  # in the reader thread, overlapping the previous frame's inference
+                result = run_loop(pipeline, reader, writer, warmup, stop, on_frame=bar.update)
+                if isinstance(pipeline, ThreadTrial):
+                    backend, result.trial = pipeline.backend, pipeline.describe()
         finally:
             with signals_ignored():
                 bar.close()

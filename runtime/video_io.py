@@ -21,7 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +43,14 @@ def quiet_opencv() -> None:
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: its index in the video, the (H, W, 3) uint8 BGR image, decode time (ms)."""
+    """One decoded frame: its index in the video, the (H, W, 3) uint8 BGR image, decode time (ms),
+    and what the reader's ``prepare`` made of it in the reader thread (None without one) and its time (ms)."""
 
     index: int
     image: np.ndarray
     decode_ms: float
+    prepared: Any = None
+    prepare_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,9 @@ class FrameReader:
     """Iterate over a video's frames, decoded ahead in a thread; ``max_frames`` caps the count.
 
     After iteration: :attr:`frames_read` and :attr:`stopped_reason` (None at the end of the video,
-    ``"max-frames"``, or ``"corrupt or truncated video at frame N"``).
+    ``"max-frames"``, or ``"corrupt or truncated video at frame N"``). :attr:`prepare`, set before
+    iterating, runs on each frame in the reader thread (e.g. the model's preprocessing, so that it
+    overlaps the consumer's work on the previous frame) into :attr:`Frame.prepared`.
     """
 
     def __init__(self, path: str | os.PathLike[str], max_frames: int | None = None, queue_size: int = 8) -> None:
@@ -121,6 +126,7 @@ class FrameReader:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, queue_size))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.prepare: Callable[[np.ndarray], Any] | None = None
         first = self._read()
         if first is None:
             self.cap.release()
@@ -152,7 +158,11 @@ class FrameReader:
         return None
 
     def _put(self, item: Any) -> bool:
-        """Queue ``item`` unless asked to stop (then False)."""
+        """Queue ``item`` (a frame: prepared first) unless asked to stop (then False)."""
+        if isinstance(item, Frame) and self.prepare is not None:
+            start = time.perf_counter()
+            prepared = self.prepare(item.image)
+            item = replace(item, prepared=prepared, prepare_ms=(time.perf_counter() - start) * 1000.0)
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.1)

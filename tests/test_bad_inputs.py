@@ -332,6 +332,8 @@ COMMANDS = {
     "training.loss_balance": ["--config", "MISSING.yaml"],
     "training.experiments": ["--config", "MISSING.yaml"],
     "training.data.synthetic": ["--out", "MISSING/ds"],  # MISSING is made a regular file below
+    "training.data.make_labels": ["--data-root", "MISSING", "--list", "train.txt"],
+    "pipeline.subset": ["--source", "MISSING", "--out", "OUT/view", "--train", "2", "--val", "1", "--test-per-category", "1"],
     "pipeline.run": ["culane", "--data-root", "MISSING"],
     "pipeline.summary": ["--dataset", "x", "--data-root", "MISSING", "--profile", "tiny", "--base", "OUT"],
 }

@@ -143,6 +143,34 @@ def test_frame_policy_image_follows_the_point_mapping(size):
         assert not src[: int(policy.pad_rows * policy.sy) - 1].any()  # black padding on top
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_one_warp_to_the_network_input_is_the_composed_mapping(size):
+    """On a linear ramp (which bilinear sampling reproduces exactly) every network pixel of the one
+    warp holds the ramp at the frame point that the policy and the preprocessing compose to, and
+    equals the two-resize path up to its second resampling."""
+    pre = Preprocess(net_width=160, net_height=48)
+    policy = FramePolicy(pre, *size)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    ramp = lambda x, y: np.stack([20 + 200 * x / w, 20 + 200 * y / h, 20 + 100 * (x / w + y / h)], -1)  # noqa: E731
+    frame = np.rint(ramp(xx, yy)).astype(np.uint8)
+    net = policy.to_net(frame)
+    assert net.shape == (pre.net_height, pre.net_width, 3) and net.dtype == np.uint8
+    ny, nx = np.mgrid[0 : pre.net_height, 0 : pre.net_width].astype(np.float64)
+    # network pixel -> source pixel (preprocessing's inverse) -> frame pixel (the policy's inverse)
+    sx, sy = pre.net_to_image(nx.ravel(), ny.ravel())
+    fx, fy = policy.points_to_frame(np.stack([sx, sy], 1)).T
+    inside = (fx >= 0) & (fx <= w - 1) & (fy >= 0) & (fy <= h - 1)
+    expected = ramp(fx, fy).reshape(-1, 3)
+    got = net.reshape(-1, 3).astype(np.float64)
+    assert inside.any()
+    assert np.abs(got[inside] - expected[inside]).max() <= 1.5  # uint8 rounding + OpenCV's 1/32 px sub-pixel grid
+    assert not got[fy < -1].any()  # rows above a padded frame are black
+    two_step = pre.resize_image(policy.to_source(frame)).astype(int).reshape(-1, 3)
+    away = fy >= 2  # away from a padding edge, which two resamplings blur differently
+    assert np.abs(got[away] - two_step[away]).max() <= (0 if policy.identity else 2)
+
+
 def test_frame_policy_geometry_of_common_frames():
     pre = Preprocess()
     wide = FramePolicy(pre, 960, 540)
