@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import yaml
 
+from runtime.thread_trial import usable_cores
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CLIP = ROOT.parent / "shared" / "data" / "videos" / "solidWhiteRight.mp4"
 SHARED_REAL_DEV = ROOT.parent / "shared" / "data" / "culane_real_dev"  # real CULane frames: measurement only (DESIGN.md)
@@ -328,7 +330,8 @@ def paper_video(lay: Layout) -> Path | None:
 def paper_commands(lay: Layout) -> list[Command]:
     """ResNet-101 + PSP and ERFNet built at the paper's input size (one training step: weights do not
     change latency), exported through the real export path, timed interleaved on the same backend,
-    compared, and run through the video loop for the per-frame latency."""
+    compared, and run through the video loop for the per-frame latency (both with every core: the
+    same threads as the benchmark, not each its own thread trial, so that the pair stays comparable)."""
     p = lay.settings["paper_latency"]
     one_step = [f"input.net_width={p['width']}", f"input.net_height={p['height']}", f"dataset.root={lay.data_root}",
                 f"dataset.name={lay.dataset}", "train.batch_size=2", "train.iterations=1", "train.val_every=1",
@@ -343,14 +346,14 @@ def paper_commands(lay: Layout) -> list[Command]:
     out = lay.reports / "paper"
     reports = [str(out / f"bench.{role}.json") for role in PAPER_MODELS]
     cmds.append(py("-m", "runtime.benchmark", "--model", str(paper_onnx(lay, "teacher")), "--model", str(paper_onnx(lay, "student")),
-                   "--device", "cpu", "--iterations", str(p["iterations"]), "--warmup", str(p["warmup"]),
-                   "--json", reports[0], "--json", reports[1], "--quiet"))
+                   "--device", "cpu", "--threads", str(usable_cores()), "--iterations", str(p["iterations"]),
+                   "--warmup", str(p["warmup"]), "--json", reports[0], "--json", reports[1], "--quiet"))
     cmds.append(py(str(ROOT / "runtime" / "compare_latency.py"), *reports, "--out", str(out / "latency.md")))
     video = paper_video(lay)
     if video is not None:
         for role in PAPER_MODELS:
             cmds.append(py(str(ROOT / "runtime" / "infer_video.py"), "--model", str(paper_onnx(lay, role)), "--video", str(video),
-                           "--no-video", "--report", str(out / f"video.{role}.json"), "--device", "cpu",
+                           "--no-video", "--report", str(out / f"video.{role}.json"), "--device", "cpu", "--threads", str(usable_cores()),
                            "--max-frames", str(p["video_frames"]), "--warmup", str(p["video_warmup"])))
     return cmds
 
