@@ -408,6 +408,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             with stop_on_signals(stop):
                 pipeline = thread_trial(args, backend, policy, warmup) or Pipeline(backend, policy)
+                backend = pipeline.backend  # with a trial, the first session (default threads) is let go
                 reader.prepare = pipeline.preprocess  # in the reader thread, overlapping the previous frame's inference
                 result = run_loop(pipeline, reader, writer, warmup, stop, on_frame=bar.update)
                 if isinstance(pipeline, ThreadTrial):
