@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from runtime.atomic import atomic_write_json  # noqa: E402
 from runtime.backends import Backend, load_backend  # noqa: E402
+from runtime.benchmark import time_inference  # noqa: E402
 from runtime.frame_policy import FramePolicy  # noqa: E402
 from runtime.infer_video import Pipeline, render, run_loop  # noqa: E402
 from runtime.latency import summarize  # noqa: E402
@@ -48,15 +49,10 @@ def first_frame_batch(backend: Backend, video: Path) -> Any:
 
 
 def time_bare(backend: Backend, batch: Any, iterations: int) -> dict[str, float]:
-    """Bare ``backend.infer`` on one input: mean and p50 ms, CPU ms per call."""
-    for _ in range(WARMUP):
-        backend.infer(batch)
-    times, cpu0 = [], time.process_time()
-    for _ in range(iterations):
-        t = time.perf_counter()
-        backend.infer(batch)
-        times.append((time.perf_counter() - t) * 1000.0)
-    stats = summarize(times)
+    """Bare ``backend.infer`` on one input (``runtime.benchmark.time_inference``): mean and p50 ms, CPU ms per call."""
+    time_inference(backend, batch, 0, WARMUP)
+    cpu0 = time.process_time()
+    stats = summarize(r["host"] for r in time_inference(backend, batch, iterations, 0))
     return {"mean": stats["mean"], "p50": stats["p50"], "cpu_ms": (time.process_time() - cpu0) * 1000.0 / iterations}
 
 

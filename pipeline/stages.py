@@ -141,8 +141,11 @@ def data_signature(lay: Layout) -> dict[str, Any]:
     """The generator's settings and version, or the subset's draw and source: other data makes the dataset stale."""
     from training.data.synthetic.dataset import GENERATOR_VERSION
 
-    d = {k: v for k, v in lay.settings["data"].items() if lay.source_root is None or k != "video_frames"}
-    return {**d, "source": str(lay.source_root)} if lay.source_root is not None else {**d, "generator": GENERATOR_VERSION}
+    d = dict(lay.settings["data"])
+    if lay.source_root is None:
+        return {**d, "generator": GENERATOR_VERSION}
+    d.pop("video_frames", None)  # the generator's setting: not the subset's
+    return {**d, "source": str(lay.source_root)}
 
 
 def data_outputs(lay: Layout) -> list[Path]:

@@ -34,12 +34,16 @@ MAKE_LABELS = "python -m training.data.make_labels --data-root {root} --list {na
 
 @dataclass(frozen=True)
 class Drawn:
-    """The lines drawn from one source list (their text as in the source), and the list's size."""
+    """The samples drawn from one source list, and the list's size."""
 
     source: Path
-    rows: list[str]
     samples: list[Sample]
     of: int
+
+    @property
+    def rows(self) -> list[str]:
+        """The drawn lines, as list lines (:attr:`runtime.culane.Sample.row`)."""
+        return [s.row for s in self.samples]
 
 
 def gt_list(root: Path, name: str) -> Path:
@@ -53,12 +57,11 @@ def gt_list(root: Path, name: str) -> Path:
 
 def draw(path: Path, count: int, rng: np.random.Generator) -> Drawn:
     """``count`` lines of a list, drawn without replacement, in the list's order."""
-    parsed = read_list(path)
-    rows = [r for r in path.read_text(encoding="utf-8-sig").splitlines() if r.strip()]
-    if not parsed.samples:
+    samples = read_list(path).samples
+    if not samples:
         raise DataError(path, "the list names no images (empty file)")
-    keep = np.sort(rng.choice(len(rows), size=min(count, len(rows)), replace=False))
-    return Drawn(path, [rows[i] for i in keep], [parsed.samples[i] for i in keep], len(rows))
+    keep = np.sort(rng.choice(len(samples), size=min(count, len(samples)), replace=False))
+    return Drawn(path, [samples[i] for i in keep], len(samples))
 
 
 def check_files(root: Path, drawn: Drawn, labels: bool, lanes: bool) -> None:

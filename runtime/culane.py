@@ -61,6 +61,12 @@ class Sample:
         return os.path.splitext(self.image)[0]
 
     @property
+    def row(self) -> str:
+        """The sample as a list line: ``/image``, ``/image /label`` or ``/image /label e1 e2 e3 e4``."""
+        parts = [f"/{self.image}"] + ([f"/{self.label}"] if self.label else []) + [str(e) for e in self.exist or ()]
+        return " ".join(parts)
+
+    @property
     def lines_name(self) -> str:
         """Relative path of the image's ``.lines.txt`` (annotation or prediction)."""
         return self.stem + ".lines.txt"

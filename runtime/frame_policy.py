@@ -37,6 +37,8 @@ sits where CULane's images show road (crop such videos first).
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -98,6 +100,7 @@ class FramePolicy:
             return region
         return cv2.resize(region, size, interpolation=self.interpolation)
 
+    @functools.cached_property
     def net_matrix(self) -> np.ndarray:
         """(2, 3) affine map from network-input pixel indices to frame pixel indices: the frame
         policy and the preprocessing's crop + resize composed (pixel-centre convention), i.e.
@@ -110,7 +113,7 @@ class FramePolicy:
 
     def to_net(self, frame: np.ndarray) -> np.ndarray:
         """(frame_h, frame_w, 3) uint8 -> (net_height, net_width, 3) uint8 BGR in **one** resampling:
-        the frame warped straight to the network input by :meth:`net_matrix` (bilinear; black
+        the frame warped straight to the network input by :attr:`net_matrix` (bilinear; black
         where the policy pads). Frames of the source geometry take the training path itself
         (:meth:`Preprocess.resize_image`). Equals ``pre.resize_image(to_source(frame))`` up to
         the one resampling it saves; lanes map back with :meth:`points_to_frame` (its exact inverse
@@ -120,7 +123,7 @@ class FramePolicy:
         if self.identity:
             return self.pre.resize_image(frame)
         size = (self.pre.net_width, self.pre.net_height)
-        return cv2.warpAffine(frame, self.net_matrix(), size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        return cv2.warpAffine(frame, self.net_matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
 
     # -- points -------------------------------------------------------------------------------

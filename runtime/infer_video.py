@@ -66,8 +66,8 @@ from runtime.draw import draw_hud, draw_lanes, hud_lines
 from runtime.errors import DataError
 from runtime.frame_policy import FramePolicy
 from runtime.latency import Stopwatch, summarize
-from runtime.thread_trial import ThreadTrial, candidate_threads
 from runtime.lines import Lane, read_lines_file
+from runtime.thread_trial import ThreadTrial, candidate_threads
 from runtime.video_io import FrameReader, FrameWriter, VideoInfo, check_video_file, quiet_opencv
 
 LATENCY_KEY = "infer_host"

@@ -53,7 +53,7 @@ class Frame:
         return tuple(int(i in self.lanes) for i in range(1, MAX_LANES + 1))
 
     def gt_line(self) -> str:
-        return f"/{self.sample.image} /{self.label} {' '.join(map(str, self.exist))}"
+        return Sample(self.sample.image, self.label, self.exist).row
 
 
 def read_size(path: Path) -> tuple[int, int]:
