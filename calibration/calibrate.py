@@ -50,7 +50,8 @@ from runtime.cli import Parser, check_output_file, fail, positive_int, with_side
 from runtime.culane import CulaneDataset, Sample, read_list
 from runtime.decode import lanes_agree
 from runtime.errors import DataError
-from runtime.evaluate import check_files_exist, distinct, evaluate_models, read_lists, resolve_lists
+from runtime.evaluate import check_files_exist, count_models, distinct, per_image_counts, read_lists, resolve_lists, tally
+from runtime.paired import change_interval, format_change
 
 
 METHODS = ("entropy", "minmax", "percentile")
@@ -320,14 +321,16 @@ def accuracy_report(fp32: Path, int8: Path, data_root: str | Path, calibration: 
         agree["close"] += lanes_agree(lanes_a, lanes_b, AGREE_PX)
 
     backends = [load_backend(path, "onnxruntime", "cpu") for path in (fp32, int8)]
-    res_fp32, res_int8 = evaluate_models(backends, data_root, lists, max_images=report_images, progress=progress, on_image=compare)
-    results = {"fp32": res_fp32, "int8": res_int8}
+    per_list = read_lists(lists, report_images)
+    counts_fp32, counts_int8 = count_models(backends, data_root, distinct(per_list), progress=progress, on_image=compare)
+    results = {"fp32": tally(per_list, counts_fp32), "int8": tally(per_list, counts_int8)}
     identical, close = agree["identical"] / max(agree["images"], 1), agree["close"] / max(agree["images"], 1)
     report = {
         "fp32": str(fp32),
         "int8": str(int8),
         "images": agree["images"],
         "f1": {name: {k: v.to_dict() for k, v in res.items()} for name, res in results.items()},
+        "total_change": change_interval(per_image_counts(counts_int8), per_image_counts(counts_fp32)),
         "output_errors": errors.summary(),
         "lanes_identical_fraction": identical,
         "lanes_agree_fraction": close,
@@ -383,6 +386,11 @@ def report_markdown(report: dict[str, Any], calib: dict[str, Any]) -> str:
         a, b = report["f1"]["fp32"][name], report["f1"]["int8"][name]
         change = "-" if a["f1"] is None or b["f1"] is None else f"{100 * (b['f1'] - a['f1']):+.2f}"
         lines.append(f"| {name} | {pct(a['f1'])} | {pct(b['f1'])} | {change} | {a['fp']} | {b['fp']} |")
+    change = report.get("total_change")
+    if change:
+        lines += ["", f"Total change INT8 - FP32: **{format_change(change)}** points (95 % interval: {change['resamples']:,} image-paired "
+                  f"bootstrap resamples of the {change['images']} images). An interval that holds 0 means these images cannot tell the "
+                  "two apart; one that holds -0.5 means they cannot show a drop below half a point either."]
     lines += ["", f"Decoded lanes: the same lanes within {report['lanes_agree_px']:g} px on {100 * report['lanes_agree_fraction']:.1f} % "
               f"of the images (identical to the pixel on {100 * report['lanes_identical_fraction']:.1f} %).", "",
               "| output | max abs error | mean abs error | p99 abs error |", "|---|---:|---:|---:|"]

@@ -23,6 +23,7 @@ missing or cannot quantize the graph, one line says so and ONNX Runtime's Tensor
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import tempfile
 import time
@@ -77,6 +78,13 @@ def output_layers(onnx_path: Path) -> list[str]:
     return names
 
 
+def exact_names(names: list[str]) -> list[str]:
+    """ModelOpt reads ``nodes_to_exclude`` as regular expressions matched at the start of each node
+    name (``re.match``): ``node_conv2d`` would also exclude ``node_conv2d_1`` ... Each name escaped
+    and anchored at its end excludes that node only (a new list: ModelOpt appends to it)."""
+    return [re.escape(name) + "$" for name in names]
+
+
 def modelopt_quantize(onnx_path: Path, calib: np.ndarray, method: str, out: Path, exclude: list[str] | None = None) -> str:
     """ModelOpt's INT8 (Q/DQ) + FP16 graph of ``onnx_path`` at ``out``, the ``exclude`` nodes left
     in FP16; returns ModelOpt's version."""
@@ -88,7 +96,7 @@ def modelopt_quantize(onnx_path: Path, calib: np.ndarray, method: str, out: Path
     try:
         quantize(str(onnx_path), quantize_mode="int8", calibration_data=calib, calibration_method=method,
                  calibration_eps=["cpu"], high_precision_dtype="fp16", output_path=str(out), log_level="WARNING",
-                 nodes_to_exclude=list(exclude) if exclude else None)  # a copy: ModelOpt appends to it
+                 nodes_to_exclude=exact_names(exclude) if exclude else None)
     except Exception as err:  # noqa: BLE001 - ModelOpt raises many types on graphs it cannot handle
         raise ModelOptUnavailable(f"ModelOpt {modelopt.__version__} cannot quantize {onnx_path.name} "
                                   f"({err.__class__.__name__}: {str(err).splitlines()[0][:160] if str(err) else ''})") from None

@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import yaml
 
+from pipeline import paper_backends
+from pipeline.paper_backends import PaperBackend
 from runtime.thread_trial import usable_cores
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -330,11 +332,15 @@ def paper_video(lay: Layout) -> Path | None:
     return next((v for tag, v, _ in videos if tag == "dashcam"), videos[0][1] if videos else None)
 
 
-def paper_commands(lay: Layout) -> list[Command]:
+def paper_commands(lay: Layout, backends: tuple[PaperBackend, ...] | None = None) -> list[Command]:
     """ResNet-101 + PSP and ERFNet built at the paper's input size (one training step: weights do not
     change latency), exported through the real export path, timed interleaved on the same backend,
     compared, and run through the video loop for the per-frame latency (both with every core: the
-    same threads as the benchmark, not each its own thread trial, so that the pair stays comparable)."""
+    same threads as the benchmark, not each its own thread trial, so that the pair stays comparable).
+    Then the same pair on each GPU backend ``backends`` names (default: what this machine has,
+    :func:`pipeline.paper_backends.available`), one interleaved run and comparison per backend."""
+    backends = paper_backends.available() if backends is None else backends
+    engines = [b.artifact.removesuffix(".engine") for b in backends if b.artifact.endswith(".engine")]
     p = lay.settings["paper_latency"]
     one_step = [f"input.net_width={p['width']}", f"input.net_height={p['height']}", f"dataset.root={lay.data_root}",
                 f"dataset.name={lay.dataset}", "train.batch_size=2", "train.iterations=1", "train.val_every=1",
@@ -344,14 +350,27 @@ def paper_commands(lay: Layout) -> list[Command]:
         run = lay.runs / "paper" / role
         cmds.append(py("-m", "training.train", "--config", str(ROOT / "training" / "configs" / config),
                        *sets([*one_step, f"output.dir={run}", *extra])))
+        pt2 = [] if any(b.artifact == "pt2" for b in backends) else ["--no-pt2"]
         cmds.append(py("-m", "export.to_onnx", "--ckpt", str(run / "last.pt"), "--out", str(paper_onnx(lay, role)),
-                       "--parity-images", "4", "--no-pt2", "--data-root", str(lay.data_root)))
+                       "--parity-images", "4", *pt2, "--data-root", str(lay.data_root)))
+        if "fp16" in engines:
+            cmds.append(py("-m", "export.to_fp16", "--onnx", str(paper_onnx(lay, role)), "--out", str(paper_artifact(lay, role, "fp16.onnx"))))
+        for precision in engines:
+            source = paper_artifact(lay, role, "onnx" if precision == "fp32" else f"{precision}.onnx")
+            cmds.append(py("-m", "export.to_tensorrt", "--onnx", str(source), "--out", str(paper_artifact(lay, role, f"{precision}.engine")),
+                           "--timing-cache", str(lay.artifacts / "paper" / "timing.cache")))
     out = lay.reports / "paper"
     reports = [str(out / f"bench.{role}.json") for role in PAPER_MODELS]
     cmds.append(py("-m", "runtime.benchmark", "--model", str(paper_onnx(lay, "teacher")), "--model", str(paper_onnx(lay, "student")),
                    "--device", "cpu", "--threads", str(usable_cores()), "--iterations", str(p["iterations"]),
                    "--warmup", str(p["warmup"]), "--json", reports[0], "--json", reports[1], "--quiet"))
     cmds.append(py(str(ROOT / "runtime" / "compare_latency.py"), *reports, "--out", str(out / "latency.md")))
+    for backend in backends:
+        tagged = [str(out / f"bench.{backend.tag}.{role}.json") for role in PAPER_MODELS]
+        cmds.append(py("-m", "runtime.benchmark", *(a for role in PAPER_MODELS for a in ("--model", str(paper_artifact(lay, role, backend.artifact)))),
+                       *backend.options, "--iterations", str(p["iterations"]), "--warmup", str(p["warmup"]),
+                       *(a for report in tagged for a in ("--json", report)), "--quiet"))
+        cmds.append(py(str(ROOT / "runtime" / "compare_latency.py"), *tagged, "--out", str(out / f"latency.{backend.tag}.md")))
     video = paper_video(lay)
     if video is not None:
         for role in PAPER_MODELS:
@@ -361,14 +380,27 @@ def paper_commands(lay: Layout) -> list[Command]:
     return cmds
 
 
+def paper_artifact(lay: Layout, role: str, artifact: str) -> Path:
+    """The paper pair's ``<role>.<artifact>`` (onnx, pt2, fp16.onnx, fp32.engine, ...)."""
+    return lay.artifacts / "paper" / f"{role}.{artifact}"
+
+
 def paper_onnx(lay: Layout, role: str) -> Path:
-    return lay.artifacts / "paper" / f"{role}.onnx"
+    return paper_artifact(lay, role, "onnx")
 
 
 def paper_outputs(lay: Layout) -> list[Path]:
     out = lay.reports / "paper"
     videos = [out / f"video.{role}.json" for role in PAPER_MODELS] if paper_video(lay) is not None else []
-    return [paper_onnx(lay, "teacher"), paper_onnx(lay, "student"), out / "latency.json", *videos]
+    tagged = [out / f"latency.{b.tag}.json" for b in paper_backends.available()]
+    return [paper_onnx(lay, "teacher"), paper_onnx(lay, "student"), out / "latency.json", *tagged, *videos]
+
+
+def paper_signature(lay: Layout) -> dict[str, Any]:
+    """The stage's settings, and the GPU backends it times on (only where there are any: a CPU
+    machine's signature stays the settings alone)."""
+    tags = [b.tag for b in paper_backends.available()]
+    return {**lay.settings["paper_latency"], **({"backends": tags} if tags else {})}
 
 
 def summary_commands(lay: Layout) -> list[Command]:
@@ -409,7 +441,7 @@ STAGES: list[Stage] = [
           lambda lay: [lay.reports / "bench" / "teacher.fp32.json", lay.reports / "bench" / "student.fp32.json"],
           lambda lay: [lay.reports / "latency.md", lay.reports / "latency.json"]),
     Stage("paper", "the paper's pair (ResNet-101 + PSP vs ERFNet) at its input size: latency, model and frame", paper_commands,
-          lambda lay: [data_outputs(lay)[0]], paper_outputs, signature=lambda lay: lay.settings["paper_latency"]),
+          lambda lay: [data_outputs(lay)[0]], paper_outputs, signature=paper_signature),
     Stage("summary", "SUMMARY.md and summary.json", summary_commands,
           lambda lay: [p for stage in STAGES[:-1] for p in stage.outputs(lay)],
           lambda lay: [lay.reports / "SUMMARY.md", lay.reports / "summary.json"], signature=extra_eval_signature),

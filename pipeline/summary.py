@@ -6,12 +6,13 @@ summary can be checked against them. ``summary.json`` holds at least::
 
     dataset, synthetic, profile, duration_s {stage: s},
     models {name: {role, method, params, f1 {total, <category>...}}},
-    precisions {student: {fp32|fp16|int8: {f1_total, latency_p50_ms, backend}}},
+    precisions {student: {fp32|fp16|int8: {f1_total, change_vs_fp32 {points, low, high, images, resamples}, latency_p50_ms, backend}}},
     paper_pair {teacher, student: {arch, params, input_shape, model_p50_ms, model_p99_ms, frame_p50_ms, frame_p99_ms},
-                ratio_model_p50, ratio_frame_p50, backend, device, paper},
+                ratio_model_p50, ratio_frame_p50, backend, device, paper,
+                other_backends [{tag, backend, precision, device, teacher_p50_ms, student_p50_ms, ratio_p50, ...}]},
     latency {teacher.p50_ms, student.p50_ms, ratio_p50, backend, device},
     teacher_below_student (true|false|null), teacher_vs_student {teacher_f1, student_f1, split, below, source},
-    extra_eval {<set>: {root, list, images, contact_sheet, models {<model>: {f1, precision, recall, tp, fp, fn,
+    extra_eval {<set>: {root, list, images, contact_sheet, models {<model>: {f1, change_vs_fp32, precision, recall, tp, fp, fn,
                                                                           drives {<drive>: {f1, images, tp, fp, fn}}}}}}
 
 The extra evaluation sets are those ``runs/<dataset>/pipeline_run.json`` records (``--extra-eval``).
@@ -29,8 +30,11 @@ from urllib.parse import quote
 from runtime.atomic import atomic_write_json, atomic_write_text
 from runtime.cli import Parser
 from runtime.latency import summarize
+from runtime.paired import change_interval, format_change
 from pipeline.stages import MODELS, ROOT
 
+CHANGE_NOTE = ("vs FP32: the F1 change against the same model's FP32 artifact on the same images, in points, with its 95 % interval "
+               "(2,000 image-paired bootstrap resamples): an interval that holds 0 means these images cannot tell the two apart.")
 PAPER = {"teacher_ms": 171.2, "student_ms": 10.2, "ratio": 16.8, "device": "GTX TITAN X (Maxwell)",
          "f1": {"ResNet-101 teacher": 72.8, "ERFNet alone": 70.2, "ERFNet-IntRA-KD": 72.4}}
 
@@ -57,16 +61,28 @@ def models_section(runs: Path) -> dict[str, Any]:
     return out
 
 
+def change_vs_fp32(folder: Path, name: str) -> dict[str, Any] | None:
+    """F1 change of evaluation report ``<name>.json`` against its model's FP32 report in ``folder``
+    (points, 95 % image-paired bootstrap interval); None for the FP32 report itself or without per-image counts."""
+    model, _, variant = name.partition(".")
+    if variant == "fp32":
+        return None
+    report, fp32 = read_json(folder / f"{name}.json"), read_json(folder / f"{model}.fp32.json")
+    if not report or not fp32 or not report.get("per_image") or not fp32.get("per_image"):
+        return None
+    return change_interval(report["per_image"], fp32["per_image"])
+
+
 def precisions_section(reports: Path) -> dict[str, Any]:
     out: dict[str, dict[str, Any]] = {}
-    for path in sorted((reports / "eval").glob("*.json")):
+    for path in sorted((reports / "eval").glob("*.json"), key=lambda p: _model_order(p.stem)):
         name = path.stem  # e.g. student.int8, student.fp16.engine
         model, _, variant = name.partition(".")
         evaluation, bench = read_json(path), read_json(reports / "bench" / path.name)
         if evaluation is None:
             continue
-        entry = {"f1_total": evaluation["lists"].get("total", {}).get("f1"), "backend": evaluation.get("backend"),
-                 "device": evaluation.get("device"), "artifact": evaluation.get("model")}
+        entry = {"f1_total": evaluation["lists"].get("total", {}).get("f1"), "change_vs_fp32": change_vs_fp32(path.parent, name),
+                 "backend": evaluation.get("backend"), "device": evaluation.get("device"), "artifact": evaluation.get("model")}
         if bench is not None:
             entry["latency_p50_ms"] = bench["summary"]["host"]["p50"]
             entry["latency_mean_ms"] = bench["summary"]["host"]["mean"]
@@ -117,7 +133,23 @@ def paper_section(reports: Path) -> dict[str, Any] | None:
         out[role] = entry
     t, s = out["teacher"], out["student"]
     out["ratio_frame_p50"] = t["frame_p50_ms"] / s["frame_p50_ms"] if "frame_p50_ms" in t and "frame_p50_ms" in s else None
+    out["other_backends"] = other_backends(reports / "paper")
     return out
+
+
+def other_backends(folder: Path) -> list[dict[str, Any]]:
+    """The pair on each GPU backend the stage found (``latency.<tag>.json``; none on a CPU machine)."""
+    rows = []
+    for path in sorted(folder.glob("latency.*.json")):
+        comparison = read_json(path)
+        if comparison is None or "teacher" not in comparison:
+            continue
+        t, s = comparison["teacher"], comparison["student"]
+        rows.append({"tag": path.name.removeprefix("latency.").removesuffix(".json"), "backend": s.get("backend"),
+                     "precision": s.get("precision"), "device": s.get("device_name") or s.get("device"),
+                     "teacher_p50_ms": t["p50"], "teacher_p99_ms": t["p99"], "student_p50_ms": s["p50"], "student_p99_ms": s["p99"],
+                     "ratio_p50": comparison["ratio_p50"]})
+    return rows
 
 
 def video_section(reports: Path) -> dict[str, Any]:
@@ -199,6 +231,7 @@ def extra_eval_section(reports: Path, sets: list[dict[str, str]]) -> dict[str, A
             total = report["lists"]["total"]
             drives = (report.get("groups") or {}).get("drive", {})
             models[path.stem] = {**{k: total.get(k) for k in ("f1", "precision", "recall", "tp", "fp", "fn", "images")},
+                                 "change_vs_fp32": change_vs_fp32(folder, path.stem),
                                  "drives": {d: {k: c.get(k) for k in ("f1", "images", "tp", "fp", "fn")} for d, c in drives.items()},
                                  "report": str(path)}
         sheet = folder / "contact_sheet.png"
@@ -282,11 +315,12 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
     if s.get("extra_eval"):
         lines += extra_eval_markdown(s["extra_eval"], reports)
     lines += ["## Deployed student: precision vs accuracy and latency", "",
-              "| artifact | F1 total % | p50 ms | backend | device |", "|---|---:|---:|---|---|"]
+              "| artifact | F1 total % | vs FP32 (95 %) | p50 ms | backend | device |", "|---|---:|---:|---:|---|---|"]
     for model, variants in s["precisions"].items():
         for variant, e in variants.items():
-            lines.append(f"| {model}.{variant} | {pct(e.get('f1_total'))} | {ms(e.get('latency_p50_ms'))} | {e.get('backend')} | {e.get('device')} |")
-    lines += ["", "`int8` is the TensorRT artifact, made by NVIDIA ModelOpt (INT8 Q/DQ + FP16 elsewhere; its sidecar's `quantizer` "
+            lines.append(f"| {model}.{variant} | {pct(e.get('f1_total'))} | {format_change(e.get('change_vs_fp32'))} | "
+                         f"{ms(e.get('latency_p50_ms'))} | {e.get('backend')} | {e.get('device')} |")
+    lines += ["", CHANGE_NOTE, "", "`int8` is the TensorRT artifact, made by NVIDIA ModelOpt (INT8 Q/DQ + FP16 elsewhere; its sidecar's `quantizer` "
               "says which tool made it); `int8ort` ONNX Runtime's TensorRT layout (symmetric Q/DQ, FP32 elsewhere); both run here by "
               "ONNX Runtime on the CPU. `int8cpu` is the layout ONNX Runtime's x86 int8 kernels run fast.", ""]
     lat = s.get("latency")
@@ -351,6 +385,14 @@ def paper_markdown(pair: dict[str, Any] | None) -> list[str]:
     if size != "976x208":
         lines += [f"(This profile measures the pair at {size}, not the paper's 976x208.)", ""]
     lines += ["Details: [paper/latency.md](paper/latency.md).", ""]
+    others = pair.get("other_backends") or []
+    if others:
+        lines += ["The same pair on this machine's GPU backends (one interleaved run each, model only):", "",
+                  "| backend | precision | device | teacher p50 / p99 ms | student p50 / p99 ms | teacher / student (p50) |",
+                  "|---|---|---|---:|---:|---:|"]
+        lines += [f"| {o['tag']} | {o['precision']} | {o['device']} | {ms(o['teacher_p50_ms'])} / {ms(o['teacher_p99_ms'])} | "
+                  f"{ms(o['student_p50_ms'])} / {ms(o['student_p99_ms'])} | **{o['ratio_p50']:.1f}x** |" for o in others]
+        lines += ["", "Details: " + ", ".join(f"[paper/latency.{o['tag']}.md](paper/latency.{o['tag']}.md)" for o in others) + ".", ""]
     return lines
 
 
@@ -366,12 +408,13 @@ def extra_eval_markdown(sets: dict[str, Any], reports: Path) -> list[str]:
             continue
         drives = sorted({d for m in e["models"].values() for d in m["drives"]})
         counts = {d: next(m["drives"][d]["images"] for m in e["models"].values() if d in m["drives"]) for d in drives}
-        lines += ["| model | F1 % | P % | R % | " + " | ".join(f"{d} F1 % ({counts[d]} img)" for d in drives) + " |",
-                  "|---|---:|---:|---:|" + "---:|" * len(drives)]
+        lines += ["| model | F1 % | vs FP32 (95 %) | P % | R % | " + " | ".join(f"{d} F1 % ({counts[d]} img)" for d in drives) + " |",
+                  "|---|---:|---:|---:|---:|" + "---:|" * len(drives)]
         for model, m in e["models"].items():
             per_drive = [pct(m["drives"].get(d, {}).get("f1")) for d in drives]
-            lines.append(f"| {model} | {pct(m['f1'])} | {pct(m['precision'])} | {pct(m['recall'])} | " + " | ".join(per_drive) + " |")
-        lines.append("")
+            lines.append(f"| {model} | {pct(m['f1'])} | {format_change(m.get('change_vs_fp32'))} | {pct(m['precision'])} | "
+                         f"{pct(m['recall'])} | " + " | ".join(per_drive) + " |")
+        lines += ["", CHANGE_NOTE, ""]
         if e.get("contact_sheet"):
             lines += [f"![{name}: student vs teacher]({quote(os.path.relpath(e['contact_sheet'], reports))})", "",
                       "Contact sheet: frames spread over the drives (rows), student and teacher (columns, F1 on these frames "

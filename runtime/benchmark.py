@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 import numpy as np
 
-from runtime.artifacts import library_versions, now
+from runtime.artifacts import library_versions, now, read_sidecar
 from runtime.atomic import atomic_write_json
 from runtime.cli import Parser, check_output_file, non_negative_int, positive_int, run_main, with_sidecars
 from runtime.culane import read_image
@@ -163,10 +163,16 @@ def benchmark(model: str, backend: str = "auto", device: str = "auto", threads: 
 
 def benchmark_many(models: list[str], backend: str = "auto", device: str = "auto", threads: int | None = None,
                    iterations: int = 1000, warmup: int = 100, batch: int = 1, image: str | None = None,
-                   progress: bool = False) -> list[dict[str, Any]]:
+                   progress: bool = False, fp16: bool = False) -> list[dict[str, Any]]:
     """One report per model; several models are timed interleaved (:func:`time_interleaved`), each
-    on its own preprocessing of the same sample input, with the same threads and warm-up."""
-    runners = [load_backend(m, backend=backend, device=device, threads=threads) for m in models]
+    on its own preprocessing of the same sample input, with the same threads and warm-up. ``fp16``:
+    the torch backend runs the FP32 program in half precision (CUDA only; the report says fp16)."""
+    options = {"fp16": True} if fp16 else {}
+    for m in models if fp16 else []:
+        if read_sidecar(m).format != "torch.export":
+            raise DataError(m, "--fp16 is for the torch backend (a .pt2 program run in half precision); "
+                               "for ONNX Runtime or TensorRT use the FP16 artifact (python -m export.to_fp16)")
+    runners = [load_backend(m, backend=backend, device=device, threads=threads, **options) for m in models]
     inputs = [sample_batch(r.sidecar.pre, batch=batch, image=image) for r in runners]
     if len(runners) == 1:
         all_records = [time_inference(runners[0], inputs[0], iterations, warmup, progress=progress)]
@@ -175,6 +181,9 @@ def benchmark_many(models: list[str], backend: str = "auto", device: str = "auto
     reports = []
     for runner, batch_input, records in zip(runners, inputs, all_records):
         meta = report_meta(runner, batch_input, threads, iterations, warmup)
+        if fp16:
+            meta["precision"] = "fp16"
+            meta["cast_from"] = runner.sidecar.precision
         if len(runners) > 1:
             meta["interleaved_with"] = [str(r.path) for r in runners if r is not runner]
             meta["rewarm_calls"] = REWARM_CALLS
@@ -223,6 +232,7 @@ def _parser() -> Parser:
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--device", default="auto", choices=DEVICES, help="tensorrt: ONNX Runtime's TensorRT execution provider")
     parser.add_argument("--threads", type=positive_int, default=None, help="CPU intra-op threads (default: the backend's)")
+    parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: run the FP32 program in half precision")
     parser.add_argument("--iterations", type=positive_int, default=1000, help="timed iterations (default 1000)")
     parser.add_argument("--warmup", type=non_negative_int, default=100, help="untimed warm-up iterations (default 100)")
     parser.add_argument("--batch", type=positive_int, default=1, help="images per inference (default 1)")
@@ -248,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.image:
             read_image(args.image)  # a missing or broken --image is refused before the model loads
         reports = benchmark_many(args.model, args.backend, args.device, args.threads, args.iterations, args.warmup,
-                                 args.batch, args.image, progress=not args.quiet and sys.stderr.isatty())
+                                 args.batch, args.image, progress=not args.quiet and sys.stderr.isatty(), fp16=args.fp16)
         for path, report in zip(args.json, reports):
             atomic_write_json(path, report)
         if not args.quiet:

@@ -168,10 +168,10 @@ def evaluate_models(backends: list[Backend], data_root: str | os.PathLike[str], 
     ``pred_dir`` receives the first backend's predictions."""
     per_list = read_lists(lists, max_images)
     counts = count_models(backends, data_root, distinct(per_list), batch_size, pred_dir, progress, on_image)
-    return [_tally(per_list, c) for c in counts]
+    return [tally(per_list, c) for c in counts]
 
 
-def _tally(per_list: dict[str, list[Sample]], counts: dict[str, Counts]) -> dict[str, Counts]:
+def tally(per_list: dict[str, list[Sample]], counts: dict[str, Counts]) -> dict[str, Counts]:
     result = {}
     for name, samples in per_list.items():
         total = Counts()
@@ -184,6 +184,11 @@ def _tally(per_list: dict[str, list[Sample]], counts: dict[str, Counts]) -> dict
         pooled += c
     result["total"] = pooled
     return result
+
+
+def per_image_counts(counts: dict[str, Counts]) -> dict[str, list[int]]:
+    """{image: [tp, fp, fn]}: what an image-paired comparison of two reports needs (:mod:`runtime.paired`)."""
+    return {image: [c.tp, c.fp, c.fn] for image, c in counts.items()}
 
 
 def drive_of(sample: Sample) -> str:
@@ -294,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(args, backend: Backend, per_list: dict[str, list[Sample]], samples: list[Sample], counts: dict[str, Counts],
            skipped: list[tuple[Sample, DataError]]) -> None:
     """Print the table (and groups), write ``--report``, print ``--json``; list skipped images on stderr."""
-    results = _tally(per_list, counts)
+    results = tally(per_list, counts)
     groups = group_counts(samples, counts, GROUPS[args.group_by]) if args.group_by else None
     print(format_table(results))
     if groups is not None:
@@ -306,6 +311,7 @@ def report(args, backend: Backend, per_list: dict[str, list[Sample]], samples: l
     record = {"model": args.model, "backend": backend.name, "device": backend.device, "device_name": backend.device_name,
               "precision": backend.sidecar.precision, "data_root": str(args.data_root), "max_images": args.max_images,
               "lists": {k: v.to_dict() for k, v in results.items()},
+              "per_image": per_image_counts(counts),
               "skipped": [{"image": s.image, "problem": str(err)} for s, err in skipped]}
     if groups is not None:
         record["groups"] = {args.group_by: {k: v.to_dict() for k, v in groups.items()}}

@@ -99,6 +99,12 @@ def test_the_summary_agrees_with_the_stage_reports(tiny_run):
         bench, evaluation = read(rep / "bench" / f"student.{precision}.json"), read(rep / "eval" / f"student.{precision}.json")
         assert entry["latency_p50_ms"] == bench["summary"]["host"]["p50"] and entry["backend"] == "onnxruntime"
         assert entry["f1_total"] == evaluation["lists"]["total"]["f1"]
+        if precision == "fp32":
+            assert entry["change_vs_fp32"] is None
+        else:  # the change against FP32 on the same images, with its image-paired interval
+            fp32 = read(rep / "eval" / "student.fp32.json")["lists"]["total"]
+            assert entry["change_vs_fp32"]["points"] == pytest.approx(100 * (evaluation["lists"]["total"]["f1"] - fp32["f1"]))
+            assert entry["change_vs_fp32"]["images"] == fp32["images"]
     latency, comparison = s["latency"], read(rep / "latency.json")
     assert latency["teacher"]["p50_ms"] == read(rep / "bench" / "teacher.fp32.json")["summary"]["host"]["p50"]
     assert latency["ratio_p50"] == pytest.approx(latency["teacher"]["p50_ms"] / latency["student"]["p50_ms"])
@@ -140,7 +146,8 @@ def test_every_deployed_model_is_scored_on_the_extra_set_per_drive(tiny_run):
     section = md[extra_at:deployed_at]
     assert "no model was trained or tuned on these frames" in section
     header = next(line for line in section.splitlines() if line.startswith("| model |"))
-    assert all(f"{d} F1 % (3 img)" in header for d in sorted(DRIVES)) and header.count("|") == 4 + len(DRIVES) + 1
+    assert all(f"{d} F1 % (3 img)" in header for d in sorted(DRIVES)) and header.count("|") == 5 + len(DRIVES) + 1
+    assert s["models"]["student.fp32"]["change_vs_fp32"] is None and s["models"]["student.int8cpu"]["change_vs_fp32"]["images"] == 6
     rows = [line for line in section.splitlines() if line.startswith("| student.") or line.startswith("| teacher.")]
     assert [row.split(" | ")[0][2:] for row in rows] == list(s["models"])
     # the contact sheet: student and teacher, one row per frame (all six: fewer than the default eight)

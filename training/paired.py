@@ -13,7 +13,7 @@ compared by their differences, not their separate means:
   another seed would.
 
 Per-image counts come from the predictions a run's evaluation wrote (:func:`per_image_counts`).
-numpy only.
+numpy only; :func:`bootstrap_interval` and :func:`f1_of` live in :mod:`runtime.paired` (torch-free reports use them).
 """
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ from runtime.culane import CulaneDataset
 from runtime.culane_metric import count_image
 from runtime.errors import DataError
 from runtime.lines import read_lines_file
+from runtime.paired import bootstrap_interval, f1_of  # the image-paired part lives in the torch-free runtime
+
+__all__ = ["bootstrap_interval", "f1_of", "per_image_counts", "seed_interval", "t975"]
 
 # two-sided 95 % quantiles of Student's t, by degrees of freedom (1..30); 1.96 beyond
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -48,28 +51,6 @@ def seed_interval(method: list[float], baseline: list[float]) -> tuple[float, fl
     mean = statistics.mean(diffs)
     half = t975(len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
     return mean, mean - half, mean + half
-
-
-def f1_of(counts: np.ndarray) -> np.ndarray:
-    """(..., 3) tp, fp, fn -> (...) CULane F1 (0 where nothing was predicted or annotated)."""
-    tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
-    denominator = 2 * tp + fp + fn
-    return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1), 0.0)
-
-
-def bootstrap_interval(method: np.ndarray, baseline: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """(seeds, images, 3) per-image counts of two methods on the same images -> (F1 difference of
-    the pooled counts, low, high): 95 % percentile interval over image resamples, in F1 units."""
-    if method.shape != baseline.shape or method.ndim != 3 or method.shape[2] != 3:
-        raise ValueError(f"counts must both be (seeds, images, 3), got {method.shape} and {baseline.shape}")
-    images = method.shape[1]
-    pooled_m, pooled_b = method.sum(axis=0).astype(np.float64), baseline.sum(axis=0).astype(np.float64)  # (images, 3)
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(images, np.full(images, 1.0 / images), size=resamples).astype(np.float64)  # (B, images)
-    diff = f1_of(draws @ pooled_m) - f1_of(draws @ pooled_b)
-    point = float(f1_of(pooled_m.sum(axis=0)) - f1_of(pooled_b.sum(axis=0)))
-    low, high = np.percentile(diff, [2.5, 97.5])
-    return point, float(low), float(high)
 
 
 def per_image_counts(data_root: str | os.PathLike[str], pred_dir: str | os.PathLike[str], list_name: str = "test.txt") -> tuple[list[str], np.ndarray]:

@@ -16,6 +16,7 @@ from runtime.artifacts import read_sidecar
 from runtime.backends import load_backend
 from runtime.decode import DecodedLane, lanes_agree
 from runtime.errors import DataError
+from runtime.paired import format_change
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ["test_split/test0_normal.txt", "test_split/test6_curve.txt"]  # held back: the calibration draws from train_gt.txt
@@ -73,6 +74,11 @@ def test_report_compares_fp32_and_int8_on_held_back_images(int8_trt, tiny_onnx, 
     assert 0 <= errors["mean_abs"] <= errors["p99_abs"] <= errors["max_abs"] <= 1
     markdown = Path(f"{out}.report.md").read_text()
     assert "| test0_normal |" in markdown and "held-back" in markdown
+    change = report["total_change"]  # the total's change with its image-paired interval, in points
+    total = {k: 100 * (report["f1"][k]["total"]["f1"] or 0) for k in ("fp32", "int8")}
+    assert change["images"] == 6 and change["points"] == pytest.approx(total["int8"] - total["fp32"])
+    assert change["low"] <= change["points"] <= change["high"]
+    assert f"**{format_change(change)}** points" in markdown
     # the INT8 model really runs under ONNX Runtime and stays close to FP32 on a real image
     from runtime.culane import CulaneDataset
 

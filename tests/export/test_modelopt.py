@@ -53,6 +53,22 @@ def test_modelopt_graph_is_int8_qdq_with_fp16_elsewhere_and_reported(tiny_onnx, 
     assert report["int8"] == str(out) and report["images"] == 27 and Path(f"{out}.report.md").is_file()
 
 
+def test_an_excluded_layer_is_that_layer_only_not_every_name_it_begins(tiny_onnx, tiny_dataset, tmp_path):
+    from export.modelopt_int8 import calibration_array, modelopt_quantize
+    from calibration.calibrate import calibration_samples
+
+    names = [n.name for n in onnx.load(tiny_onnx).graph.node if n.op_type == "Conv"]
+    prefix = next(a for a in names if any(b != a and b.startswith(a) for b in names))  # e.g. node_conv2d, node_conv2d_1
+    calib = calibration_array(tiny_dataset, calibration_samples(tiny_dataset, "train_gt.txt", 2, 0), read_sidecar(tiny_onnx).pre)
+    out = tmp_path / "excluded.int8.onnx"
+    modelopt_quantize(tiny_onnx, calib, "max", out, [prefix])
+    graph = onnx.load(out).graph
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    quantized = {n.name for n in graph.node if n.op_type == "Conv" and producers.get(n.input[1]) == "DequantizeLinear"}
+    assert prefix not in quantized  # its weights stay FP16
+    assert {b for b in names if b != prefix and b.startswith(prefix)} <= quantized  # ModelOpt alone would exclude these too
+
+
 def test_without_modelopt_the_onnxruntime_layout_is_written_and_recorded(tiny_onnx, tiny_dataset, tmp_path):
     shadow = tmp_path / "shadow" / "modelopt"  # an installation without ModelOpt: its import fails
     shadow.mkdir(parents=True)

@@ -143,6 +143,15 @@ def test_bad_image_exits_2_with_one_line(tiny_onnx: Path, tmp_path: Path, capsys
     assert err.startswith("error: ") and "none.png" in err and len(err.splitlines()) == 1
 
 
+def test_fp16_is_refused_for_onnx_and_for_torch_on_the_cpu(tiny_onnx: Path, capsys: pytest.CaptureFixture):
+    assert main(["--model", str(tiny_onnx), "--fp16", "--quiet", "--iterations", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {tiny_onnx}: --fp16 is for the torch backend") and len(err.splitlines()) == 1
+    pt2 = tiny_onnx.with_suffix(".pt2")  # the FP32 torch.export program beside it
+    assert main(["--model", str(pt2), "--device", "cpu", "--fp16", "--quiet", "--iterations", "1"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {pt2}: fp16 with the torch backend needs device cuda"
+
+
 def test_missing_model_exits_2_with_one_line(tmp_path: Path):
     missing = tmp_path / "absent.onnx"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

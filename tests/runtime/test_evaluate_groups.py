@@ -40,6 +40,9 @@ def test_the_report_holds_each_drive_and_they_add_up(tiny_onnx, two_drives, tmp_
     assert set(drives) == set(DRIVES) and all(d["images"] == 3 for d in drives.values())
     for key in ("tp", "fp", "fn", "images"):
         assert sum(d[key] for d in drives.values()) == total[key]
+    per_image = record["per_image"]  # what an image-paired comparison of two reports reads
+    assert len(per_image) == total["images"]
+    assert [sum(c[k] for c in per_image.values()) for k in range(3)] == [total["tp"], total["fp"], total["fn"]]
     assert "per drive:" in capsys.readouterr().out
     assert main(["--model", str(tiny_onnx), "--data-root", str(two_drives), "--list", "test.txt", "--report", str(report)]) == 0
     assert "groups" not in json.loads(report.read_text())  # only when asked
