@@ -68,7 +68,7 @@ from runtime.frame_policy import FramePolicy
 from runtime.latency import Stopwatch, summarize
 from runtime.lines import Lane, read_lines_file
 from runtime.thread_trial import ThreadTrial, candidate_threads
-from runtime.video_io import FrameReader, FrameWriter, VideoInfo, check_video_file, quiet_opencv
+from runtime.video_io import DECODE_THREADS, FrameReader, FrameWriter, VideoInfo, check_video_file, quiet_opencv
 
 LATENCY_KEY = "infer_host"
 EXIT_INTERRUPTED = 130
@@ -295,7 +295,7 @@ def build_meta(args: argparse.Namespace, backend: Backend, reader: FrameReader, 
         "precision": sidecar.precision, "format": sidecar.format, "backend": backend.name, "device": backend.device,
         "device_name": backend.device_name, "input_shape": [1, 3, pre.net_height, pre.net_width],
         "threads": result.trial["chosen"] if result.trial and result.trial["chosen"] else args.threads,
-        "thread_trial": result.trial, "video": str(args.video), "frame_size": list(reader.size), "video_fps": reader.info.fps,
+        "thread_trial": result.trial, "decode_threads": args.decode_threads, "video": str(args.video), "frame_size": list(reader.size), "video_fps": reader.info.fps,
         "frames_read": reader.frames_read, "frames_processed": result.processed, "warmup": warmup,
         "complete": stopped_reason is None, "stopped_reason": stopped_reason, "policy": policy.describe(),
         "versions": library_versions(*VERSION_PACKAGES), "created": now(),
@@ -325,6 +325,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-frames", type=positive_int, help="process at most N frames (warm-up included)")
     parser.add_argument("--warmup", type=non_negative_int, default=20, help="frames processed but not timed (default 20; "
                         "8 or more also choose the thread count)")
+    parser.add_argument("--decode-threads", type=non_negative_int, default=DECODE_THREADS, help="FFmpeg decoder threads "
+                        f"(default {DECODE_THREADS}: decoding overlaps the model in its own thread and leaves it the other cores; "
+                        "0: FFmpeg's choice, one per core)")
     parser.add_argument("--gt", help="per-frame ground truth folder (the synthetic drive's <video>_gt) -> F1")
     parser.add_argument("--no-video", action="store_true", help="do not write an output video")
     args = parser.parse_args(argv)
@@ -391,7 +394,7 @@ def thread_trial(args: argparse.Namespace, backend: Backend, policy: FramePolicy
 
 
 def run(args: argparse.Namespace) -> int:
-    reader = FrameReader(args.video, max_frames=args.max_frames)
+    reader = FrameReader(args.video, max_frames=args.max_frames, decode_threads=args.decode_threads)
     try:
         backend = load_backend(args.model, args.backend, args.device, args.threads)
         w, h = reader.size

@@ -217,6 +217,14 @@ def test_reader_times_every_frame_and_stops_at_max_frames(tmp_path):
         assert len(list(reader)) == 12 and reader.stopped_reason is None
 
 
+def test_the_decoder_runs_on_the_threads_asked_for(tmp_path):
+    video = make_video(tmp_path / "v.mp4", 4, (96, 54))
+    with FrameReader(video) as reader:  # default: one decoder thread, beside the model
+        assert reader.cap.get(cv2.CAP_PROP_N_THREADS) == 1 and len(list(reader)) == 4
+    with FrameReader(video, decode_threads=0) as reader:  # FFmpeg's own choice
+        assert reader.cap.get(cv2.CAP_PROP_N_THREADS) >= 1 and len(list(reader)) == 4
+
+
 # --------------------------------------------------------------------------------------------
 # the loop
 # --------------------------------------------------------------------------------------------
@@ -235,7 +243,7 @@ def test_round_trip_keeps_frames_and_size_and_reports_every_timed_frame(tiny_onn
     assert meta["frame_size"] == [320, 180] and meta["input_shape"] == [1, 3, 32, 128]
     assert meta["backend"] == "onnxruntime" and meta["device"] == "cpu" and meta["threads"] == 1
     assert meta["format"] == "onnx" and meta["precision"] == "fp32" and meta["model_bytes"] == tiny_onnx.stat().st_size
-    assert "bottom" in meta["policy"] and meta["versions"]["onnxruntime"]
+    assert "bottom" in meta["policy"] and meta["versions"]["onnxruntime"] and meta["decode_threads"] == 1
     records = report["records"]
     assert [r["frame"] for r in records] == list(range(5, 30))
     columns = ["decode", "preprocess", "infer_host", "postprocess", "total", "wall"]
