@@ -50,8 +50,11 @@ def nvidia_gpus() -> tuple[str, ...]:
 
 def torch_sees_cuda() -> bool:
     """Whether this Python's torch has CUDA and sees a GPU (asked in a child process: no torch here)."""
-    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True, text=True,
-                           timeout=120)
+    try:
+        probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"], capture_output=True,
+                               text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
     return probe.returncode == 0 and probe.stdout.strip() == "True"
 
 

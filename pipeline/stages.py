@@ -320,6 +320,7 @@ def compare_commands(lay: Layout) -> list[Command]:
 
 
 # -- the paper's pair at the paper's size ------------------------------------------------------
+GPU_TIMING = {"iterations": 1000, "warmup": 100}  # the pair on a GPU backend: milliseconds per call, so a trtexec-like count
 PAPER_MODELS = {  # role -> (training config, overrides): the paper's teacher and student, untrained (latency only)
     "teacher": ("culane/resnet101_psp.yaml", ["model.pretrained=null"]),
     "student": ("culane/erfnet.yaml", []),
@@ -342,6 +343,11 @@ def paper_commands(lay: Layout, backends: tuple[PaperBackend, ...] | None = None
     backends = paper_backends.available() if backends is None else backends
     engines = [b.artifact.removesuffix(".engine") for b in backends if b.artifact.endswith(".engine")]
     p = lay.settings["paper_latency"]
+    out = lay.reports / "paper"
+
+    def best_effort(tag: str, step: str, command: Command) -> Command:  # a GPU step: its failure is recorded, the run goes on
+        return py("-m", "pipeline.best_effort", "--record", str(out / f"failed.{tag}.{step}.json"), "--", *command)
+
     one_step = [f"input.net_width={p['width']}", f"input.net_height={p['height']}", f"dataset.root={lay.data_root}",
                 f"dataset.name={lay.dataset}", "train.batch_size=2", "train.iterations=1", "train.val_every=1",
                 "train.checkpoint_every=1", "train.max_val_images=1", "train.warmup_iters=1", "dataset.num_workers=0"]
@@ -350,17 +356,21 @@ def paper_commands(lay: Layout, backends: tuple[PaperBackend, ...] | None = None
         run = lay.runs / "paper" / role
         cmds.append(py("-m", "training.train", "--config", str(ROOT / "training" / "configs" / config),
                        *sets([*one_step, f"output.dir={run}", *extra])))
-        pt2 = [] if any(b.artifact == "pt2" for b in backends) else ["--no-pt2"]
         cmds.append(py("-m", "export.to_onnx", "--ckpt", str(run / "last.pt"), "--out", str(paper_onnx(lay, role)),
-                       "--parity-images", "4", *pt2, "--data-root", str(lay.data_root)))
+                       "--parity-images", "4", "--no-pt2", "--data-root", str(lay.data_root)))
+        if any(b.artifact == "pt2" for b in backends):  # the torch.export program, beside a second ONNX in paper/torch/
+            cmds.append(best_effort("torch-cuda", f"export-{role}", py(
+                "-m", "export.to_onnx", "--ckpt", str(run / "last.pt"), "--out", str(paper_artifact(lay, role, "pt2").with_suffix(".onnx")),
+                "--parity-images", "1", "--data-root", str(lay.data_root))))
         if "fp16" in engines:
-            cmds.append(py("-m", "export.to_fp16", "--onnx", str(paper_onnx(lay, role)), "--out", str(paper_artifact(lay, role, "fp16.onnx")),
-                           "--check-images", "0"))  # untrained weights: latency only, no accuracy to check
+            cmds.append(best_effort("tensorrt-fp16", f"fp16-{role}", py(
+                "-m", "export.to_fp16", "--onnx", str(paper_onnx(lay, role)), "--out", str(paper_artifact(lay, role, "fp16.onnx")),
+                "--check-images", "0")))  # untrained weights: latency only, no accuracy to check
         for precision in engines:
             source = paper_artifact(lay, role, "onnx" if precision == "fp32" else f"{precision}.onnx")
-            cmds.append(py("-m", "export.to_tensorrt", "--onnx", str(source), "--out", str(paper_artifact(lay, role, f"{precision}.engine")),
-                           "--timing-cache", str(lay.artifacts / "paper" / "timing.cache")))
-    out = lay.reports / "paper"
+            cmds.append(best_effort(f"tensorrt-{precision}", f"engine-{role}", py(
+                "-m", "export.to_tensorrt", "--onnx", str(source), "--out", str(paper_artifact(lay, role, f"{precision}.engine")),
+                "--timing-cache", str(lay.artifacts / "paper" / "timing.cache"))))
     reports = [str(out / f"bench.{role}.json") for role in PAPER_MODELS]
     cmds.append(py("-m", "runtime.benchmark", "--model", str(paper_onnx(lay, "teacher")), "--model", str(paper_onnx(lay, "student")),
                    "--device", "cpu", "--threads", str(usable_cores()), "--iterations", str(p["iterations"]),
@@ -368,10 +378,12 @@ def paper_commands(lay: Layout, backends: tuple[PaperBackend, ...] | None = None
     cmds.append(py(str(ROOT / "runtime" / "compare_latency.py"), *reports, "--out", str(out / "latency.md")))
     for backend in backends:
         tagged = [str(out / f"bench.{backend.tag}.{role}.json") for role in PAPER_MODELS]
-        cmds.append(py("-m", "runtime.benchmark", *(a for role in PAPER_MODELS for a in ("--model", str(paper_artifact(lay, role, backend.artifact)))),
-                       *backend.options, "--iterations", str(p["iterations"]), "--warmup", str(p["warmup"]),
-                       *(a for report in tagged for a in ("--json", report)), "--quiet"))
-        cmds.append(py(str(ROOT / "runtime" / "compare_latency.py"), *tagged, "--out", str(out / f"latency.{backend.tag}.md")))
+        cmds.append(best_effort(backend.tag, "benchmark", py(
+            "-m", "runtime.benchmark", *(a for role in PAPER_MODELS for a in ("--model", str(paper_artifact(lay, role, backend.artifact)))),
+            *backend.options, "--iterations", str(GPU_TIMING["iterations"]), "--warmup", str(GPU_TIMING["warmup"]),
+            *(a for report in tagged for a in ("--json", report)), "--quiet")))
+        cmds.append(best_effort(backend.tag, "compare", py(str(ROOT / "runtime" / "compare_latency.py"), *tagged,
+                                                            "--out", str(out / f"latency.{backend.tag}.md"))))
     video = paper_video(lay)
     if video is not None:
         for role in PAPER_MODELS:
@@ -382,8 +394,10 @@ def paper_commands(lay: Layout, backends: tuple[PaperBackend, ...] | None = None
 
 
 def paper_artifact(lay: Layout, role: str, artifact: str) -> Path:
-    """The paper pair's ``<role>.<artifact>`` (onnx, pt2, fp16.onnx, fp32.engine, ...)."""
-    return lay.artifacts / "paper" / f"{role}.{artifact}"
+    """The paper pair's ``<role>.<artifact>`` (onnx, fp16.onnx, fp32.engine, ...); the torch.export
+    programs (``pt2``) in ``paper/torch/``, beside the ONNX exported with them."""
+    folder = lay.artifacts / "paper" / ("torch" if artifact == "pt2" else "")
+    return folder / f"{role}.{artifact}"
 
 
 def paper_onnx(lay: Layout, role: str) -> Path:

@@ -30,11 +30,12 @@ from urllib.parse import quote
 from runtime.atomic import atomic_write_json, atomic_write_text
 from runtime.cli import Parser
 from runtime.latency import summarize
-from runtime.paired import change_interval, format_change
+from runtime.paired import RESAMPLES, change_interval, format_change
+from pipeline import paper_backends
 from pipeline.stages import MODELS, ROOT
 
 CHANGE_NOTE = ("vs FP32: the F1 change against the same model's FP32 artifact on the same images, in points, with its 95 % interval "
-               "(2,000 image-paired bootstrap resamples): an interval that holds 0 means these images cannot tell the two apart.")
+               f"({RESAMPLES:,} image-paired bootstrap resamples): an interval that holds 0 means these images cannot tell the two apart.")
 PAPER = {"teacher_ms": 171.2, "student_ms": 10.2, "ratio": 16.8, "device": "GTX TITAN X (Maxwell)",
          "f1": {"ResNet-101 teacher": 72.8, "ERFNet alone": 70.2, "ERFNet-IntRA-KD": 72.4}}
 
@@ -70,7 +71,10 @@ def change_vs_fp32(folder: Path, name: str) -> dict[str, Any] | None:
     report, fp32 = read_json(folder / f"{name}.json"), read_json(folder / f"{model}.fp32.json")
     if not report or not fp32 or not report.get("per_image") or not fp32.get("per_image"):
         return None
-    return change_interval(report["per_image"], fp32["per_image"])
+    try:
+        return change_interval(report["per_image"], fp32["per_image"])
+    except ValueError:  # no image in common (reports of different lists): no paired change to give
+        return None
 
 
 def precisions_section(reports: Path) -> dict[str, Any]:
@@ -137,16 +141,23 @@ def paper_section(reports: Path) -> dict[str, Any] | None:
     return out
 
 
-def other_backends(folder: Path) -> list[dict[str, Any]]:
-    """The pair on each GPU backend the stage found (``latency.<tag>.json``; none on a CPU machine)."""
+def other_backends(folder: Path, tags: list[str] | None = None) -> list[dict[str, Any]]:
+    """The pair on each GPU backend the stage times here (``tags``, default: what this machine has,
+    in that order; none on a CPU machine): its figures from ``latency.<tag>.json``, or the steps that
+    failed (``failed.<tag or its prefix>.<step>.json``, written by :mod:`pipeline.best_effort`).
+    Reports of backends this machine no longer has are left out."""
+    tags = [b.tag for b in paper_backends.available()] if tags is None else tags
+    records = {path.name.removeprefix("failed.").removesuffix(".json"): read_json(path) for path in folder.glob("failed.*.json")}
     rows = []
-    for path in sorted(folder.glob("latency.*.json")):
-        comparison = read_json(path)
-        if comparison is None or "teacher" not in comparison:
+    for tag in tags:
+        failed = [(name.rsplit(".", 1)[-1], r) for name, r in sorted(records.items()) if r and tag.startswith(name.rsplit(".", 1)[0])]
+        comparison = read_json(folder / f"latency.{tag}.json")
+        if failed or comparison is None or "teacher" not in comparison:
+            rows.append({"tag": tag, "failed": [{"step": step, "returncode": r.get("returncode")} for step, r in failed] or
+                         [{"step": "not run", "returncode": None}]})
             continue
         t, s = comparison["teacher"], comparison["student"]
-        rows.append({"tag": path.name.removeprefix("latency.").removesuffix(".json"), "backend": s.get("backend"),
-                     "precision": s.get("precision"), "device": s.get("device_name") or s.get("device"),
+        rows.append({"tag": tag, "backend": s.get("backend"), "precision": s.get("precision"), "device": s.get("device_name") or s.get("device"),
                      "teacher_p50_ms": t["p50"], "teacher_p99_ms": t["p99"], "student_p50_ms": s["p50"], "student_p99_ms": s["p99"],
                      "ratio_p50": comparison["ratio_p50"]})
     return rows
@@ -390,9 +401,15 @@ def paper_markdown(pair: dict[str, Any] | None) -> list[str]:
         lines += ["The same pair on this machine's GPU backends (one interleaved run each, model only):", "",
                   "| backend | precision | device | teacher p50 / p99 ms | student p50 / p99 ms | teacher / student (p50) |",
                   "|---|---|---|---:|---:|---:|"]
-        lines += [f"| {o['tag']} | {o['precision']} | {o['device']} | {ms(o['teacher_p50_ms'])} / {ms(o['teacher_p99_ms'])} | "
-                  f"{ms(o['student_p50_ms'])} / {ms(o['student_p99_ms'])} | **{o['ratio_p50']:.1f}x** |" for o in others]
-        lines += ["", "Details: " + ", ".join(f"[paper/latency.{o['tag']}.md](paper/latency.{o['tag']}.md)" for o in others) + ".", ""]
+        for o in others:
+            if o.get("failed"):
+                steps = ", ".join(f"{f['step']}" + (f" (exit {f['returncode']})" if f["returncode"] is not None else "") for f in o["failed"])
+                lines.append(f"| {o['tag']} | | | failed: {steps}; see the paper stage's log | | |")
+            else:
+                lines.append(f"| {o['tag']} | {o['precision']} | {o['device']} | {ms(o['teacher_p50_ms'])} / {ms(o['teacher_p99_ms'])} | "
+                             f"{ms(o['student_p50_ms'])} / {ms(o['student_p99_ms'])} | **{o['ratio_p50']:.1f}x** |")
+        done = [o for o in others if not o.get("failed")]
+        lines += ["", "Details: " + (", ".join(f"[paper/latency.{o['tag']}.md](paper/latency.{o['tag']}.md)" for o in done) or "-") + ".", ""]
     return lines
 
 

@@ -1,7 +1,7 @@
 """Inference latency of one deployed model on a fixed input, measured like trtexec.
 
     python -m runtime.benchmark --model M [--model M2 ...] [--backend auto|onnxruntime|tensorrt|torch]
-                                [--device auto|cpu|cuda] [--threads N] [--iterations 1000]
+                                [--device auto|cpu|cuda] [--threads N] [--fp16] [--iterations 1000]
                                 [--warmup 100] [--batch 1] [--image PATH] [--json OUT.json] [--quiet]
 
 The same preprocessed batch (``runtime.sample_input``: ``--image`` or a drawn road scene) is fed
@@ -9,13 +9,15 @@ every iteration (several ``--model``: timed interleaved, each round one untimed 
 of each model, one report each); ``time.perf_counter`` brackets ``backend.infer`` only (host latency: copies in
 and out included, preprocessing and decoding excluded); warm-up iterations are run and dropped.
 Backends that time the device (CUDA events) add per-iteration GPU compute / H2D / D2H times.
+``--fp16`` (torch backend, CUDA): the FP32 ``.pt2`` program runs in half precision; the report's
+``precision`` says fp16 and ``cast_from`` the program's own.
 
 The JSON report (``--json``), shared with the video loop's report::
 
     {"kind": "benchmark",
      "meta": {"model", "model_name", "arch", "role", "params", "model_bytes", "precision", "format",
               "backend", "device", "device_name", "input_shape": [N, 3, h, w], "threads",
-              "iterations", "warmup", "versions", "created"},
+              "iterations", "warmup", "versions", "created", ["cast_from"]},
      "latency_key": "host",
      "summary": {"host": summarize(...), ["compute", "h2d", "d2h": summarize(...)]},
      "records": [{"host": ms, ["compute": ms, "h2d": ms, "d2h": ms]}, ...]}   # timed iterations only
@@ -168,6 +170,7 @@ def benchmark_many(models: list[str], backend: str = "auto", device: str = "auto
     on its own preprocessing of the same sample input, with the same threads and warm-up. ``fp16``:
     the torch backend runs the FP32 program in half precision (CUDA only; the report says fp16)."""
     options = {"fp16": True} if fp16 else {}
+    device = "cuda" if fp16 and device == "auto" else device  # half precision runs on CUDA only
     for m in models if fp16 else []:
         if read_sidecar(m).format != "torch.export":
             raise DataError(m, "--fp16 is for the torch backend (a .pt2 program run in half precision); "
@@ -232,7 +235,7 @@ def _parser() -> Parser:
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--device", default="auto", choices=DEVICES, help="tensorrt: ONNX Runtime's TensorRT execution provider")
     parser.add_argument("--threads", type=positive_int, default=None, help="CPU intra-op threads (default: the backend's)")
-    parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA: run the FP32 program in half precision")
+    parser.add_argument("--fp16", action="store_true", help="torch backend on CUDA (the default device with it): run the FP32 .pt2 program in half precision")
     parser.add_argument("--iterations", type=positive_int, default=1000, help="timed iterations (default 1000)")
     parser.add_argument("--warmup", type=non_negative_int, default=100, help="untimed warm-up iterations (default 100)")
     parser.add_argument("--batch", type=positive_int, default=1, help="images per inference (default 1)")

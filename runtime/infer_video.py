@@ -2,7 +2,7 @@
 
     python runtime/infer_video.py --model M --video IN.mp4 --out OUT.mp4 --report R.json
         [--backend auto|onnxruntime|tensorrt|torch] [--device auto|cpu|cuda|tensorrt] [--threads N]
-        [--max-frames N] [--warmup N] [--gt DIR] [--no-video]
+        [--max-frames N] [--warmup N] [--decode-threads 1] [--gt DIR] [--no-video]
 
 (also ``python -m runtime.infer_video``). A reader thread decodes frames and maps each straight
 onto the network input (one warp: :meth:`runtime.frame_policy.FramePolicy.to_net`, then
@@ -327,7 +327,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "8 or more also choose the thread count)")
     parser.add_argument("--decode-threads", type=non_negative_int, default=DECODE_THREADS, help="FFmpeg decoder threads "
                         f"(default {DECODE_THREADS}: decoding overlaps the model in its own thread and leaves it the other cores; "
-                        "0: FFmpeg's choice, one per core)")
+                        "0: OpenCV's default, one per core)")
     parser.add_argument("--gt", help="per-frame ground truth folder (the synthetic drive's <video>_gt) -> F1")
     parser.add_argument("--no-video", action="store_true", help="do not write an output video")
     args = parser.parse_args(argv)

@@ -119,7 +119,7 @@ class FrameReader:
     iterating, runs on each frame in the reader thread (e.g. the model's preprocessing, so that it
     overlaps the consumer's work on the previous frame) into :attr:`Frame.prepared`.
 
-    ``decode_threads``: FFmpeg's decoder threads (0: FFmpeg's choice, one per core). Default 1:
+    ``decode_threads``: FFmpeg's decoder threads (0: OpenCV's default, one per core). Default 1:
     the reader thread already decodes in parallel with the model, and a decoder spread over every
     core takes them from a CPU model (960x540 H.264, AMD EPYC: 1.72 CPU ms per frame on one thread
     against 1.98 CPU ms over two, the second core's share taken from ONNX Runtime).

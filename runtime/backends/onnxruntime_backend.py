@@ -51,6 +51,10 @@ class OnnxRuntimeBackend:
             self.session = ort.InferenceSession(str(path), opts, providers=PROVIDERS[device])
         except Exception as err:  # onnxruntime raises its own exception types for bad files
             raise DataError(path, f"ONNX Runtime cannot load the model ({str(err).splitlines()[0][:200]})") from None
+        active = self.session.get_providers()
+        if device != "cpu" and active[0] != PROVIDERS[device][0]:  # listed but not loadable (no GPU, no cuDNN): ORT falls back quietly
+            raise DataError(path, f"ONNX Runtime could not start {PROVIDERS[device][0]} here (running on {active[0]}): "
+                                  "check the GPU, CUDA and cuDNN libraries")
         self.sidecar = sidecar
         self.device = device
         self.device_name = cpu_name() if device == "cpu" else _gpu_name()

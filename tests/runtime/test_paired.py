@@ -17,7 +17,7 @@ def test_change_pairs_images_by_name_not_by_order():
     assert change["points"] == pytest.approx(100 * float(f1_of(pooled(worse)) - f1_of(pooled(base))))
     assert change["high"] < 0 and change["low"] <= change["points"] <= change["high"]  # every image worse: the interval excludes 0
     assert change["images"] == 120
-    same = change_interval(base, dict(base))
+    same = change_interval(dict(reversed(list(base.items()))), base)  # the same counts in another order: paired, no change
     assert (same["points"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
 
 
