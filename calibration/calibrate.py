@@ -50,7 +50,7 @@ from runtime.cli import Parser, check_output_file, fail, positive_int, with_side
 from runtime.culane import CulaneDataset, Sample, read_list
 from runtime.decode import lanes_agree
 from runtime.errors import DataError
-from runtime.evaluate import check_files_exist, count_models, distinct, per_image_counts, read_lists, resolve_lists, tally
+from runtime.evaluate import check_files_exist, count_models, distinct, counts_by_image, read_lists, resolve_lists, tally
 from runtime.paired import change_interval, format_change
 
 
@@ -330,7 +330,7 @@ def accuracy_report(fp32: Path, int8: Path, data_root: str | Path, calibration: 
         "int8": str(int8),
         "images": agree["images"],
         "f1": {name: {k: v.to_dict() for k, v in res.items()} for name, res in results.items()},
-        "total_change": change_interval(per_image_counts(counts_int8), per_image_counts(counts_fp32)),
+        "total_change": change_interval(counts_by_image(counts_int8), counts_by_image(counts_fp32)),
         "output_errors": errors.summary(),
         "lanes_identical_fraction": identical,
         "lanes_agree_fraction": close,

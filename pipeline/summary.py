@@ -62,13 +62,20 @@ def models_section(runs: Path) -> dict[str, Any]:
     return out
 
 
-def change_vs_fp32(folder: Path, name: str) -> dict[str, Any] | None:
-    """F1 change of evaluation report ``<name>.json`` against its model's FP32 report in ``folder``
-    (points, 95 % image-paired bootstrap interval); None for the FP32 report itself or without per-image counts."""
+def evaluation_reports(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every readable evaluation report in ``folder`` by name (``student.int8``, ...), each read once,
+    students first, then by precision (:func:`_model_order`)."""
+    reports = {path.stem: read_json(path) for path in sorted(folder.glob("*.json"), key=lambda p: _model_order(p.stem))}
+    return {name: r for name, r in reports.items() if r is not None}
+
+
+def change_vs_fp32(name: str, reports: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """F1 change of report ``name`` against its model's FP32 report among ``reports`` (points, 95 %
+    image-paired bootstrap interval); None for the FP32 report itself or without per-image counts."""
     model, _, variant = name.partition(".")
     if variant == "fp32":
         return None
-    report, fp32 = read_json(folder / f"{name}.json"), read_json(folder / f"{model}.fp32.json")
+    report, fp32 = reports.get(name), reports.get(f"{model}.fp32")
     if not report or not fp32 or not report.get("per_image") or not fp32.get("per_image"):
         return None
     try:
@@ -79,13 +86,11 @@ def change_vs_fp32(folder: Path, name: str) -> dict[str, Any] | None:
 
 def precisions_section(reports: Path) -> dict[str, Any]:
     out: dict[str, dict[str, Any]] = {}
-    for path in sorted((reports / "eval").glob("*.json"), key=lambda p: _model_order(p.stem)):
-        name = path.stem  # e.g. student.int8, student.fp16.engine
+    evaluations = evaluation_reports(reports / "eval")
+    for name, evaluation in evaluations.items():  # e.g. student.int8, student.fp16.engine
         model, _, variant = name.partition(".")
-        evaluation, bench = read_json(path), read_json(reports / "bench" / path.name)
-        if evaluation is None:
-            continue
-        entry = {"f1_total": evaluation["lists"].get("total", {}).get("f1"), "change_vs_fp32": change_vs_fp32(path.parent, name),
+        bench = read_json(reports / "bench" / f"{name}.json")
+        entry = {"f1_total": evaluation["lists"].get("total", {}).get("f1"), "change_vs_fp32": change_vs_fp32(name, evaluations),
                  "backend": evaluation.get("backend"), "device": evaluation.get("device"), "artifact": evaluation.get("model")}
         if bench is not None:
             entry["latency_p50_ms"] = bench["summary"]["host"]["p50"]
@@ -235,16 +240,16 @@ def extra_eval_section(reports: Path, sets: list[dict[str, str]]) -> dict[str, A
     for entry in sets:
         folder = reports / "extra_eval" / entry["name"]
         models: dict[str, Any] = {}
-        for path in sorted(folder.glob("*.json"), key=lambda p: _model_order(p.stem)):
-            report = read_json(path)
-            if report is None or "total" not in report.get("lists", {}):
+        evaluations = evaluation_reports(folder)
+        for name, report in evaluations.items():
+            if "total" not in report.get("lists", {}):
                 continue
             total = report["lists"]["total"]
             drives = (report.get("groups") or {}).get("drive", {})
-            models[path.stem] = {**{k: total.get(k) for k in ("f1", "precision", "recall", "tp", "fp", "fn", "images")},
-                                 "change_vs_fp32": change_vs_fp32(folder, path.stem),
-                                 "drives": {d: {k: c.get(k) for k in ("f1", "images", "tp", "fp", "fn")} for d, c in drives.items()},
-                                 "report": str(path)}
+            models[name] = {**{k: total.get(k) for k in ("f1", "precision", "recall", "tp", "fp", "fn", "images")},
+                            "change_vs_fp32": change_vs_fp32(name, evaluations),
+                            "drives": {d: {k: c.get(k) for k in ("f1", "images", "tp", "fp", "fn")} for d, c in drives.items()},
+                            "report": str(folder / f"{name}.json")}
         sheet = folder / "contact_sheet.png"
         out[entry["name"]] = {"root": entry["root"], "list": entry["list"],
                               "images": next((m["images"] for m in models.values()), None),

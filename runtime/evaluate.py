@@ -186,7 +186,7 @@ def tally(per_list: dict[str, list[Sample]], counts: dict[str, Counts]) -> dict[
     return result
 
 
-def per_image_counts(counts: dict[str, Counts]) -> dict[str, list[int]]:
+def counts_by_image(counts: dict[str, Counts]) -> dict[str, list[int]]:
     """{image: [tp, fp, fn]}: what an image-paired comparison of two reports needs (:mod:`runtime.paired`)."""
     return {image: [c.tp, c.fp, c.fn] for image, c in counts.items()}
 
@@ -311,7 +311,7 @@ def report(args, backend: Backend, per_list: dict[str, list[Sample]], samples: l
     record = {"model": args.model, "backend": backend.name, "device": backend.device, "device_name": backend.device_name,
               "precision": backend.sidecar.precision, "data_root": str(args.data_root), "max_images": args.max_images,
               "lists": {k: v.to_dict() for k, v in results.items()},
-              "per_image": per_image_counts(counts),
+              "per_image": counts_by_image(counts),
               "skipped": [{"image": s.image, "problem": str(err)} for s, err in skipped]}
     if groups is not None:
         record["groups"] = {args.group_by: {k: v.to_dict() for k, v in groups.items()}}
