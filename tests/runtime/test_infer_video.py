@@ -221,7 +221,7 @@ def test_the_decoder_runs_on_the_threads_asked_for(tmp_path):
     video = make_video(tmp_path / "v.mp4", 4, (96, 54))
     with FrameReader(video) as reader:  # default: one decoder thread, beside the model
         assert reader.cap.get(cv2.CAP_PROP_N_THREADS) == 1 and len(list(reader)) == 4
-    with FrameReader(video, decode_threads=0) as reader:  # FFmpeg's own choice
+    with FrameReader(video, decode_threads=0) as reader:  # OpenCV's default (one per core)
         assert reader.cap.get(cv2.CAP_PROP_N_THREADS) >= 1 and len(list(reader)) == 4
 
 
