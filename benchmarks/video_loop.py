@@ -1,9 +1,10 @@
 """The video loop against the bare model, interleaved: how much of the model's speed a user keeps.
 
     python benchmarks/video_loop.py --model M.onnx [--model M2.onnx ...] [--video CLIP] [--threads 1 2]
-        [--rounds 3] [--frames 150] [--out /tmp/video-loop]
+        [--pin on off] [--rounds 3] [--frames 150] [--out /tmp/video-loop]
 
-For every model and intra-op thread count, each round times (on one backend session, so the same
+For every model, intra-op thread count and pinning (``--pin on``: threads pinned to cores as the
+video loop pins them, runtime/affinity.py; ``off``: left to the scheduler), each round times (on one backend session, so the same
 model and settings) the bare model on a real preprocessed frame of the clip, then the full video
 loop of ``runtime/infer_video.py`` (decode thread, one warp to the network input, model, lane
 decoding, drawing and mp4v encoding in the writer thread: output video on), then the loop with
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from runtime.atomic import atomic_write_json  # noqa: E402
+from runtime.affinity import plan_cores  # noqa: E402
 from runtime.backends import Backend, load_backend  # noqa: E402
 from runtime.benchmark import time_inference  # noqa: E402
 from runtime.frame_policy import FramePolicy  # noqa: E402
@@ -56,11 +58,15 @@ def time_bare(backend: Backend, batch: Any, iterations: int) -> dict[str, float]
     return {"mean": stats["mean"], "p50": stats["p50"], "cpu_ms": (time.process_time() - cpu0) * 1000.0 / iterations}
 
 
-def time_loop(backend: Backend, video: Path, frames: int, out: Path | None) -> dict[str, float]:
-    """The video loop over ``frames`` frames (``WARMUP`` untimed): loop FPS, in-loop model p50, CPU ms per frame."""
-    reader = FrameReader(video, max_frames=frames)
-    writer = FrameWriter(out, reader.info.fps, reader.size, render=render) if out else None
-    pipeline = Pipeline(backend, FramePolicy(backend.sidecar.pre, *reader.size))
+def time_loop(backend: Backend, video: Path, frames: int, out: Path | None, threads: int, pin: bool) -> dict[str, float]:
+    """The video loop over ``frames`` frames (``WARMUP`` untimed): loop FPS, in-loop model p50, CPU ms per
+    frame. ``pin``: threads pinned to cores as runtime/infer_video.py pins them (runtime.affinity)."""
+    plan = plan_cores() if pin else None
+    model_cores = plan.model_cores(threads) if plan else None
+    io_cores = plan.io if model_cores is not None else None
+    reader = FrameReader(video, max_frames=frames, cores=io_cores)
+    writer = FrameWriter(out, reader.info.fps, reader.size, render=render, cores=io_cores) if out else None
+    pipeline = Pipeline(backend, FramePolicy(backend.sidecar.pre, *reader.size), model_cores)
     reader.prepare = pipeline.preprocess  # as runtime/infer_video.py does
     cpu0 = time.process_time()
     try:
@@ -85,6 +91,8 @@ def main() -> int:
     parser.add_argument("--model", action="append", required=True)
     parser.add_argument("--video", default=str(CLIP))
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--pin", nargs="+", choices=["on", "off"], default=["on"],
+                        help="threads pinned to cores as the video loop does (on), not (off), or both, interleaved")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--frames", type=int, default=150, help="frames per loop run (warm-up included)")
     parser.add_argument("--iterations", type=int, default=100, help="bare calls per round")
@@ -92,23 +100,25 @@ def main() -> int:
     args = parser.parse_args()
     quiet_opencv()
     out = Path(args.out)
-    configs = [(m, t) for m in args.model for t in args.threads]
-    backends = {c: load_backend(c[0], "onnxruntime", "cpu", c[1]) for c in configs}
+    sessions = [(m, t) for m in args.model for t in args.threads]
+    backends = {c: load_backend(c[0], "onnxruntime", "cpu", c[1]) for c in sessions}
     batches = {c: first_frame_batch(b, Path(args.video)) for c, b in backends.items()}
-    rows: dict[tuple[str, int], dict[str, list[dict[str, float]]]] = {c: {"bare": [], "video": [], "novideo": []} for c in configs}
+    configs = [(m, t, pin == "on") for m, t in sessions for pin in args.pin]
+    rows: dict[tuple[str, int, bool], dict[str, list[dict[str, float]]]] = {c: {"bare": [], "video": [], "novideo": []} for c in configs}
     for r in range(args.rounds):
         for c in configs:
-            backend = backends[c]
-            rows[c]["bare"].append(time_bare(backend, batches[c], args.iterations))
-            rows[c]["video"].append(time_loop(backend, Path(args.video), args.frames, out / "loop.mp4"))
-            rows[c]["novideo"].append(time_loop(backend, Path(args.video), args.frames, None))
-            print(f"round {r + 1}/{args.rounds} {Path(c[0]).name} threads {c[1]}: bare {rows[c]['bare'][-1]['mean']:.2f} ms, "
+            backend, batch = backends[c[:2]], batches[c[:2]]
+            rows[c]["bare"].append(time_bare(backend, batch, args.iterations))
+            rows[c]["video"].append(time_loop(backend, Path(args.video), args.frames, out / "loop.mp4", c[1], c[2]))
+            rows[c]["novideo"].append(time_loop(backend, Path(args.video), args.frames, None, c[1], c[2]))
+            print(f"round {r + 1}/{args.rounds} {Path(c[0]).name} threads {c[1]} pin {'on' if c[2] else 'off'}: "
+                  f"bare {rows[c]['bare'][-1]['mean']:.2f} ms, "
                   f"loop {rows[c]['video'][-1]['fps']:.1f} FPS (video), {rows[c]['novideo'][-1]['fps']:.1f} FPS (no video)", flush=True)
     device = next(iter(backends.values())).device_name
     results = []
-    for (model, threads), runs in rows.items():
+    for (model, threads, pin), runs in rows.items():
         bare_fps = 1000.0 / median(runs["bare"], "mean")
-        entry = {"model": model, "threads": threads, "bare_fps": bare_fps, "bare_p50": median(runs["bare"], "p50"),
+        entry = {"model": model, "threads": threads, "pinned": pin, "bare_fps": bare_fps, "bare_p50": median(runs["bare"], "p50"),
                  "bare_cpu_ms": median(runs["bare"], "cpu_ms")}
         for kind in ("video", "novideo"):
             fps = [x["fps"] for x in runs[kind]]
@@ -118,12 +128,12 @@ def main() -> int:
         results.append(entry)
     best = {m: max(e["bare_fps"] for e in results if e["model"] == m) for m in args.model}
     print(f"\nVideo loop vs bare model, {Path(args.video).name}, {device}, {args.rounds} interleaved rounds (medians; FPS range over rounds)\n")
-    print("| model | threads | model-only FPS (p50 ms, CPU ms) | loop FPS, video on | ratio | vs best threads | model p50 in loop | "
+    print("| model | threads | pinned | model-only FPS (p50 ms, CPU ms) | loop FPS, video on | ratio | vs best threads | model p50 in loop | "
           "preprocess p50 | CPU ms/frame | loop FPS, no video | ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for e in results:
         v, n = e["video"], e["novideo"]
-        print(f"| {Path(e['model']).parent.name}/{Path(e['model']).name} | {e['threads']} | {e['bare_fps']:.1f} ({e['bare_p50']:.2f}, "
+        print(f"| {Path(e['model']).parent.name}/{Path(e['model']).name} | {e['threads']} | {'yes' if e['pinned'] else 'no'} | {e['bare_fps']:.1f} ({e['bare_p50']:.2f}, "
               f"{e['bare_cpu_ms']:.1f}) | {v['fps']:.1f} ({v['fps_range'][0]:.1f}-{v['fps_range'][1]:.1f}) | {v['ratio']:.2f} | "
               f"{v['fps'] / best[e['model']]:.2f} | {v['infer_p50']:.2f} | {v['preprocess_p50']:.2f} | {v['cpu_ms']:.1f} | "
               f"{n['fps']:.1f} | {n['ratio']:.2f} |")

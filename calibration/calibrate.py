@@ -97,12 +97,16 @@ class ImageReader:
 
 
 def prepare(onnx_path: Path, work: Path) -> Path:
-    """ONNX Runtime's quantization pre-processing (shape inference, BatchNorm folding, ...)."""
+    """ONNX Runtime's quantization pre-processing (shape inference, BatchNorm folding, ...).
+
+    ONNX's own shape inference only: ONNX Runtime's symbolic pass (meant for shapes that depend on
+    the input, which ours do not, the batch aside) has no rule for opset-18+ ReduceMax (axes as an
+    input, as the exported channel softmax has) and fails; on the other graphs both give the same nodes."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     out = work / "prepared.onnx"
     try:
-        quant_pre_process(str(onnx_path), str(out), skip_symbolic_shape=False)
+        quant_pre_process(str(onnx_path), str(out), skip_symbolic_shape=True)
     except Exception as err:  # the pre-processing raises various types for malformed graphs
         raise DataError(onnx_path, f"cannot prepare the model for quantization ({err.__class__.__name__}: {str(err).splitlines()[0][:160]})") from None
     return out

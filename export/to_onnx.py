@@ -39,6 +39,7 @@ from runtime.cli import Parser, check_output_file, fail, positive_int
 from runtime.errors import DataError
 from runtime.preprocess import Preprocess
 from training.models import count_parameters, load_trained
+from training.models.heads import channel_softmax
 
 
 LOGIT_TOLERANCE = 1e-4
@@ -55,7 +56,7 @@ class DeployModel(nn.Module):
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         seg, exist = self.model(image)[:2]
-        return (torch.softmax(seg, dim=1) if self.probabilities else seg), torch.sigmoid(exist)
+        return (channel_softmax(seg) if self.probabilities else seg), torch.sigmoid(exist)
 
 
 def output_names(probabilities: bool) -> list[str]:

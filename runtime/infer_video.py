@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from runtime.affinity import CorePlan, pin_current_thread, plan_cores, restored_affinity
 from runtime.artifacts import library_versions, now
 from runtime.atomic import atomic_write_json, atomic_write_text
 from runtime.cli import Parser, check_output_file, fail, non_negative_int, positive_int, with_sidecars
@@ -82,9 +83,10 @@ VERSION_PACKAGES = ("numpy", "opencv-python-headless", "opencv-python", "onnxrun
 class Pipeline:
     """Frame -> lanes: frame policy, preprocessing, backend, probabilities + decoding, mapping back."""
 
-    def __init__(self, backend: Backend, policy: FramePolicy) -> None:
+    def __init__(self, backend: Backend, policy: FramePolicy, cores: frozenset[int] | None = None) -> None:
         self.backend = backend
         self.policy = policy
+        self.cores = cores  # the model thread's CPU cores (runtime.affinity; None: not pinned)
         self.pre = backend.sidecar.pre
         self.decoder = LaneDecoder(self.pre, backend.sidecar.decode_params)
         self.batch = np.empty((1, 3, self.pre.net_height, self.pre.net_width), dtype=np.float32)
@@ -105,6 +107,7 @@ class Pipeline:
             with Stopwatch() as t_pre:
                 prepared = self.preprocess(image, self.batch)
             prepare_ms = t_pre.ms
+        pin_current_thread(self.cores)  # a syscall of a few microseconds; a thread trial switches pipelines
         with Stopwatch() as t_inf:
             outputs = self.backend.infer(prepared)
         device_ms = self.backend.last_device_times.get("compute_ms")
@@ -177,6 +180,7 @@ class LoopResult:
     processed: int = 0
     interrupted: bool = False
     trial: dict[str, Any] | None = None  # the thread trial's outcome (runtime.thread_trial), when there was one
+    affinity: dict[str, Any] | None = None  # cores of the model and I/O threads (runtime.affinity), when pinned
 
 
 def run_loop(pipeline: Pipeline, reader: FrameReader, writer: FrameWriter | None, warmup: int,
@@ -186,26 +190,27 @@ def run_loop(pipeline: Pipeline, reader: FrameReader, writer: FrameWriter | None
     tag = (backend.name, backend.device, backend.sidecar.precision)
     fps = 0.0
     last = time.perf_counter()
-    try:
-        for frame in reader:
-            if stop.is_set():
-                break
-            lanes, in_frame, times = pipeline(frame.image, frame.prepared, frame.prepare_ms)
-            if writer is not None:
-                writer.write((frame.image, in_frame, hud_lines(times["infer_host"], times["total"], fps, *tag)))
-            end = time.perf_counter()
-            wall, last = (end - last) * 1000.0, end
-            fps = 1000.0 / wall if fps == 0.0 else 0.9 * fps + 0.1 * 1000.0 / max(wall, 1e-6)
-            result.processed += 1
-            result.lanes.append(lanes)
-            if result.processed > warmup:
-                result.records.append({"frame": frame.index, "decode": frame.decode_ms, **times, "wall": wall})
-            if on_frame is not None:
-                on_frame()
-            if stop.is_set():
-                break
-    except KeyboardInterrupt:
-        stop.set()
+    with restored_affinity():  # the model thread is pinned by its pipeline while the loop runs
+        try:
+            for frame in reader:
+                if stop.is_set():
+                    break
+                lanes, in_frame, times = pipeline(frame.image, frame.prepared, frame.prepare_ms)
+                if writer is not None:
+                    writer.write((frame.image, in_frame, hud_lines(times["infer_host"], times["total"], fps, *tag)))
+                end = time.perf_counter()
+                wall, last = (end - last) * 1000.0, end
+                fps = 1000.0 / wall if fps == 0.0 else 0.9 * fps + 0.1 * 1000.0 / max(wall, 1e-6)
+                result.processed += 1
+                result.lanes.append(lanes)
+                if result.processed > warmup:
+                    result.records.append({"frame": frame.index, "decode": frame.decode_ms, **times, "wall": wall})
+                if on_frame is not None:
+                    on_frame()
+                if stop.is_set():
+                    break
+        except KeyboardInterrupt:
+            stop.set()
     result.interrupted = stop.is_set()
     return result
 
@@ -295,7 +300,7 @@ def build_meta(args: argparse.Namespace, backend: Backend, reader: FrameReader, 
         "precision": sidecar.precision, "format": sidecar.format, "backend": backend.name, "device": backend.device,
         "device_name": backend.device_name, "input_shape": [1, 3, pre.net_height, pre.net_width],
         "threads": result.trial["chosen"] if result.trial and result.trial["chosen"] else args.threads,
-        "thread_trial": result.trial, "decode_threads": args.decode_threads, "video": str(args.video), "frame_size": list(reader.size), "video_fps": reader.info.fps,
+        "thread_trial": result.trial, "affinity": result.affinity, "decode_threads": args.decode_threads, "video": str(args.video), "frame_size": list(reader.size), "video_fps": reader.info.fps,
         "frames_read": reader.frames_read, "frames_processed": result.processed, "warmup": warmup,
         "complete": stopped_reason is None, "stopped_reason": stopped_reason, "policy": policy.describe(),
         "versions": library_versions(*VERSION_PACKAGES), "created": now(),
@@ -328,6 +333,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--decode-threads", type=non_negative_int, default=DECODE_THREADS, help="FFmpeg decoder threads "
                         f"(default {DECODE_THREADS}: decoding overlaps the model in its own thread and leaves it the other cores; "
                         "0: OpenCV's default, one per core)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin threads to cores (default on a CPU, when the "
+                        "model leaves a core free: reader and writer on the last core, the model on the others; runtime/affinity.py)")
     parser.add_argument("--gt", help="per-frame ground truth folder (the synthetic drive's <video>_gt) -> F1")
     parser.add_argument("--no-video", action="store_true", help="do not write an output video")
     args = parser.parse_args(argv)
@@ -383,13 +390,39 @@ def summary_line(report: dict[str, Any], args: argparse.Namespace) -> str:
     return f"{meta['backend']}/{meta['device']} {meta['precision']}: " + ", ".join(parts) + " -> " + ", ".join(outputs)
 
 
-def thread_trial(args: argparse.Namespace, backend: Backend, policy: FramePolicy, warmup: int) -> ThreadTrial | None:
-    """Without ``--threads``, on ONNX Runtime's CPU: the warm-up frames choose between all cores and
-    one fewer (:mod:`runtime.thread_trial`); None where there is nothing to choose."""
-    candidates = candidate_threads(warmup) if args.threads is None and (backend.name, backend.device) == ("onnxruntime", "cpu") else []
+def affinity_meta(plan: CorePlan | None, pipeline: Pipeline | ThreadTrial) -> dict[str, Any] | None:
+    """For the report: the allowed cores, the I/O threads' and the (chosen) model thread's (None: not pinned)."""
+    if plan is None:
+        return None
+    model = pipeline.cores
+    return {**plan.describe(), "model": None if model is None else sorted(model)}
+
+
+def trial_candidates(args: argparse.Namespace, backend: Backend, warmup: int) -> list[int]:
+    """Thread counts the warm-up frames choose between (:mod:`runtime.thread_trial`): only without
+    ``--threads``, on ONNX Runtime's CPU; [] where there is nothing to choose."""
+    if args.threads is not None or (backend.name, backend.device) != ("onnxruntime", "cpu"):
+        return []
+    return candidate_threads(warmup)
+
+
+def core_plan(args: argparse.Namespace, backend: Backend, trial: bool) -> CorePlan | None:
+    """Cores for the model and the I/O threads (:mod:`runtime.affinity`): on a CPU backend whose
+    model leaves a core free (a thread trial's second candidate does, or ``--threads`` below the
+    core count); None (nothing pinned) otherwise or with ``--no-pin``."""
+    plan = plan_cores() if backend.device == "cpu" and not args.no_pin else None
+    if plan is None or not (trial or plan.model_cores(args.threads) is not None):
+        return None
+    return plan
+
+
+def thread_trial(args: argparse.Namespace, candidates: list[int], policy: FramePolicy, plan: CorePlan | None,
+                 warmup: int) -> ThreadTrial | None:
+    """One pipeline per candidate thread count, each with its cores; None without candidates."""
     if not candidates:
         return None
-    pipelines = {t: Pipeline(load_backend(args.model, "onnxruntime", "cpu", t), policy) for t in candidates}
+    pipelines = {t: Pipeline(load_backend(args.model, "onnxruntime", "cpu", t), policy, plan and plan.model_cores(t))
+                 for t in candidates}
     return ThreadTrial(pipelines, warmup // len(candidates))
 
 
@@ -404,16 +437,21 @@ def run(args: argparse.Namespace) -> int:
         warmup = effective_warmup(args.warmup, expected)
         stop = threading.Event()
         bar = progress_bar(expected)
-        writer = None if args.no_video else FrameWriter(args.out, reader.info.fps, reader.size, render=render)
+        candidates = trial_candidates(args, backend, warmup)
+        plan = core_plan(args, backend, bool(candidates))
+        reader.cores = plan.io if plan else None
+        writer = None if args.no_video else FrameWriter(args.out, reader.info.fps, reader.size, render=render, cores=reader.cores)
         print(f"{args.video}: {w}x{h}, {reader.info.fps:g} fps, {reader.info.frame_count or '?'} frames; "
               f"{backend.sidecar.model.get('name')} {backend.sidecar.precision} on {backend.name}/{backend.device}",
               file=sys.stderr, flush=True)
         try:
             with stop_on_signals(stop):
-                pipeline = thread_trial(args, backend, policy, warmup) or Pipeline(backend, policy)
+                pipeline = (thread_trial(args, candidates, policy, plan, warmup)
+                            or Pipeline(backend, policy, plan and plan.model_cores(args.threads)))
                 backend = pipeline.backend  # with a trial, the first session (default threads) is let go
                 reader.prepare = pipeline.preprocess  # in the reader thread, overlapping the previous frame's inference
                 result = run_loop(pipeline, reader, writer, warmup, stop, on_frame=bar.update)
+                result.affinity = affinity_meta(plan, pipeline)
                 if isinstance(pipeline, ThreadTrial):
                     backend, result.trial = pipeline.backend, pipeline.describe()
         finally:

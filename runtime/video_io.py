@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from runtime.affinity import pin_current_thread
 from runtime.errors import DataError
 
 _END = object()
@@ -126,8 +127,9 @@ class FrameReader:
     """
 
     def __init__(self, path: str | os.PathLike[str], max_frames: int | None = None, queue_size: int = 8,
-                 decode_threads: int = DECODE_THREADS) -> None:
+                 decode_threads: int = DECODE_THREADS, cores: Collection[int] | None = None) -> None:
         self.path = Path(path)
+        self.cores = cores  # the reading thread's CPU cores (runtime.affinity; None: not pinned)
         self.cap, self.info = _open_capture(self.path, decode_threads)
         self.max_frames = max_frames
         self.frames_read = 0
@@ -183,6 +185,7 @@ class FrameReader:
 
     def _run(self) -> None:
         try:
+            pin_current_thread(self.cores)
             if self._first is not None and not self._put(self._first):
                 return
             self._first = None
@@ -240,8 +243,10 @@ class FrameWriter:
     queued item into a frame (default: the item is the frame). ``size`` is (w, h) in pixels."""
 
     def __init__(self, path: str | os.PathLike[str], fps: float, size: tuple[int, int],
-                 render: Callable[[Any], np.ndarray] | None = None, queue_size: int = 8) -> None:
+                 render: Callable[[Any], np.ndarray] | None = None, queue_size: int = 8,
+                 cores: Collection[int] | None = None) -> None:
         self.path = Path(path)
+        self.cores = cores  # the writing thread's CPU cores (runtime.affinity; None: not pinned)
         if self.path.suffix.lower() != ".mp4":
             raise DataError(self.path, "the output video must be an .mp4 file")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,6 +273,7 @@ class FrameWriter:
         self.frames_written += 1
 
     def _run(self) -> None:
+        pin_current_thread(self.cores)
         while True:
             item = self._queue.get()
             if item is _END:

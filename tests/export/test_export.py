@@ -19,6 +19,7 @@ from runtime.backends import load_backend
 from runtime.culane import CulaneDataset
 from runtime.errors import DataError
 from training.models import load_trained
+from training.models.heads import channel_softmax
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,6 +49,28 @@ def test_export_writes_a_checked_graph_whose_outputs_match_pytorch(tiny_onnx, ti
     np.testing.assert_allclose(out["seg_prob"], torch.softmax(seg, 1).numpy(), atol=1e-5)
     np.testing.assert_allclose(out["exist_prob"], torch.sigmoid(exist).numpy(), atol=1e-5)
     np.testing.assert_allclose(out["seg_prob"].sum(1), 1.0, atol=1e-5)
+    ops = Counter(node.op_type for node in model.graph.node)
+    assert ops["Softmax"] == 0 and ops["ReduceMax"] == 2  # the channel softmax, written out (output and existence head)
+
+
+@pytest.mark.parametrize("case", ["normal", "offset", "flat", "spread"])
+def test_the_written_out_channel_softmax_is_torch_softmax_in_value_and_gradient(case):
+    """Against a float64 reference on hard inputs: large offsets (exp overflows without the max),
+    flat logits (exactly uniform), a huge spread (probabilities of 0 and 1)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 7, 9, generator=g, dtype=torch.float64)
+    x = {"normal": x, "offset": x + 1e4, "flat": torch.zeros_like(x), "spread": x * 300}[case]
+    reference = torch.softmax(x, 1)
+    x32 = x.float().requires_grad_(True)
+    probs = channel_softmax(x32)
+    assert torch.isfinite(probs).all()
+    tolerance = 1e-2 if case == "offset" else 1e-5  # float32 holds 1e4 + x to ~1e-3 only: the input's own rounding
+    torch.testing.assert_close(probs.double(), reference, atol=tolerance, rtol=0)
+    weights = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    (probs.double() * weights).sum().backward()
+    x64 = x.clone().requires_grad_(True)
+    (torch.softmax(x64, 1) * weights).sum().backward()
+    torch.testing.assert_close(x32.grad.double(), x64.grad, atol=tolerance, rtol=0)
 
 
 def test_a_graph_that_differs_from_pytorch_fails_the_parity_check(tiny_onnx, tiny_checkpoint, tiny_dataset, tmp_path):

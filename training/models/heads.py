@@ -13,6 +13,18 @@ import torch
 from torch import nn
 
 
+def channel_softmax(x: torch.Tensor) -> torch.Tensor:
+    """Softmax over dim 1 (the classes) of (N, C, H, W), written out: exp(x - max) / sum.
+
+    The same values as ``torch.softmax(x, 1)`` (within float rounding), but exported as
+    ReduceMax / Sub / Exp / ReduceSum / Div, which ONNX Runtime runs on NCHW in place, where its
+    Softmax on a non-last axis transposes to the last axis and back. ERFNet, ONNX Runtime CPU, one
+    thread, AMD EPYC (interleaved medians): 10.38 -> 9.53 ms at 320x64, 105.0 -> 97.6 ms at 976x208.
+    """
+    e = torch.exp(x - x.amax(dim=1, keepdim=True))
+    return e / e.sum(dim=1, keepdim=True)
+
+
 class LaneExistence(nn.Module):
     """Existence logits (N, num_lanes) from a (N, in_channels, h, w) feature map of known size."""
 
@@ -33,7 +45,7 @@ class LaneExistence(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.relu(self.layers(x))
-        x = torch.softmax(self.layers_final(x), dim=1)
+        x = channel_softmax(self.layers_final(x))
         x = self.maxpool(x).flatten(1)
         if x.shape[1] != self.flat_features:
             raise ValueError(
