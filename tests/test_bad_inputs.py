@@ -318,6 +318,7 @@ COMMANDS = {
     # module: arguments naming a missing input (MISSING) and outputs under OUT
     "runtime.evaluate": ["--model", "MISSING.onnx", "--data-root", "OUT"],
     "runtime.evaluate_culane": ["--data-root", "OUT", "--pred-dir", "MISSING"],
+    "runtime.evaluate_apolloscape": ["--data-root", "MISSING", "--list", "OUT/l.txt", "--pred-dir", "OUT"],
     "runtime.benchmark": ["--model", "MISSING.onnx"],
     "runtime.infer_video": ["--model", "OUT/m.onnx", "--video", "MISSING.mp4", "--report", "OUT/r.json", "--no-video"],
     "runtime.compare_latency": ["MISSING.json", "MISSING.json", "--out", "OUT/x.md"],

@@ -1,0 +1,220 @@
+"""ApolloScape lane-marking segmentation: the official class table, label reading, and mIoU as the
+official evaluation counts it.
+
+Source of every fact: ApolloScapeAuto/dataset-api, ``lane_segmentation/helpers/laneMarkDetection.py``
+(the table, final revision of 2018-08-28) and ``lane_segmentation/evaluation/evalPixelLevelSemanticLabeling.py``,
+which runs cityscapesScripts' ``evalPixelLevelSemanticLabeling`` (commit 4031404) with this table.
+
+Classes. 38 entries: ``void`` (background, id 0) and 35 marking types (lines by colour and
+solid/dashed/double, arrows, zebra, stop lines, ...) have train IDs 0..35 (the paper's "36
+classes"); ``noise`` (249) and ``ignored`` (255) have train ID 255. **Choice**: our models have
+36 outputs (train IDs 0..35) and train ID 255 is ignored by the loss, as the table's train IDs
+suggest; the IntRA-KD code instead trains a 37th channel for noise + ignored (weight 0.05), which
+the evaluation never rewards.
+
+Labels. The released ``*_bin.png`` label maps are colour-coded RGB at 3384x2710 (each pixel one of
+the table's colours); a grey variant with the regular IDs (0, 200..250) circulates too. Both are
+read into train IDs (:func:`read_label`); a colour or ID outside the table is refused naming the
+file. Images: ``ColorImage_road0X/ColorImage/Record*/Camera N/<ts>_Camera_N.jpg``, labels
+``Labels_road0X/Label/Record*/Camera N/<ts>_Camera_N_bin.png``.
+
+Crop. IntRA-KD keeps rows 1700.. (3384x1010) and halves them to 1692x505 (``CROP_TOP``,
+``NET_SIZE``); a prediction goes back by nearest-neighbour upsampling and the rows above the
+crop are ``void``.
+
+mIoU (:func:`official_iou`), as cityscapesScripts computes it: one confusion matrix over all
+images (pixels, not a mean of per-image IoUs); per evaluated class c (``ignoreInEval`` false: 18
+classes, ``void`` included) IoU = TP / (TP + FP + FN) with TP = pixels of c predicted c, FN = pixels
+of c predicted anything else, FP = pixels predicted c whose ground truth is an *evaluated* class
+other than c (ground truth of an ignored class, noise or ignored never makes a false positive); a
+class with TP + FP + FN = 0 (absent from both) is left out of the mean, one predicted but absent
+scores 0. The mean is over the evaluated classes left. The paper's test figures come from
+ApolloScape's server, whose exact class set is not published.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+from runtime.culane import read_encoded
+from runtime.errors import DataError
+
+
+class Label(NamedTuple):
+    """One row of the official table; ``color`` is (R, G, B)."""
+
+    name: str
+    id: int
+    train_id: int
+    category: str
+    ignore_in_eval: bool
+    color: tuple[int, int, int]
+
+
+LABELS: tuple[Label, ...] = (
+    Label("void", 0, 0, "void", False, (0, 0, 0)),
+    Label("s_w_d", 200, 1, "dividing", False, (70, 130, 180)),
+    Label("s_y_d", 204, 2, "dividing", False, (220, 20, 60)),
+    Label("ds_w_dn", 213, 3, "dividing", True, (128, 0, 128)),
+    Label("ds_y_dn", 209, 4, "dividing", False, (255, 0, 0)),
+    Label("sb_w_do", 206, 5, "dividing", True, (0, 0, 60)),
+    Label("sb_y_do", 207, 6, "dividing", True, (0, 60, 100)),
+    Label("b_w_g", 201, 7, "guiding", False, (0, 0, 142)),
+    Label("b_y_g", 203, 8, "guiding", False, (119, 11, 32)),
+    Label("db_w_g", 211, 9, "guiding", True, (244, 35, 232)),
+    Label("db_y_g", 208, 10, "guiding", True, (0, 0, 160)),
+    Label("db_w_s", 216, 11, "stopping", True, (153, 153, 153)),
+    Label("s_w_s", 217, 12, "stopping", False, (220, 220, 0)),
+    Label("ds_w_s", 215, 13, "stopping", True, (250, 170, 30)),
+    Label("s_w_c", 218, 14, "chevron", True, (102, 102, 156)),
+    Label("s_y_c", 219, 15, "chevron", True, (128, 0, 0)),
+    Label("s_w_p", 210, 16, "parking", False, (128, 64, 128)),
+    Label("s_n_p", 232, 17, "parking", True, (238, 232, 170)),
+    Label("c_wy_z", 214, 18, "zebra", False, (190, 153, 153)),
+    Label("a_w_u", 202, 19, "thru/turn", True, (0, 0, 230)),
+    Label("a_w_t", 220, 20, "thru/turn", False, (128, 128, 0)),
+    Label("a_w_tl", 221, 21, "thru/turn", False, (128, 78, 160)),
+    Label("a_w_tr", 222, 22, "thru/turn", False, (150, 100, 100)),
+    Label("a_w_tlr", 231, 23, "thru/turn", True, (255, 165, 0)),
+    Label("a_w_l", 224, 24, "thru/turn", False, (180, 165, 180)),
+    Label("a_w_r", 225, 25, "thru/turn", False, (107, 142, 35)),
+    Label("a_w_lr", 226, 26, "thru/turn", False, (201, 255, 229)),
+    Label("a_n_lu", 230, 27, "thru/turn", True, (0, 191, 255)),
+    Label("a_w_tu", 228, 28, "thru/turn", True, (51, 255, 51)),
+    Label("a_w_m", 229, 29, "thru/turn", True, (250, 128, 114)),
+    Label("a_y_t", 233, 30, "thru/turn", True, (127, 255, 0)),
+    Label("b_n_sr", 205, 31, "reduction", False, (255, 128, 0)),
+    Label("d_wy_za", 212, 32, "attention", True, (0, 255, 255)),
+    Label("r_wy_np", 227, 33, "no parking", False, (178, 132, 190)),
+    Label("vom_wy_n", 223, 34, "others", True, (128, 128, 64)),
+    Label("om_n_n", 250, 35, "others", False, (102, 0, 204)),
+    Label("noise", 249, 255, "ignored", True, (0, 153, 153)),
+    Label("ignored", 255, 255, "ignored", True, (255, 255, 255)),
+)
+
+IGNORE = 255
+NUM_CLASSES = 36  # train IDs 0..35: the model's outputs
+CLASS_NAMES: tuple[str, ...] = tuple(lab.name for lab in LABELS if lab.train_id != IGNORE)
+EVALUATED = np.array([not lab.ignore_in_eval for lab in LABELS if lab.train_id != IGNORE])  # (36,) bool: 18 true
+SOURCE_SIZE = (3384, 2710)  # (w, h) px of the released images and labels
+CROP_TOP = 1700  # IntRA-KD keeps rows 1700.. (3384x1010)
+NET_SIZE = (1692, 505)  # (w, h): the cropped frame halved, the paper's input
+
+_CODES = np.array([(r << 16) | (g << 8) | b for (r, g, b) in (lab.color for lab in LABELS)], np.int64)
+_ORDER = np.argsort(_CODES)
+_SORTED_CODES = _CODES[_ORDER]
+_CODE_TRAIN_ID = np.array([LABELS[i].train_id for i in _ORDER], np.uint8)
+_ID_TO_TRAIN = np.full(256, -1, np.int16)
+for _lab in LABELS:
+    _ID_TO_TRAIN[_lab.id] = _lab.train_id
+TRAIN_TO_ID = np.array([lab.id for lab in LABELS if lab.train_id != IGNORE], np.uint8)  # (36,) regular IDs by train ID
+PALETTE_RGB = np.array([lab.color for lab in LABELS if lab.train_id != IGNORE], np.uint8)  # (36, 3) colours by train ID
+
+
+def train_ids_from_color(rgb: np.ndarray, path: str | os.PathLike[str] = "<array>") -> np.ndarray:
+    """(H, W, 3) uint8 RGB colour label -> (H, W) uint8 train IDs (255: noise / ignored).
+    A colour outside the table raises :class:`DataError` naming ``path``, the colour and its pixel count."""
+    codes = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+    index = np.clip(np.searchsorted(_SORTED_CODES, codes), 0, len(_SORTED_CODES) - 1)
+    unknown = _SORTED_CODES[index] != codes
+    if unknown.any():
+        colours, counts = np.unique(codes[unknown], return_counts=True)
+        c = int(colours[np.argmax(counts)])
+        raise DataError(path, f"{int(unknown.sum())} pixels of colours outside the ApolloScape table, e.g. "
+                              f"RGB ({c >> 16}, {(c >> 8) & 255}, {c & 255}) on {int(counts.max())} pixels")
+    return _CODE_TRAIN_ID[index]
+
+
+def train_ids_from_ids(ids: np.ndarray, path: str | os.PathLike[str] = "<array>") -> np.ndarray:
+    """(H, W) uint8 regular IDs (0, 200..250, 255) -> (H, W) uint8 train IDs; unknown IDs refused."""
+    train = _ID_TO_TRAIN[ids]
+    if (train < 0).any():
+        bad = sorted({int(v) for v in np.unique(ids[train < 0])})
+        raise DataError(path, f"label IDs {bad[:5]} are not in the ApolloScape table")
+    return train.astype(np.uint8)
+
+
+def read_label(path: str | os.PathLike[str], expected_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A label PNG (colour-coded as released, or grey regular IDs) -> (H, W) uint8 train IDs;
+    ``expected_shape`` (H, W) checked when given."""
+    image = cv2.imdecode(np.frombuffer(read_encoded(path, "label map"), np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise DataError(path, "cannot decode label map (corrupt or not an image)")
+    if image.dtype != np.uint8:
+        raise DataError(path, f"label map must be 8-bit, got {image.dtype}")
+    if expected_shape is not None and image.shape[:2] != tuple(expected_shape):
+        raise DataError(path, f"label map is {image.shape[1]}x{image.shape[0]}, expected "
+                              f"{expected_shape[1]}x{expected_shape[0]} (the image's size)")
+    if image.ndim == 2:
+        return train_ids_from_ids(image, path)
+    if image.shape[2] == 4:
+        image = image[..., :3]
+    return train_ids_from_color(image[..., ::-1], path)  # OpenCV reads BGR
+
+
+def color_label(train_ids: np.ndarray) -> np.ndarray:
+    """(H, W) train IDs -> (H, W, 3) uint8 RGB in the official colours (255 -> the 'ignored' white),
+    the released label format."""
+    lut = np.full((256, 3), 255, np.uint8)
+    lut[:NUM_CLASSES] = PALETTE_RGB
+    return lut[train_ids]
+
+
+def confusion(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(NUM_CLASSES, NUM_CLASSES) int64 pixel counts, rows = ground-truth train ID, columns =
+    prediction; ground truth 255 (noise / ignored) is not counted. Both (H, W) integer maps."""
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction {pred.shape} and label {gt.shape} differ in shape")
+    keep = gt != IGNORE
+    g, p = gt[keep].astype(np.int64), pred[keep].astype(np.int64)
+    if p.size and (p.min() < 0 or p.max() >= NUM_CLASSES):
+        raise ValueError(f"prediction values outside 0..{NUM_CLASSES - 1}")
+    if g.size and g.max() >= NUM_CLASSES:
+        raise ValueError(f"label values outside 0..{NUM_CLASSES - 1} and {IGNORE}")
+    return np.bincount(g * NUM_CLASSES + p, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
+
+
+def official_iou(matrix: np.ndarray) -> np.ndarray:
+    """(36,) float64 IoU per train ID from a summed :func:`confusion` matrix, counted as the official
+    evaluation counts; NaN for classes not evaluated (``ignoreInEval``) or absent from both."""
+    matrix = np.asarray(matrix, np.float64)
+    tp = np.diag(matrix)
+    fn = matrix.sum(1) - tp
+    fp = matrix[EVALUATED].sum(0) - np.where(EVALUATED, tp, 0.0)  # only evaluated ground truth makes false positives
+    denominator = tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(denominator > 0, tp / np.maximum(denominator, 1.0), np.nan)
+    iou[~EVALUATED] = np.nan
+    return iou
+
+
+def official_miou(matrix: np.ndarray) -> float:
+    """The mean of :func:`official_iou` over the classes it scores (NaN if none)."""
+    iou = official_iou(matrix)
+    return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
+
+
+def iou_report(matrix: np.ndarray) -> dict:
+    """For a JSON report: the official mIoU, the IoU per evaluated class by name (None where absent),
+    and the classes scored."""
+    iou = official_iou(matrix)
+    per_class = {CLASS_NAMES[c]: (None if np.isnan(iou[c]) else float(iou[c])) for c in np.flatnonzero(EVALUATED)}
+    return {"miou": official_miou(matrix), "iou": per_class, "classes_scored": int(np.isfinite(iou).sum()),
+            "pixels": int(np.asarray(matrix).sum())}
+
+
+def label_path(image: str | os.PathLike[str]) -> Path:
+    """The released label of an image: ``ColorImage_roadXX/ColorImage/.../<ts>.jpg`` ->
+    ``Labels_roadXX/Label/.../<ts>_bin.png``."""
+    parts = list(Path(image).parts)
+    for i, part in enumerate(parts):
+        if part.startswith("ColorImage_road"):
+            parts[i] = part.replace("ColorImage_", "Labels_", 1)
+            if i + 1 < len(parts) and parts[i + 1] == "ColorImage":
+                parts[i + 1] = "Label"
+            return Path(*parts).with_name(Path(image).stem + "_bin.png")
+    raise DataError(image, "not an ApolloScape image path (no ColorImage_roadXX folder in it)")
