@@ -37,6 +37,7 @@ from runtime.culane import CulaneDataset
 from runtime.decode import DecodeParams, LaneDecoder, lanes_agree
 from runtime.cli import Parser, check_output_file, fail, positive_int
 from runtime.errors import DataError
+from runtime.classes import class_table
 from runtime.preprocess import Preprocess
 from training.models import count_parameters, load_trained
 from training.models.heads import channel_softmax
@@ -168,6 +169,10 @@ def export_checkpoint(ckpt_path: str | Path, out: str | Path, dynamic_batch: boo
     config = ckpt["config"]
     if config["model"].get("input") == "label":
         raise DataError(ckpt_path, "a label-input (LGAD teacher) model is a training device, not a deployable one")
+    classes = config["dataset"].get("classes", "culane")
+    if not class_table(classes).existence:
+        raise DataError(ckpt_path, f"a model of the {classes!r} marking classes: its deployed graph (class maps, no lane "
+                                   "existence) has no export path yet; score it with python -m training.evaluate (mIoU)")
     pre = Preprocess.from_dict(config["input"])
     example = torch.zeros(1, 3, pre.net_height, pre.net_width)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,7 @@ import numpy as np
 
 from runtime.culane import read_encoded
 from runtime.errors import DataError
+from runtime.miou import evaluated_iou, nan_mean
 
 
 class Label(NamedTuple):
@@ -181,21 +182,12 @@ def confusion(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 def official_iou(matrix: np.ndarray) -> np.ndarray:
     """(36,) float64 IoU per train ID from a summed :func:`confusion` matrix, counted as the official
     evaluation counts; NaN for classes not evaluated (``ignoreInEval``) or absent from both."""
-    matrix = np.asarray(matrix, np.float64)
-    tp = np.diag(matrix)
-    fn = matrix.sum(1) - tp
-    fp = matrix[EVALUATED].sum(0) - np.where(EVALUATED, tp, 0.0)  # only evaluated ground truth makes false positives
-    denominator = tp + fp + fn
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(denominator > 0, tp / np.maximum(denominator, 1.0), np.nan)
-    iou[~EVALUATED] = np.nan
-    return iou
+    return evaluated_iou(matrix, EVALUATED)
 
 
 def official_miou(matrix: np.ndarray) -> float:
     """The mean of :func:`official_iou` over the classes it scores (NaN if none)."""
-    iou = official_iou(matrix)
-    return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
+    return nan_mean(official_iou(matrix))
 
 
 def iou_report(matrix: np.ndarray) -> dict:

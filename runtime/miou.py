@@ -40,3 +40,26 @@ def mean_iou(conf: np.ndarray) -> float:
     """Mean of the per-class IoUs over the classes that occur (NaN classes skipped)."""
     ious = class_iou(conf)
     return float(np.nanmean(ious)) if np.any(~np.isnan(ious)) else float("nan")
+
+
+def evaluated_iou(conf: np.ndarray, evaluated: np.ndarray) -> np.ndarray:
+    """Per-class IoU as cityscapesScripts (and so ApolloScape's official evaluation) counts it:
+    TP = conf[c, c], FN = row c minus TP, FP = column c over the ground-truth rows of *evaluated*
+    classes other than c (pixels of a class left out of the evaluation never make false
+    positives); NaN for classes not ``evaluated`` ((C,) bool) and for classes with TP + FP + FN = 0."""
+    conf = np.asarray(conf, np.float64)
+    evaluated = np.asarray(evaluated, bool)
+    tp = np.diag(conf)
+    fn = conf.sum(1) - tp
+    fp = conf[evaluated].sum(0) - np.where(evaluated, tp, 0.0)
+    denominator = tp + fp + fn
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(denominator > 0, tp / np.maximum(denominator, 1.0), np.nan)
+    iou[~evaluated] = np.nan
+    return iou
+
+
+def nan_mean(values: np.ndarray) -> float:
+    """Mean over the finite values (NaN when there are none)."""
+    values = np.asarray(values, np.float64)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")

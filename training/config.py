@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from runtime.classes import class_table
 from runtime.decode import DecodeParams
 from runtime.preprocess import Preprocess
 
@@ -25,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
         "train_list": "train_gt.txt",
         "val_list": "val_gt.txt",
         "num_workers": 2,
+        "classes": "culane",  # class table (runtime/classes.py): culane (4 lanes + background, existence head) | apolloscape (36 marking classes)
         "skip_bad": False,  # true: malformed list lines and samples with bad files (missing, truncated, bad labels) are left out and listed in the log
     },
     "input": Preprocess().to_dict(),
@@ -167,6 +169,10 @@ def validate(config: dict[str, Any]) -> None:
         DecodeParams.from_dict(config["decode"])
     except (TypeError, ValueError) as err:
         raise ConfigError(f"input/decode: {err}") from None
+    try:
+        class_table(config["dataset"]["classes"])
+    except ValueError as err:
+        raise ConfigError(f"dataset.classes: {err}") from None
     if config["model"]["arch"] not in ("erfnet", "pspnet"):
         raise ConfigError(f"model.arch: expected erfnet or pspnet, got {config['model']['arch']!r}")
     size = (config["input"]["net_width"], config["input"]["net_height"])

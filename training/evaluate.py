@@ -8,6 +8,11 @@
 frames: ``--data-root ../shared/data/culane_real_dev --list all.txt --out DIR``.
 Writes ``DIR/predictions/<image>.lines.txt`` (readable by the official evaluator too),
 ``DIR/f1.json`` and ``DIR/f1.md``. ``DIR`` defaults to ``<run folder>/eval_<split>``.
+
+A model of a marking class table (``dataset.classes: apolloscape``) is scored by mIoU instead, at
+the network size, over the table's evaluated classes counted as the official evaluation counts
+(``--split test``: ``list/test_gt.txt``, image + label lines): ``DIR/miou.json`` and ``DIR/miou.md``
+with the IoU per class.
 """
 from __future__ import annotations
 
@@ -15,9 +20,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from runtime.atomic import atomic_write_json, atomic_write_text
+from runtime.classes import ClassTable, class_table
 from runtime.culane import CulaneDataset
 from runtime.culane_metric import Counts
 from runtime.decode import DecodeParams
@@ -25,9 +32,10 @@ from runtime.cli import Parser, check_output_dir, fail, non_negative_int, positi
 from runtime.errors import DataError
 from runtime.evaluate_culane import default_lists, evaluate_lists, format_table
 from runtime.lines import write_lines_file
+from runtime.miou import evaluated_iou, nan_mean
 from runtime.preprocess import Preprocess
 from training.config import ConfigError, parse_override, run_dir
-from training.inference import LanePredictor, predict_samples
+from training.inference import ClassMapPredictor, LanePredictor, confusion_samples, predict_samples
 from training.models import count_parameters, load_trained
 
 
@@ -54,6 +62,10 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
     pred_dir = out_dir / "predictions"
     pre = Preprocess.from_dict(config["input"])
     data = CulaneDataset(root)
+    table = class_table(config["dataset"].get("classes", "culane"))
+    if not table.existence:
+        list_path = data.list_path(list_name or ("test_gt.txt" if split == "test" else config["dataset"]["val_list"]))
+        return evaluate_class_maps(model, ckpt_path, ckpt, table, root, list_path, out_dir, pre, dev, batch_size, workers)
     if list_name:
         list_path = data.list_path(list_name)
         samples = data.read_list(str(list_path)).samples
@@ -88,6 +100,31 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
     atomic_write_json(out_dir / "f1.json", report)
     atomic_write_text(out_dir / "f1.md", markdown(results, f"{config['name']} ({split}, iteration {report['iteration']})"))
     report["table"] = format_table(results)
+    return report
+
+
+def evaluate_class_maps(model: torch.nn.Module, ckpt_path: str | Path, ckpt: dict, table: ClassTable, root: Path, list_path: Path, out_dir: Path,
+                        pre: Preprocess, device: torch.device, batch_size: int, workers: int) -> dict:
+    """mIoU of a marking model over one list (network size); writes ``miou.json`` and ``miou.md``."""
+    config = ckpt["config"]
+    samples = CulaneDataset(root, table.num_classes).read_list(str(list_path)).samples
+    if not samples:
+        raise DataError(list_path, "the list names no images (empty file)")
+    predictor = ClassMapPredictor(model, device, amp=bool(config["train"]["amp"]))
+    matrix = confusion_samples(predictor, root, samples, pre, table.num_classes, batch_size, workers)
+    iou = evaluated_iou(matrix, np.array(table.evaluated))
+    per_class = {table.names[c]: (None if np.isnan(iou[c]) else float(iou[c])) for c in range(table.num_classes) if table.evaluated[c]}
+    report = {"checkpoint": str(ckpt_path), "iteration": int(ckpt["iteration"]), "model": config["name"],
+              "arch": config["model"]["arch"], "params": count_parameters(model), "data_root": str(root), "list": str(list_path),
+              "classes": table.name, "images": len(samples), "resolution": f"{pre.net_width}x{pre.net_height} (network size)",
+              "miou": nan_mean(iou), "iou": per_class, "classes_scored": int(np.isfinite(iou).sum()), "confusion": matrix.tolist()}
+    rows = [f"# {config['name']} ({list_path.name}, iteration {report['iteration']})", "",
+            f"mIoU **{100 * report['miou']:.2f} %** over {report['classes_scored']} classes, {len(samples)} images, at "
+            f"{report['resolution']}", "", "| class | IoU % |", "|---|---:|"]
+    rows += [f"| {name} | {'-' if v is None else f'{100 * v:.2f}'} |" for name, v in per_class.items()]
+    atomic_write_json(out_dir / "miou.json", report)
+    atomic_write_text(out_dir / "miou.md", "\n".join(rows) + "\n")
+    report["table"] = "\n".join(rows[2:])
     return report
 
 

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from runtime.atomic import atomic_write_json
+from runtime.classes import class_table
 from runtime.cli import Parser, check_output_file, fail, positive_int
 from runtime.errors import DataError
 from runtime.preprocess import Preprocess
@@ -57,14 +58,15 @@ def measure(config: dict[str, Any], ckpt: str | None, batches: int, seed: int = 
     if config["model"]["freeze_bn"]:
         freeze_batchnorm(model)
     params = [p for p in model.parameters() if p.requires_grad]
-    loss_fn = LaneSegLoss(5, config["loss"]["background_weight"], config["loss"]["exist_weight"])
     data = config["dataset"]
+    table = class_table(data["classes"])
+    loss_fn = LaneSegLoss(table.num_classes, config["loss"]["background_weight"], config["loss"]["exist_weight"])
     dataset = CulaneSegmentation(data["root"], data["train_list"], Preprocess.from_dict(config["input"]),
-                                 config["augment"], seed, data["skip_bad"])
+                                 config["augment"], seed, data["skip_bad"], table)
     sampler = IterationBatchSampler(len(dataset), config["train"]["batch_size"], batches, seed)
     rows: dict[str, dict[str, list[float]]] = {}
     for x, y, e in DataLoader(dataset, batch_sampler=sampler, num_workers=0):
-        inp = one_hot_label(y) if config["model"]["input"] == "label" else x
+        inp = one_hot_label(y, table.num_classes) if config["model"]["input"] == "label" else x
         seg, exist, taps = model(inp, taps=distiller.student_taps) if distiller.student_taps else (*model(inp), {})
         task = loss_fn(seg, exist, y, e)["total"]
         terms = {TASK: task, **distiller(x, y, seg, taps)}

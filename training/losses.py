@@ -1,7 +1,7 @@
 """Segmentation and lane-existence losses (the paper's L_seg).
 
 ``L_seg = CE(seg_logits, label; weight = [bg, 1, 1, 1, 1], ignore 255)
-        + exist_weight * BCE_with_logits(exist_logits, exist)``
+        + exist_weight * BCE_with_logits(exist_logits, exist)``   (no second term without an existence head)
 
 Cross-entropy is the weighted mean of PyTorch's ``cross_entropy(weight=...)`` (sum of weighted
 pixel losses over the sum of their weights); background pixels weigh ``background_weight`` (0.4
@@ -27,7 +27,7 @@ class LaneSegLoss(nn.Module):
         self.register_buffer("class_weight", weight)
         self.exist_weight = exist_weight
 
-    def forward(self, seg_logits: torch.Tensor, exist_logits: torch.Tensor, label: torch.Tensor, exist: torch.Tensor,
+    def forward(self, seg_logits: torch.Tensor, exist_logits: torch.Tensor | None, label: torch.Tensor, exist: torch.Tensor,
                 weight_sum: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Returns ``{"seg", "exist", "total"}`` scalar losses.
 
@@ -41,5 +41,7 @@ class LaneSegLoss(nn.Module):
         local = weights.sum()
         norm = weight_sum(local.detach()) if weight_sum is not None else local
         seg = pixel.sum() / norm.clamp(min=1e-12)
+        if exist_logits is None:  # a marking table: no existence head
+            return {"seg": seg, "total": seg}
         ex = F.binary_cross_entropy_with_logits(exist_logits.float(), exist)
         return {"seg": seg, "exist": ex, "total": seg + self.exist_weight * ex}

@@ -24,15 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from runtime.atomic import atomic_write_json, atomic_write_text
+from runtime.classes import class_table
 from runtime.cli import Parser, check_output_dir, fail, positive_int
 from runtime.culane import CulaneDataset, Sample
 from runtime.decode import DecodeParams
 from runtime.errors import DataError
+from runtime.miou import evaluated_iou, nan_mean
 from runtime.parallel import worker_context
 from runtime.preprocess import Preprocess
 from runtime.scan import scan_samples
@@ -42,7 +45,7 @@ from training.config import ConfigError, dump, load_config, run_dir, with_defaul
 from training.data.culane_dataset import CulaneSegmentation
 from training.data.label_input import one_hot_label
 from training.distill.distiller import Distiller, resolve
-from training.inference import LanePredictor, score_samples
+from training.inference import ClassMapPredictor, LanePredictor, confusion_samples, score_samples
 from training.losses import LaneSegLoss
 from training.models import build_model, count_parameters, freeze_batchnorm
 from training.sampling import IterationBatchSampler
@@ -123,7 +126,9 @@ class Trainer:
         torch.manual_seed(t["seed"])
         self.model = build_model(config).to(d.device)
         self.params = count_parameters(self.model)
-        self.loss_fn = LaneSegLoss(5, config["loss"]["background_weight"], config["loss"]["exist_weight"]).to(d.device)
+        self.table = class_table(data["classes"])
+        self.metric = "val/f1" if self.table.existence else "val/miou"  # lanes: CULane F1; markings: mIoU (runtime/classes.py)
+        self.loss_fn = LaneSegLoss(self.table.num_classes, config["loss"]["background_weight"], config["loss"]["exist_weight"]).to(d.device)
         if config["model"]["freeze_bn"]:
             freeze_batchnorm(self.model)
         self.optimizer = make_optimizer(self.model, t)
@@ -134,7 +139,7 @@ class Trainer:
         self.distiller = Distiller(distill, config, d.device, cpu_bf16=self.bf16) if distill else None
         if self.distiller is not None and self.distiller.holistic is not None and d.enabled:
             self.distiller.holistic.sync = lambda params: distributed.average_gradients(d, params)
-        self.start, self.best_f1 = 0, -1.0
+        self.start, self.best = 0, -1.0  # best validation score (self.metric)
         if resume:
             self._resume()
         self._saved = self.start  # iteration of the newest last.pt (0: none)
@@ -142,14 +147,17 @@ class Trainer:
         if d.enabled:
             self.net = DistributedDataParallel(self.model, device_ids=[d.local_rank] if self.cuda else None)
 
-        self.train_set = CulaneSegmentation(data["root"], data["train_list"], self.pre, config["augment"], t["seed"], data["skip_bad"])
+        self.train_set = CulaneSegmentation(data["root"], data["train_list"], self.pre, config["augment"], t["seed"], data["skip_bad"],
+                                            self.table)
         val_samples = CulaneDataset(data["root"]).read_list(data["val_list"], skip_bad=data["skip_bad"]).samples
         if t["max_val_images"]:
             val_samples = val_samples[: t["max_val_images"]]
         self.train_set.samples = self._checked(self.train_set.samples, labels=True)
-        val_samples = self._checked(val_samples, lanes=True)
+        lanes = self.table.existence  # lanes are scored on their .lines.txt, class maps on their labels
+        val_samples = self._checked(val_samples, labels=not lanes, lanes=lanes)
         self.val_samples = val_samples[d.rank :: d.world]
-        self.predictor = LanePredictor(self.model, self.pre, self.decode, d.device, self.amp)
+        self.predictor = (LanePredictor(self.model, self.pre, self.decode, d.device, self.amp) if lanes
+                          else ClassMapPredictor(self.model, d.device, self.amp))
 
     def _checked(self, samples: list[Sample], labels: bool = False, lanes: bool = False) -> list[Sample]:
         """The samples whose files are all good (:mod:`runtime.scan`, before the first step; the main
@@ -159,7 +167,8 @@ class Trainer:
         bad: list = []
         for turn in (True, False):
             if self.d.main == turn:
-                bad = scan_samples(data["root"], samples, labels=labels, lanes=lanes, workers=max(2, data["num_workers"]),
+                bad = scan_samples(data["root"], samples, labels=labels, lanes=lanes, num_classes=self.table.num_classes,
+                                   workers=max(2, data["num_workers"]),
                                    progress=self.d.main and sys.stderr.isatty())
             distributed.barrier(self.d)
         if not bad:
@@ -195,8 +204,8 @@ class Trainer:
         self.scaler.load_state_dict(ckpt["scaler"])
         if self.distiller is not None:
             self.distiller.load_extra_state(ckpt.get("distiller", {}))
-        self.start, self.best_f1 = int(ckpt["iteration"]), float(ckpt["best_f1"])
-        log.info("resumed %s at iteration %d (best F1 %.4f)", path, self.start, self.best_f1)
+        self.start, self.best = int(ckpt["iteration"]), float(ckpt.get("best_score", ckpt.get("best_f1", -1.0)))
+        log.info("resumed %s at iteration %d (best %s %.4f)", path, self.start, self.metric, self.best)
 
     def _payload(self, iteration: int, metrics: dict[str, float]) -> dict[str, Any]:
         return {
@@ -207,7 +216,8 @@ class Trainer:
             "distiller": self.distiller.extra_state() if self.distiller is not None else {},
             "rng": rng_state(),
             "iteration": iteration,
-            "best_f1": self.best_f1,
+            "best_score": self.best,
+            **({"best_f1": self.best} if self.metric == "val/f1" else {}),
             "config": self.config,
             "metrics": metrics,
             "params": self.params,
@@ -216,12 +226,25 @@ class Trainer:
     # -- steps ---------------------------------------------------------------------------------
     def validate(self) -> dict[str, float]:
         t = self.config["train"]
+        if not self.table.existence:
+            return self.validate_class_maps()
         c = score_samples(self.predictor, self.config["dataset"]["root"], self.val_samples, self.pre,
                           batch_size=max(1, t["batch_size"] // self.d.world), workers=self.config["dataset"]["num_workers"],
                           input_kind=self.input_kind)
         tp, fp, fn = distributed.all_sum(self.d, [c.tp, c.fp, c.fn])
         f1 = 2 * tp / (2 * tp + fp + fn) if tp + fn else 0.0
         return {"val/f1": f1, "val/precision": tp / (tp + fp) if tp + fp else 0.0, "val/recall": tp / (tp + fn) if tp + fn else 0.0}
+
+    def validate_class_maps(self) -> dict[str, float]:
+        """mIoU at the network size over the table's evaluated classes, counted as the official
+        evaluation counts (:func:`runtime.miou.evaluated_iou`), and pixel accuracy."""
+        t, n = self.config["train"], self.table.num_classes
+        local = confusion_samples(self.predictor, self.config["dataset"]["root"], self.val_samples, self.pre, n,
+                                  batch_size=max(1, t["batch_size"] // self.d.world), workers=self.config["dataset"]["num_workers"],
+                                  input_kind=self.input_kind)
+        matrix = np.array(distributed.all_sum(self.d, local.ravel().tolist())).reshape(n, n)
+        miou = nan_mean(evaluated_iou(matrix, np.array(self.table.evaluated)))
+        return {"val/miou": 0.0 if np.isnan(miou) else miou, "val/pixel_acc": float(np.trace(matrix) / max(1, matrix.sum()))}
 
     def run(self, max_steps: int | None = None) -> dict[str, Any]:
         """Train until ``train.iterations`` (or ``max_steps`` more steps, then checkpoint and stop)."""
@@ -255,13 +278,13 @@ class Trainer:
                 if self.config["model"]["freeze_bn"]:
                     freeze_batchnorm(self.model)
                 x, y, e = (v.to(d.device, non_blocking=True) for v in (x, y, e))
-                inp = one_hot_label(y) if self.input_kind == "label" else x
+                inp = one_hot_label(y, self.table.num_classes) if self.input_kind == "label" else x
                 taps = self.distiller.student_taps if self.distiller is not None else ()
                 with torch.autocast(d.device.type, dtype=torch.bfloat16 if self.bf16 else torch.float16, enabled=self.amp or self.bf16):
                     out = self.net(inp, taps=taps) if taps else self.net(inp)
                 seg, exist = out[0], out[1]
                 if self.bf16:  # losses in float32
-                    seg, exist = seg.float(), exist.float()
+                    seg, exist = seg.float(), (exist.float() if exist is not None else None)
                     out = (seg, exist, {k: v.float() for k, v in out[2].items()}) if taps else (seg, exist)
                 losses = self.loss_fn(seg, exist, y, e, weight_sum=(lambda w: distributed.mean_tensor(d, w)) if d.enabled else None)
                 if self.distiller is not None:
@@ -300,12 +323,13 @@ class Trainer:
                 validated = step % t["val_every"] == 0 or step == t["iterations"]
                 if validated:
                     metrics = self.validate()
-                    improved = metrics["val/f1"] > self.best_f1
-                    self.best_f1 = max(self.best_f1, metrics["val/f1"])
+                    improved = metrics[self.metric] > self.best
+                    self.best = max(self.best, metrics[self.metric])
                     if d.main:
                         scalars.add(step, metrics)  # type: ignore[union-attr]
                         if bar:
-                            bar.write(f"[{self.config['name']}] iteration {step}: val F1 {metrics['val/f1']:.4f} (best {self.best_f1:.4f})")
+                            name = "F1" if self.metric == "val/f1" else "mIoU"
+                            bar.write(f"[{self.config['name']}] iteration {step}: val {name} {metrics[self.metric]:.4f} (best {self.best:.4f})")
                         if improved:
                             save_checkpoint(self.out / "best.pt", self._payload(step, metrics))
                 if d.main and (validated or step % t["checkpoint_every"] == 0 or step == stop):
@@ -334,7 +358,7 @@ class Trainer:
             "input_size": [self.pre.net_width, self.pre.net_height],
             "wall_s": round(elapsed, 1),
             "train_img_per_s": round(trained_images / elapsed, 2) if elapsed > 0 else None,
-            "best_val_f1": self.best_f1,
+            f"best_{self.metric.replace('/', '_')}": self.best,
             "last_val": metrics,
         }
         if d.main:

@@ -70,9 +70,10 @@ def rotate(image: np.ndarray, label: np.ndarray, degrees: float, dx: int = 0) ->
     return image, label
 
 
-def hflip(image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror (h, w, 3) image and (h, w) label left-right; label lane IDs swap 1<->4, 2<->3."""
-    return cv2.flip(image, 1), MIRROR_LANES[label[:, ::-1]]
+def hflip(image: np.ndarray, label: np.ndarray, mirror: np.ndarray = MIRROR_LANES) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror (h, w, 3) image and (h, w) label left-right; label values through ``mirror`` ((256,)
+    lookup, :meth:`runtime.classes.ClassTable.mirror_lut`; default CULane's: lane IDs 1<->4, 2<->3)."""
+    return cv2.flip(image, 1), mirror[label[:, ::-1]]
 
 
 def mirror_exist(exist: tuple[int, ...] | np.ndarray) -> tuple[int, ...]:
@@ -141,11 +142,11 @@ def degrade(image: np.ndarray, params: dict[str, Any], rng: np.random.Generator)
 
 
 def augment(pre: Preprocess, image: np.ndarray, label: np.ndarray, params: dict[str, Any],
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, bool]:
+            rng: np.random.Generator, mirror: np.ndarray = MIRROR_LANES) -> tuple[np.ndarray, np.ndarray, bool]:
     """Original-size (image, label) -> network-size (image (h, w, 3) uint8 BGR, label (h, w) uint8, flipped).
 
-    ``flipped``: the pair was mirrored (lane IDs already swapped in the label); the caller must
-    reverse the sample's existence flags with :func:`mirror_exist`.
+    ``flipped``: the pair was mirrored (classes already swapped in the label through ``mirror``);
+    for lanes the caller must reverse the sample's existence flags with :func:`mirror_exist`.
     """
     lo, hi = params["scale"]
     img, lab = scaled_crop(pre, image, label, float(rng.uniform(lo, hi)), rng)
@@ -155,5 +156,5 @@ def augment(pre: Preprocess, image: np.ndarray, label: np.ndarray, params: dict[
         img, lab = rotate(img, lab, degrees, dx)
     flipped = chance(params["flip"], rng)
     if flipped:
-        img, lab = hflip(img, lab)
+        img, lab = hflip(img, lab, mirror)
     return degrade(photometric(img, params, rng), params, rng), lab, flipped

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from runtime.classes import class_table
 from runtime.errors import DataError
 from training.checkpoint import load_checkpoint
 from training.data.label_input import one_hot_label
@@ -135,6 +136,9 @@ def load_frozen(path: str, student_config: dict[str, Any], device: torch.device,
     config = copy.deepcopy(ckpt["config"])
     if config["input"] != student_config["input"]:
         raise DataError(path, "teacher was trained with other preprocessing (input size/crop/normalisation) than the student")
+    classes = config["dataset"].get("classes", "culane"), student_config["dataset"]["classes"]
+    if classes[0] != classes[1]:
+        raise DataError(path, f"teacher was trained on the {classes[0]!r} classes, the student on {classes[1]!r}")
     config["model"]["pretrained"] = None
     model = build_model(config)
     model.load_state_dict(ckpt["model"])
@@ -155,7 +159,7 @@ class Distiller(nn.Module):
         self.weights: dict[str, float] = cfg["weights"]
         self.device = device
         self.half = bool(cfg["teacher_half"]) and device.type == "cuda"
-        self.num_classes = 5
+        self.num_classes = class_table(student_config["dataset"]["classes"]).num_classes
         self.teacher = load_frozen(cfg["teacher"], student_config, device, cfg["teacher_half"]) if TEACHER_METHODS & set(self.methods) else None
         self.lgad_teacher = load_frozen(cfg["lgad_teacher"], student_config, device, cfg["teacher_half"]) if "lgad" in self.methods else None
         self.holistic = (

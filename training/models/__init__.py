@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from runtime.classes import class_table
 from training.models.erfnet import ERFNet
 from training.models.pspnet import PSPNet
 from training.models.resnet import load_imagenet
@@ -18,10 +19,13 @@ def build_model(config: dict[str, Any]) -> nn.Module:
     """The network a config describes (weights random, or ``model.pretrained`` loaded)."""
     m, inp = config["model"], config["input"]
     size = (inp["net_height"], inp["net_width"])
+    table = class_table(config["dataset"].get("classes", "culane"))  # checkpoints older than class tables are CULane's
+    classes = {"num_classes": table.num_classes, "num_lanes": table.num_lanes}
     if m["arch"] == "erfnet":
-        model: nn.Module = ERFNet(size, dropout=m["dropout"], in_channels=5 if m.get("input") == "label" else 3)
+        in_channels = table.num_classes if m.get("input") == "label" else 3
+        model: nn.Module = ERFNet(size, dropout=m["dropout"], in_channels=in_channels, **classes)
     else:
-        model = PSPNet(size, depth=m["depth"], head_channels=m["head_channels"], dropout=m["dropout"])
+        model = PSPNet(size, depth=m["depth"], head_channels=m["head_channels"], dropout=m["dropout"], **classes)
     if m.get("pretrained"):
         load_pretrained(model, m["pretrained"])
     return model

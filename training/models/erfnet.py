@@ -104,8 +104,9 @@ class Decoder(nn.Module):
 
 
 class ERFNet(nn.Module):
-    """ERFNet-CULane: ``forward(x) -> (seg_logits (N, C, H, W), exist_logits (N, 4))``;
-    ``forward(x, taps=("block2",))`` also returns ``{name: feature}``."""
+    """ERFNet-CULane: ``forward(x) -> (seg_logits (N, C, H, W), exist_logits (N, num_lanes))``;
+    ``forward(x, taps=("block2",))`` also returns ``{name: feature}``. With ``num_lanes=0`` (a
+    marking table: no existence head) ``exist_logits`` is None."""
 
     def __init__(self, input_size: tuple[int, int], num_classes: int = 5, num_lanes: int = 4, dropout: float = 0.1,
                  in_channels: int = 3) -> None:
@@ -116,12 +117,12 @@ class ERFNet(nn.Module):
         self.input_size = (h, w)
         self.encoder = Encoder(dropout, in_channels)
         self.decoder = Decoder(num_classes)
-        self.lane_exist = LaneExistence(128, (h // 8, w // 8), num_classes, num_lanes)
+        self.lane_exist = LaneExistence(128, (h // 8, w // 8), num_classes, num_lanes) if num_lanes else None
 
     def forward(self, x: torch.Tensor, taps: tuple[str, ...] = ()):
         features = self.encoder(x)
         seg = self.decoder(features["block3"])
-        exist = self.lane_exist(features["block3"])
+        exist = self.lane_exist(features["block3"]) if self.lane_exist is not None else None
         if not taps:
             return seg, exist
         unknown = set(taps) - set(STUDENT_TAPS)

@@ -71,8 +71,9 @@ class PyramidPooling(nn.Module):
 
 
 class PSPNet(nn.Module):
-    """``forward(x) -> (seg_logits (N, C, H, W), exist_logits (N, 4))``; with ``taps``, also the
-    requested features. Input sides must be multiples of 16."""
+    """``forward(x) -> (seg_logits (N, C, H, W), exist_logits (N, num_lanes))``; with ``taps``, also
+    the requested features. Input sides must be multiples of 16. With ``num_lanes=0`` (a marking
+    table: no existence head) ``exist_logits`` is None."""
 
     def __init__(self, input_size: tuple[int, int], depth: int = 101, num_classes: int = 5, num_lanes: int = 4,
                  head_channels: int = 512, dropout: float = 0.1) -> None:
@@ -90,14 +91,14 @@ class PSPNet(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.classifier = nn.Sequential(nn.Dropout2d(dropout), nn.Conv2d(head_channels, num_classes, 1))
-        self.lane_exist = LaneExistence(head_channels, (h // 8, w // 8), num_classes, num_lanes)
+        self.lane_exist = LaneExistence(head_channels, (h // 8, w // 8), num_classes, num_lanes) if num_lanes else None
 
     def forward(self, x: torch.Tensor, taps: tuple[str, ...] = ()):
         size = x.shape[-2:]
         features = self.backbone(x)
         fused = self.bottleneck(self.ppm(features["layer4"]))
         seg = F.interpolate(self.classifier(fused), size=size, mode="bilinear", align_corners=True)
-        exist = self.lane_exist(fused)
+        exist = self.lane_exist(fused) if self.lane_exist is not None else None
         if not taps:
             return seg, exist
         features["psp"] = fused
