@@ -58,11 +58,13 @@ def calibration_array(data_root: str | Path, samples: list, pre: Any) -> np.ndar
     return np.concatenate([pre(data.read_image(s)) for s in samples]).astype(np.float32)
 
 
-PASS_THROUGH = ("Softmax", "Sigmoid", "Reshape", "Identity", "Cast", "Flatten")
+# Ops between a weighted layer and a graph output, followed back through their first input; Div,
+# Exp and Sub are the written-out channel softmax (Div(Exp(Sub(x, max)), sum): first inputs lead to x).
+PASS_THROUGH = ("Softmax", "Sigmoid", "Reshape", "Identity", "Cast", "Flatten", "Div", "Exp", "Sub")
 
 
 def output_layers(onnx_path: Path) -> list[str]:
-    """Names of the weighted layers that produce the graph's outputs (through Softmax, Sigmoid,
+    """Names of the weighted layers that produce the graph's outputs (through the softmax, Sigmoid,
     reshapes): ERFNet's last ConvTranspose (lane maps) and the existence head's last Gemm."""
     import onnx
 
