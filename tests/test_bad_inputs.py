@@ -319,6 +319,8 @@ COMMANDS = {
     "runtime.evaluate": ["--model", "MISSING.onnx", "--data-root", "OUT"],
     "runtime.evaluate_culane": ["--data-root", "OUT", "--pred-dir", "MISSING"],
     "runtime.evaluate_apolloscape": ["--data-root", "MISSING", "--list", "OUT/l.txt", "--pred-dir", "OUT"],
+    "runtime.tusimple_metric": ["--pred", "MISSING.json", "--gt", "MISSING.json"],
+    "runtime.llamas": ["--labels-root", "MISSING", "--pred-root", "OUT"],
     "runtime.benchmark": ["--model", "MISSING.onnx"],
     "runtime.infer_video": ["--model", "OUT/m.onnx", "--video", "MISSING.mp4", "--report", "OUT/r.json", "--no-video"],
     "runtime.compare_latency": ["MISSING.json", "MISSING.json", "--out", "OUT/x.md"],
@@ -334,6 +336,8 @@ COMMANDS = {
     "training.experiments": ["--config", "MISSING.yaml"],
     "training.data.synthetic": ["--out", "MISSING/ds"],  # MISSING is made a regular file below
     "training.data.make_labels": ["--data-root", "MISSING", "--list", "train.txt"],
+    "training.data.tusimple": ["--tusimple-root", "MISSING", "--label-json", "label_data_0313.json", "--out-root", "OUT/r"],
+    "training.data.apolloscape": ["--apollo-root", "MISSING", "--list", "train=MISSING/train.txt", "--out-root", "OUT/r"],
     "pipeline.subset": ["--source", "MISSING", "--out", "OUT/view", "--train", "2", "--val", "1", "--test-per-category", "1"],
     "pipeline.run": ["culane", "--data-root", "MISSING"],
     "pipeline.summary": ["--dataset", "x", "--data-root", "MISSING", "--profile", "tiny", "--base", "OUT"],

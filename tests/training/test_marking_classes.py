@@ -175,3 +175,15 @@ def test_a_teacher_of_other_classes_is_refused(tiny_checkpoint, tmp_path):
     student = load_config(ROOT / "training/configs/synthetic/erfnet.yaml", [*TINY_TRAIN, "dataset.classes=apolloscape"])
     with pytest.raises(DataError, match="teacher was trained on the 'culane' classes, the student on 'apolloscape'"):
         load_frozen(str(tiny_checkpoint), student, torch.device("cpu"), False)
+
+
+@pytest.mark.parametrize("name", ["erfnet", "resnet101_psp", "erfnet_intra_kd"])
+def test_the_apolloscape_configs_follow_the_paper(name):
+    from training.config import load_config
+
+    cfg = load_config(ROOT / f"training/configs/apolloscape/{name}.yaml")
+    inp = cfg["input"]
+    assert cfg["dataset"]["classes"] == "apolloscape" and cfg["loss"]["background_weight"] == 0.05 and cfg["augment"]["flip"] == 0.0
+    assert (inp["src_width"], inp["src_height"] - inp["crop_top"]) == (3384, 1010)  # the paper's crop
+    assert abs(inp["net_width"] - 1692) <= 4 and abs(inp["net_height"] - 505) <= 7  # its 1692x505, to multiples of 16
+    assert cfg["train"]["batch_size"] == 8 and cfg["train"]["iterations"] == 180000
