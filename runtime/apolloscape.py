@@ -42,7 +42,7 @@ import numpy as np
 
 from runtime.culane import read_encoded
 from runtime.errors import DataError
-from runtime.miou import evaluated_iou, nan_mean
+from runtime.miou import confusion_matrix, evaluated_iou, iou_report, nan_mean
 
 
 class Label(NamedTuple):
@@ -139,9 +139,10 @@ def train_ids_from_ids(ids: np.ndarray, path: str | os.PathLike[str] = "<array>"
     return train.astype(np.uint8)
 
 
-def read_label(path: str | os.PathLike[str], expected_shape: tuple[int, int] | None = None) -> np.ndarray:
+def read_label(path: str | os.PathLike[str], expected_shape: tuple[int, int] | None = None, colour: bool = True) -> np.ndarray:
     """A label PNG (colour-coded as released, or grey regular IDs) -> (H, W) uint8 train IDs;
-    ``expected_shape`` (H, W) checked when given."""
+    ``expected_shape`` (H, W) checked when given. ``colour=False``: one channel of IDs only (a
+    submission: ApolloScape's server refuses colour predictions)."""
     image = cv2.imdecode(np.frombuffer(read_encoded(path, "label map"), np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise DataError(path, "cannot decode label map (corrupt or not an image)")
@@ -152,6 +153,8 @@ def read_label(path: str | os.PathLike[str], expected_shape: tuple[int, int] | N
                               f"{expected_shape[1]}x{expected_shape[0]} (the image's size)")
     if image.ndim == 2:
         return train_ids_from_ids(image, path)
+    if not colour:
+        raise DataError(path, "a colour image: a prediction must be one channel of the table's IDs (0, 200..250)")
     if image.shape[2] == 4:
         image = image[..., :3]
     return train_ids_from_color(image[..., ::-1], path)  # OpenCV reads BGR
@@ -168,15 +171,7 @@ def color_label(train_ids: np.ndarray) -> np.ndarray:
 def confusion(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """(NUM_CLASSES, NUM_CLASSES) int64 pixel counts, rows = ground-truth train ID, columns =
     prediction; ground truth 255 (noise / ignored) is not counted. Both (H, W) integer maps."""
-    if pred.shape != gt.shape:
-        raise ValueError(f"prediction {pred.shape} and label {gt.shape} differ in shape")
-    keep = gt != IGNORE
-    g, p = gt[keep].astype(np.int64), pred[keep].astype(np.int64)
-    if p.size and (p.min() < 0 or p.max() >= NUM_CLASSES):
-        raise ValueError(f"prediction values outside 0..{NUM_CLASSES - 1}")
-    if g.size and g.max() >= NUM_CLASSES:
-        raise ValueError(f"label values outside 0..{NUM_CLASSES - 1} and {IGNORE}")
-    return np.bincount(g * NUM_CLASSES + p, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
+    return confusion_matrix(pred, gt, NUM_CLASSES, IGNORE)
 
 
 def official_iou(matrix: np.ndarray) -> np.ndarray:
@@ -190,13 +185,15 @@ def official_miou(matrix: np.ndarray) -> float:
     return nan_mean(official_iou(matrix))
 
 
-def iou_report(matrix: np.ndarray) -> dict:
+def report(matrix: np.ndarray) -> dict:
     """For a JSON report: the official mIoU, the IoU per evaluated class by name (None where absent),
     and the classes scored."""
-    iou = official_iou(matrix)
-    per_class = {CLASS_NAMES[c]: (None if np.isnan(iou[c]) else float(iou[c])) for c in np.flatnonzero(EVALUATED)}
-    return {"miou": official_miou(matrix), "iou": per_class, "classes_scored": int(np.isfinite(iou).sum()),
-            "pixels": int(np.asarray(matrix).sum())}
+    return iou_report(matrix, CLASS_NAMES, EVALUATED)
+
+
+def sample_label(image: str, label: str | None) -> str:
+    """A list entry's label, relative to the root: its own column, else the released one beside the image."""
+    return label or str(label_path(image))
 
 
 def label_path(image: str | os.PathLike[str]) -> Path:

@@ -22,8 +22,6 @@ import numpy as np
 
 from runtime import apolloscape
 
-TASKS = ("lanes", "markings")
-
 
 @dataclass(frozen=True)
 class ClassTable:
@@ -57,11 +55,6 @@ class ClassTable:
         lut[: self.num_classes] = self.mirror
         return lut
 
-    def describe(self) -> dict:
-        """For sidecars and reports."""
-        return {"name": self.name, "task": self.task, "names": list(self.names),
-                "colors_bgr": [list(c) for c in self.colors], "evaluated": list(self.evaluated)}
-
 
 def _culane() -> ClassTable:
     from runtime.draw import LANE_COLORS
@@ -85,6 +78,6 @@ TABLES = {"culane": _culane, "apolloscape": _apolloscape}
 
 def class_table(name: str) -> ClassTable:
     """The table called ``name``; ValueError naming the known ones otherwise."""
-    if name not in TABLES:
+    if not isinstance(name, str) or name not in TABLES:
         raise ValueError(f"unknown class table {name!r}; known: {', '.join(TABLES)}")
     return TABLES[name]()

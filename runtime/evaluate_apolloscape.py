@@ -28,7 +28,7 @@ from runtime.errors import DataError
 
 
 def ground_truth_path(root: Path, sample: Sample) -> Path:
-    return root / (sample.label if sample.label else apollo.label_path(sample.image))
+    return root / apollo.sample_label(sample.image, sample.label)
 
 
 def prediction_path(pred_dir: Path, sample: Sample) -> Path:
@@ -47,7 +47,7 @@ def score_one(root: Path, pred_dir: Path, sample: Sample) -> np.ndarray:
     """One image's (36, 36) confusion matrix."""
     gt = apollo.read_label(ground_truth_path(root, sample))
     pred_file = prediction_path(pred_dir, sample)
-    pred = apollo.read_label(pred_file, expected_shape=gt.shape)
+    pred = apollo.read_label(pred_file, expected_shape=gt.shape, colour=False)
     if (pred == apollo.IGNORE).any():
         raise DataError(pred_file, "predicts noise / ignored (IDs 249, 255): a prediction must be one of the 36 classes")
     return apollo.confusion(pred, gt)
@@ -64,7 +64,7 @@ def evaluate(root: Path, pred_dir: Path, list_path: Path, workers: int = 4, prog
     with ThreadPoolExecutor(max_workers=workers) as pool:
         matrices = pool.map(lambda s: score_one(root, pred_dir, s), samples)
         matrix = sum(tqdm(matrices, total=len(samples), unit="image", disable=not progress, file=sys.stderr, leave=False))
-    return {**apollo.iou_report(matrix), "images": len(samples), "list": str(list_path), "pred_dir": str(pred_dir),
+    return {**apollo.report(matrix), "images": len(samples), "list": str(list_path), "pred_dir": str(pred_dir),
             "metric": "ApolloScape lane-marking mIoU (cityscapesScripts arithmetic with the lane table: one confusion "
                       "matrix over all images; classes with ignoreInEval and classes absent from both left out)",
             "confusion": np.asarray(matrix).tolist()}

@@ -2,7 +2,7 @@
 
     python runtime/infer_video.py --model M --video IN.mp4 --out OUT.mp4 --report R.json
         [--backend auto|onnxruntime|tensorrt|torch] [--device auto|cpu|cuda|tensorrt] [--threads N]
-        [--max-frames N] [--warmup N] [--decode-threads 1] [--gt DIR] [--no-video]
+        [--max-frames N] [--warmup N] [--decode-threads 1] [--no-pin] [--gt DIR] [--no-video]
 
 (also ``python -m runtime.infer_video``). A reader thread decodes frames and maps each straight
 onto the network input (one warp: :meth:`runtime.frame_policy.FramePolicy.to_net`, then
@@ -17,6 +17,8 @@ between the ends of consecutive loop iterations: the loop's real period, I/O wai
 The first ``--warmup`` frames (default 20) are processed and written but not timed; without
 ``--threads``, on ONNX Runtime's CPU, they also choose the model's thread count (all cores or one
 fewer, whichever loops faster: :mod:`runtime.thread_trial`; the report's ``meta.thread_trial``).
+When the model leaves a core free, the reader and writer run on it and the model on the others
+(:mod:`runtime.affinity`; ``meta.affinity``; ``--no-pin`` leaves it to the scheduler).
 
 The report (JSON, written atomically, with a CSV of the records beside it) follows the schema
 shared with ``runtime/benchmark.py``: ``kind``, ``meta``, ``latency_key``, ``summary`` (latency
@@ -56,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.affinity import CorePlan, pin_current_thread, plan_cores, restored_affinity
+from runtime.affinity import CorePlan, pin_current_thread, pinned, plan_cores, restored_affinity
 from runtime.artifacts import library_versions, now
 from runtime.atomic import atomic_write_json, atomic_write_text
 from runtime.cli import Parser, check_output_file, fail, non_negative_int, positive_int, with_sidecars
@@ -390,12 +392,12 @@ def summary_line(report: dict[str, Any], args: argparse.Namespace) -> str:
     return f"{meta['backend']}/{meta['device']} {meta['precision']}: " + ", ".join(parts) + " -> " + ", ".join(outputs)
 
 
-def affinity_meta(plan: CorePlan | None, pipeline: Pipeline | ThreadTrial) -> dict[str, Any] | None:
-    """For the report: the allowed cores, the I/O threads' and the (chosen) model thread's (None: not pinned)."""
+def affinity_meta(plan: CorePlan | None, threads: int | None) -> dict[str, Any] | None:
+    """For the report: the allowed cores, and those of the I/O threads and of the model's threads
+    as they ran after any thread trial (None: nothing pinned)."""
     if plan is None:
         return None
-    model = pipeline.cores
-    return {**plan.describe(), "model": None if model is None else sorted(model)}
+    return {"cores": sorted(plan.cores), "io": sorted(plan.io_cores(threads)), "model": sorted(plan.model_threads_cores(threads))}
 
 
 def trial_candidates(args: argparse.Namespace, backend: Backend, warmup: int) -> list[int]:
@@ -421,9 +423,17 @@ def thread_trial(args: argparse.Namespace, candidates: list[int], policy: FrameP
     """One pipeline per candidate thread count, each with its cores; None without candidates."""
     if not candidates:
         return None
-    pipelines = {t: Pipeline(load_backend(args.model, "onnxruntime", "cpu", t), policy, plan and plan.model_cores(t))
-                 for t in candidates}
+    pipelines = {t: pinned_pipeline(args.model, "onnxruntime", "cpu", t, policy, plan) for t in candidates}
     return ThreadTrial(pipelines, warmup // len(candidates))
+
+
+def pinned_pipeline(model: str, backend: str, device: str, threads: int | None, policy: FramePolicy, plan: CorePlan | None
+                    ) -> Pipeline:
+    """A pipeline whose backend is created on its model's cores (ONNX Runtime's pool threads inherit
+    them) and whose calls run there (every core when the model needs them all)."""
+    cores = plan.model_threads_cores(threads) if plan else None
+    with pinned(cores):
+        return Pipeline(load_backend(model, backend, device, threads), policy, cores)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -439,19 +449,23 @@ def run(args: argparse.Namespace) -> int:
         bar = progress_bar(expected)
         candidates = trial_candidates(args, backend, warmup)
         plan = core_plan(args, backend, bool(candidates))
-        reader.cores = plan.io if plan else None
+        reader.cores = plan.io if plan else None  # a trial's second candidate, or --threads, leaves the model a core short
         writer = None if args.no_video else FrameWriter(args.out, reader.info.fps, reader.size, render=render, cores=reader.cores)
         print(f"{args.video}: {w}x{h}, {reader.info.fps:g} fps, {reader.info.frame_count or '?'} frames; "
               f"{backend.sidecar.model.get('name')} {backend.sidecar.precision} on {backend.name}/{backend.device}",
               file=sys.stderr, flush=True)
         try:
             with stop_on_signals(stop):
-                pipeline = (thread_trial(args, candidates, policy, plan, warmup)
-                            or Pipeline(backend, policy, plan and plan.model_cores(args.threads)))
+                pipeline = thread_trial(args, candidates, policy, plan, warmup)
+                if pipeline is not None and plan is not None:  # once decided, the I/O threads follow the chosen model's plan
+                    pipeline.on_decide = lambda chosen: [t.pin(plan.io_cores(chosen)) for t in (reader, writer) if t is not None]
+                if pipeline is None:
+                    pipeline = (pinned_pipeline(args.model, args.backend, args.device, args.threads, policy, plan)
+                                if plan is not None and (args.threads or 1) > 1 else Pipeline(backend, policy, plan and plan.model_cores(args.threads)))
                 backend = pipeline.backend  # with a trial, the first session (default threads) is let go
                 reader.prepare = pipeline.preprocess  # in the reader thread, overlapping the previous frame's inference
                 result = run_loop(pipeline, reader, writer, warmup, stop, on_frame=bar.update)
-                result.affinity = affinity_meta(plan, pipeline)
+                result.affinity = affinity_meta(plan, pipeline.current if isinstance(pipeline, ThreadTrial) else args.threads)
                 if isinstance(pipeline, ThreadTrial):
                     backend, result.trial = pipeline.backend, pipeline.describe()
         finally:

@@ -4,7 +4,7 @@
                              [--workers N] [--out report.json] [--json]
 
 Facts (and their sources) come from karstenBehrendt/unsupervised_llamas at 9b99f46; this is an
-independent re-implementation of them (see /work/notes/research/llamas_tusimple.md, section A):
+independent re-implementation of them (see docs/sources/llamas_tusimple.md, section A):
 
 - Layout: ``<root>/labels/<split>/<rec>/<ts>.json`` with the images at
   ``<root>/color_images/<split>/<rec>/<ts>_color_rect.png`` and

@@ -5,6 +5,8 @@ and mIoU from it. Pixels labelled ``ignore`` (255) in the ground truth are not c
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -63,3 +65,11 @@ def nan_mean(values: np.ndarray) -> float:
     """Mean over the finite values (NaN when there are none)."""
     values = np.asarray(values, np.float64)
     return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def iou_report(conf: np.ndarray, names: Sequence[str], evaluated: Sequence[bool]) -> dict:
+    """For a JSON report: mIoU (:func:`evaluated_iou`, NaN if no class scores), the IoU per evaluated
+    class by name (None where absent from both), the classes scored and the pixels counted."""
+    iou = evaluated_iou(conf, np.asarray(evaluated, bool))
+    per_class = {names[c]: (None if np.isnan(iou[c]) else float(iou[c])) for c in range(len(names)) if evaluated[c]}
+    return {"miou": nan_mean(iou), "iou": per_class, "classes_scored": int(np.isfinite(iou).sum()), "pixels": int(np.asarray(conf).sum())}

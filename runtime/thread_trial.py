@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from runtime.affinity import allowed_cores
+
 SETTLE = 2  # frames of each candidate not judged (a new session's first calls are slow)
 MIN_FRAMES_EACH = SETTLE + 2
 
 
 def usable_cores() -> int:
     """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    cores = allowed_cores()
+    return len(cores) if cores is not None else os.cpu_count() or 1
 
 
 def candidate_threads(warmup: int, cores: int | None = None) -> list[int]:
@@ -44,7 +44,7 @@ class ThreadTrial:
     over the first ``frames_each`` frames each, then only the faster one. ``chosen`` (None until
     decided) and ``periods_ms`` (candidate -> judged median loop period) describe the outcome."""
 
-    def __init__(self, pipelines: dict[int, Any], frames_each: int) -> None:
+    def __init__(self, pipelines: dict[int, Any], frames_each: int, on_decide: Any = None) -> None:
         if len(pipelines) < 2 or frames_each < MIN_FRAMES_EACH:
             raise ValueError(f"a trial needs 2 candidates and >= {MIN_FRAMES_EACH} frames each")
         self.pipelines = dict(pipelines)
@@ -55,6 +55,7 @@ class ThreadTrial:
         self.chosen: int | None = None
         self._calls = 0
         self._last: tuple[int, float] | None = None  # (candidate, start) of the previous call
+        self.on_decide = on_decide  # called with the chosen thread count once decided
 
     @property
     def current(self) -> int:
@@ -90,6 +91,8 @@ class ThreadTrial:
         self.periods_ms = {t: statistics.median(p[SETTLE:]) for t, p in self.periods.items()}
         self.chosen = min(self.order, key=lambda t: self.periods_ms[t])
         self.pipelines = {self.chosen: self.pipelines[self.chosen]}  # the other session is freed
+        if self.on_decide is not None:
+            self.on_decide(self.chosen)
 
     def describe(self) -> dict[str, Any]:
         """For the report's meta."""

@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from runtime.affinity import pin_current_thread
+from runtime.affinity import pin_current_thread, pin_thread
 from runtime.errors import DataError
 
 _END = object()
@@ -112,7 +112,19 @@ def _open_capture(path: Path, decode_threads: int = DECODE_THREADS) -> tuple[cv2
     return cap, info
 
 
-class FrameReader:
+class PinnableThread:
+    """A reader's or writer's thread and its CPU cores (:mod:`runtime.affinity`; None: not pinned)."""
+
+    cores: Collection[int] | None = None
+    _thread: threading.Thread | None = None
+
+    def pin(self, cores: Collection[int] | None) -> None:
+        """Move the thread to ``cores``: now if it runs, else when it starts."""
+        self.cores = cores
+        pin_thread(self._thread, cores)
+
+
+class FrameReader(PinnableThread):
     """Iterate over a video's frames, decoded ahead in a thread; ``max_frames`` caps the count.
 
     After iteration: :attr:`frames_read` and :attr:`stopped_reason` (None at the end of the video,
@@ -238,7 +250,7 @@ class FrameReader:
         self.close()
 
 
-class FrameWriter:
+class FrameWriter(PinnableThread):
     """Encode frames to an MP4 ('mp4v') in a thread; ``render(item) -> (H, W, 3) uint8`` turns each
     queued item into a frame (default: the item is the frame). ``size`` is (w, h) in pixels."""
 
@@ -273,7 +285,10 @@ class FrameWriter:
         self.frames_written += 1
 
     def _run(self) -> None:
-        pin_current_thread(self.cores)
+        try:
+            pin_current_thread(self.cores)
+        except OSError:  # e.g. the cpuset changed: encode unpinned rather than not at all
+            pass
         while True:
             item = self._queue.get()
             if item is _END:

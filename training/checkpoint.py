@@ -2,7 +2,9 @@
 
 A checkpoint holds ``model`` (state dict), ``optimizer``, ``scheduler``, ``scaler``, ``rng``
 (torch, numpy and python states as tensors / plain lists), ``iteration`` (completed steps),
-``best_f1``, ``config`` (the resolved config) and ``metrics`` (the last validation).
+``best_score`` (the best validation F1 for lane tables, mIoU for marking tables; lane checkpoints
+also as ``best_f1``, the only key before class tables), ``config`` (the resolved config) and
+``metrics`` (the last validation).
 """
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from runtime.atomic import atomic_write_json, atomic_write_text
@@ -32,7 +31,7 @@ from runtime.cli import Parser, check_output_dir, fail, non_negative_int, positi
 from runtime.errors import DataError
 from runtime.evaluate_culane import default_lists, evaluate_lists, format_table
 from runtime.lines import write_lines_file
-from runtime.miou import evaluated_iou, nan_mean
+from runtime.miou import iou_report
 from runtime.preprocess import Preprocess
 from training.config import ConfigError, parse_override, run_dir
 from training.inference import ClassMapPredictor, LanePredictor, confusion_samples, predict_samples
@@ -112,12 +111,11 @@ def evaluate_class_maps(model: torch.nn.Module, ckpt_path: str | Path, ckpt: dic
         raise DataError(list_path, "the list names no images (empty file)")
     predictor = ClassMapPredictor(model, device, amp=bool(config["train"]["amp"]))
     matrix = confusion_samples(predictor, root, samples, pre, table.num_classes, batch_size, workers)
-    iou = evaluated_iou(matrix, np.array(table.evaluated))
-    per_class = {table.names[c]: (None if np.isnan(iou[c]) else float(iou[c])) for c in range(table.num_classes) if table.evaluated[c]}
     report = {"checkpoint": str(ckpt_path), "iteration": int(ckpt["iteration"]), "model": config["name"],
               "arch": config["model"]["arch"], "params": count_parameters(model), "data_root": str(root), "list": str(list_path),
               "classes": table.name, "images": len(samples), "resolution": f"{pre.net_width}x{pre.net_height} (network size)",
-              "miou": nan_mean(iou), "iou": per_class, "classes_scored": int(np.isfinite(iou).sum()), "confusion": matrix.tolist()}
+              **iou_report(matrix, table.names, table.evaluated), "confusion": matrix.tolist()}
+    per_class = report["iou"]
     rows = [f"# {config['name']} ({list_path.name}, iteration {report['iteration']})", "",
             f"mIoU **{100 * report['miou']:.2f} %** over {report['classes_scored']} classes, {len(samples)} images, at "
             f"{report['resolution']}", "", "| class | IoU % |", "|---|---:|"]

@@ -67,7 +67,7 @@ def plot_curves(csv_path: Path, png_path: Path, title: str = "") -> Path | None:
     series = read_scalars(csv_path)
     panels = [k for k in ("loss/total", "loss/seg", "loss/exist") if k in series]
     panels += sorted(k for k in series if k.startswith("distill/"))
-    panels += [k for k in ("lr", "val/f1") if k in series]
+    panels += [k for k in ("lr", "val/f1", "val/miou") if k in series]
     if not panels:
         return None
     cols = min(3, len(panels))

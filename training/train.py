@@ -5,7 +5,8 @@
 
 SGD (momentum 0.9, weight decay 1e-4 on weights, none on biases and BatchNorm), linear warm-up
 then poly-0.9 decay, AMP on CUDA, DDP under torchrun (gloo on CPU, NCCL on GPU). Validation F1
-every ``train.val_every`` iterations through the runtime's decoding and metric; ``best.pt`` keeps
+(lane tables) or mIoU (marking tables, ``dataset.classes``: :mod:`runtime.classes`) every
+``train.val_every`` iterations through the runtime's decoding and metric; ``best.pt`` keeps
 the best, ``last.pt`` the latest state, both written atomically. ``--resume`` continues from
 ``last.pt`` exactly: batch order, augmentation and dropout are functions of (seed, iteration),
 so on CPU a resumed run ends with the same weights as an uninterrupted one. A non-finite loss
@@ -369,6 +370,12 @@ class Trainer:
         return summary
 
 
+def best_line(summary: dict[str, Any]) -> str:
+    """``best val F1 0.5123`` or ``best val mIoU 0.3012`` from a run summary."""
+    key = "best_val_f1" if "best_val_f1" in summary else "best_val_miou"
+    return f"best val {'F1' if key == 'best_val_f1' else 'mIoU'} {summary[key]:.4f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m training.train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="experiment YAML (see training/configs/)")
@@ -387,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         if d.main:
             done = "" if summary["completed"] else f" (stopped at {summary['stopped_at']}/{summary['iterations']}: --resume to go on)"
             print(f"{summary['name']}: iterations {summary['resumed_from']}..{summary['stopped_at']} in {summary['wall_s']} s "
-                  f"({summary['train_img_per_s']} img/s), best val F1 {summary['best_val_f1']:.4f} -> {run_dir(config)}{done}")
+                  f"({summary['train_img_per_s']} img/s), {best_line(summary)} -> {run_dir(config)}{done}")
         return 0
     except (ConfigError, DataError, OSError) as err:
         return fail(err)

@@ -6,6 +6,7 @@ import json
 import os
 import threading
 
+import numpy as np
 import pytest
 
 from runtime import infer_video
@@ -24,7 +25,7 @@ def test_the_last_core_goes_to_the_io_and_the_rest_to_a_model_that_fits():
     assert plan == CorePlan(frozenset({2, 5, 7}), frozenset({7}))
     assert plan.model_cores(1) == plan.model_cores(2) == {2, 5}
     assert plan.model_cores(3) is None and plan.model_cores(None) is None  # the model needs every core: not pinned
-    assert plan.describe() == {"cores": [2, 5, 7], "io": [7]}
+    assert plan.model_threads_cores(3) == {2, 5, 7} and plan.io_cores(3) == {2, 5, 7} and plan.io_cores(2) == {7}
     assert plan_cores({3}) is None and plan_cores(set()) is None
 
 
@@ -100,3 +101,49 @@ def test_the_report_says_which_cores_ran_what(tiny_onnx, tmp_path):
     assert meta("--threads", "1", "--no-pin")["affinity"] is None
     assert meta("--threads", str(len(CORES)))["affinity"] is None  # the model needs every core: nothing pinned
     assert os.sched_getaffinity(0) == CORES
+
+
+@needs_two_cores
+def test_a_thread_trial_gives_every_core_back_to_the_all_core_candidate(tiny_onnx):
+    """The all-core candidate after the pinned one must run on every core again (and win here)."""
+    import time
+
+    from runtime.thread_trial import MIN_FRAMES_EACH, ThreadTrial
+
+    plan, n = plan_cores(), len(CORES)
+    policy = FramePolicy(load_backend(tiny_onnx, "onnxruntime", "cpu", 1).sidecar.pre, 160, 90)
+    pipelines = {t: infer_video.pinned_pipeline(str(tiny_onnx), "onnxruntime", "cpu", t, policy, plan) for t in (n - 1, n)}
+    seen: list[tuple[int, set[int]]] = []
+    for t, pipeline in pipelines.items():
+        infer = pipeline.backend.infer
+
+        def spy(batch, t=t, infer=infer):
+            seen.append((t, os.sched_getaffinity(0)))
+            time.sleep(0.02 if t == n - 1 else 0.0)  # the pinned candidate loses
+            return infer(batch)
+
+        pipeline.backend.infer = spy
+    decided: list[int] = []
+    trial = ThreadTrial(pipelines, MIN_FRAMES_EACH, on_decide=decided.append)
+    frame = np.full((90, 160, 3), 80, np.uint8)
+    with restored_affinity():
+        for _ in range(2 * MIN_FRAMES_EACH + 3):
+            trial(frame)
+    assert decided == [n] and trial.chosen == n
+    assert {frozenset(a) for t, a in seen if t == n - 1} == {plan.model_cores(n - 1)}
+    assert {frozenset(a) for t, a in seen if t == n} == {CORES}  # unpinned again, before and after the decision
+    assert os.sched_getaffinity(0) == CORES
+
+
+@needs_two_cores
+def test_a_running_reader_moves_to_new_cores(tmp_path):
+    video = make_video(tmp_path / "v.mp4", 40, (160, 90))
+    reader = FrameReader(video, queue_size=1, cores={max(CORES)})
+    try:
+        frames = iter(reader)
+        next(frames)  # the thread runs, blocked on its full queue
+        assert os.sched_getaffinity(reader._thread.native_id) == {max(CORES)}
+        reader.pin(CORES)
+        assert os.sched_getaffinity(reader._thread.native_id) == CORES
+    finally:
+        reader.close()

@@ -132,7 +132,7 @@ def test_hand_counted_case_and_the_false_positive_rule():
     # s_w_d: TP 2, FN 1, FP 1 (the void pixel); the a_w_u and ignored pixels predicted s_w_d are not FPs -> 2/4
     assert iou[0] == pytest.approx(3 / 5) and iou[1] == pytest.approx(2 / 4)
     assert np.isnan(iou[19]) and np.isnan(iou[2])  # not evaluated; evaluated but absent from both
-    report = apollo.iou_report(apollo.confusion(pred, gt))
+    report = apollo.report(apollo.confusion(pred, gt))
     assert report["miou"] == pytest.approx((3 / 5 + 2 / 4) / 2) and report["classes_scored"] == 2
     assert report["iou"]["s_w_d"] == pytest.approx(0.5) and report["iou"]["s_y_d"] is None and "a_w_u" not in report["iou"]
     with pytest.raises(ValueError, match="prediction values outside"):
@@ -188,6 +188,9 @@ def test_the_evaluation_command_scores_official_submissions(tmp_path, capsys):
     cv2.imwrite(str(first), np.full((24, 32), 3, np.uint8))
     assert main(["--data-root", str(root), "--list", str(list_path), "--pred-dir", str(pred_dir)]) == 2
     assert "label IDs [3] are not in the ApolloScape table" in capsys.readouterr().err
+    cv2.imwrite(str(first), apollo.color_label(np.zeros((24, 32), np.uint8)))  # a colour submission
+    assert main(["--data-root", str(root), "--list", str(list_path), "--pred-dir", str(pred_dir)]) == 2
+    assert "a colour image: a prediction must be one channel" in capsys.readouterr().err
     first.unlink()
     assert main(["--data-root", str(root), "--list", str(list_path), "--pred-dir", str(pred_dir)]) == 2
     err = capsys.readouterr().err.strip()

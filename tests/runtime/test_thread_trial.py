@@ -67,9 +67,10 @@ def test_the_video_loop_reports_its_trial_and_fixed_threads_skip_it(tiny_onnx, t
     assert meta["threads"] == meta["thread_trial"]["chosen"] in (cores, cores - 1)
     assert set(meta["thread_trial"]["loop_period_ms"]) == {str(cores), str(cores - 1)}
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    if allowed:  # reader and writer on the last core; the model on the others when the fewer threads won
-        pinned = allowed[:-1] if meta["threads"] == cores - 1 else None
-        assert meta["affinity"] == {"cores": allowed, "io": allowed[-1:], "model": pinned}
+    if allowed:  # the fewer threads won: reader and writer on the last core, the model on the others; else every core
+        fewer = meta["threads"] == cores - 1
+        assert meta["affinity"] == {"cores": allowed, "io": allowed[-1:] if fewer else allowed,
+                                    "model": allowed[:-1] if fewer else allowed}
     assert main(["--model", str(tiny_onnx), "--video", str(video), "--no-video", "--report", str(tmp_path / "b.json"),
                  "--device", "cpu", "--warmup", "10", "--threads", "1"]) == 0
     meta = json.loads((tmp_path / "b.json").read_text())["meta"]

@@ -54,7 +54,7 @@ def test_a_release_becomes_a_trainable_root_and_a_rerun_keeps_it(tmp_path):
     assert label.stat().st_mtime_ns == before  # up to date: kept
 
 
-@pytest.mark.parametrize("case", ["missing-label", "bad-colour", "bad-list-arg"])
+@pytest.mark.parametrize("case", ["missing-label", "bad-colour", "bad-list-arg", "outside-root"])
 def test_bad_input_is_one_line_and_writes_no_list(case, tmp_path, capsys):
     source, _ = release(tmp_path / "apollo")
     args = ["--apollo-root", str(source), "--list", f"train={source / 'lists/train.txt'}", "--out-root", str(tmp_path / "root")]
@@ -68,9 +68,12 @@ def test_bad_input_is_one_line_and_writes_no_list(case, tmp_path, capsys):
         image[3, 3] = (7, 7, 7)
         cv2.imwrite(str(label), image)
         expected = f"{label}: 1 pixels of colours outside the ApolloScape table"
-    else:
+    elif case == "bad-list-arg":
         args[3] = "train"
         expected = "train: expected --list NAME=PATH"
+    else:
+        (source / "lists/train.txt").write_text("/../elsewhere/x.jpg\n")
+        expected = "train.txt:1: paths must stay inside the ApolloScape root"
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and expected in err

@@ -168,6 +168,17 @@ def test_a_marking_model_trains_distils_and_is_scored(tmp_path):
         export_checkpoint(tmp_path / "student" / "last.pt", tmp_path / "m.onnx", parity_count=1)
 
 
+def test_the_training_command_trains_a_marking_model_and_says_its_miou(tmp_path, capsys):
+    from training.train import main
+
+    root = marking_root(tmp_path / "marks")
+    sets = [f"dataset.root={root}", f"output.dir={tmp_path / 'run'}", *TINY_TRAIN, *MARKING, "train.iterations=2",
+            "train.val_every=2", "train.checkpoint_every=2"]
+    assert main(["--config", str(ROOT / "training/configs/synthetic/erfnet.yaml"), *[a for s in sets for a in ("--set", s)]]) == 0
+    assert "best val mIoU" in capsys.readouterr().out
+    assert "val/miou" in (tmp_path / "run" / "scalars.csv").read_text()
+
+
 def test_a_teacher_of_other_classes_is_refused(tiny_checkpoint, tmp_path):
     from training.config import load_config
     from training.distill.distiller import load_frozen

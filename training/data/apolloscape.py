@@ -36,7 +36,7 @@ LABELS_DIR = "labels_trainid"
 
 def source_label(sample: Sample) -> str:
     """The sample's label path relative to the ApolloScape root (its list's, else the released one)."""
-    return sample.label or str(apolloscape.label_path(sample.image))
+    return apolloscape.sample_label(sample.image, sample.label)
 
 
 def converted_label(sample: Sample) -> str:
@@ -45,6 +45,8 @@ def converted_label(sample: Sample) -> str:
 
 def check_sources(root: Path, samples: list[Sample]) -> None:
     for sample in samples:
+        if ".." in Path(sample.image).parts or ".." in Path(source_label(sample)).parts:
+            raise DataError(sample.source, "paths must stay inside the ApolloScape root (no '..')", line=sample.line)
         for path, what in ((root / sample.image, "image"), (root / source_label(sample), "label map")):
             if not path.is_file():
                 raise DataError(sample.source, f"{what} {path} not found", line=sample.line)
