@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -123,6 +123,14 @@ def auto_device(fmt: str) -> str:
             return "cpu"
         return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
     return "cpu"
+
+
+def add_model_arguments(parser: Any) -> None:
+    """``--model`` (a deployed lane model with its sidecar), ``--backend`` and ``--device``, as the
+    prediction writers take them."""
+    parser.add_argument("--model", required=True, help="a deployed lane model (.onnx, .engine, .pt2) with its sidecar")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS)
+    parser.add_argument("--device", default="auto", choices=DEVICES)
 
 
 def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: str = "auto", threads: int | None = None,

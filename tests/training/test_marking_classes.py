@@ -198,3 +198,24 @@ def test_the_apolloscape_configs_follow_the_paper(name):
     assert (inp["src_width"], inp["src_height"] - inp["crop_top"]) == (3384, 1010)  # the paper's crop
     assert abs(inp["net_width"] - 1692) <= 4 and abs(inp["net_height"] - 505) <= 7  # its 1692x505, to multiples of 16
     assert cfg["train"]["batch_size"] == 8 and cfg["train"]["iterations"] == 180000
+
+
+@pytest.mark.parametrize("name", ["erfnet", "resnet101_psp", "erfnet_intra_kd"])
+def test_the_llamas_configs_follow_the_paper(name):
+    from training.config import load_config
+
+    cfg = load_config(ROOT / f"training/configs/llamas/{name}.yaml")
+    inp = cfg["input"]
+    assert cfg["dataset"]["classes"] == "culane" and cfg["loss"]["background_weight"] == 0.4
+    assert (inp["src_width"], inp["src_height"] - inp["crop_top"], inp["net_width"], inp["net_height"]) == (1276, 384, 960, 288)
+    assert (cfg["train"]["batch_size"], cfg["train"]["iterations"]) == (12, 80000)
+
+
+def test_the_tusimple_configs_decode_on_tusimple_rows():
+    from training.config import load_config
+
+    for name in ("erfnet", "resnet101_psp", "erfnet_intra_kd"):
+        cfg = load_config(ROOT / f"training/configs/tusimple/{name}.yaml")
+        d, inp = cfg["decode"], cfg["input"]
+        rows = [d["first_row"] - i * d["row_step"] for i in range(d["num_rows"])]
+        assert sorted(rows) == list(range(160, 720, 10)) and inp["crop_top"] == 160 and (inp["src_width"], inp["src_height"]) == (1280, 720)

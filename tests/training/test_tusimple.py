@@ -56,8 +56,8 @@ def valid_points(xs: list[float], ys: list[int]) -> np.ndarray:
     return np.array([(x, y) for x, y in zip(xs, ys) if x >= 0], dtype=float)[::-1]
 
 
-@pytest.fixture()
-def tusimple_root(tmp_path: Path) -> Path:
+def make_tusimple_root(tmp_path: Path) -> Path:
+    """A small TuSimple root: ENTRIES' label files and random 1280x720 images."""
     root = tmp_path / "tusimple"
     rng = np.random.default_rng(0)
     for name, entries in ENTRIES.items():
@@ -67,6 +67,11 @@ def tusimple_root(tmp_path: Path) -> Path:
             assert cv2.imwrite(str(image), rng.integers(0, 255, (H, W, 3), dtype=np.uint8))
         (root / name).write_text("".join(json.dumps(e) + "\n" for e in entries))
     return root
+
+
+@pytest.fixture()
+def tusimple_root(tmp_path: Path) -> Path:
+    return make_tusimple_root(tmp_path)
 
 
 def run(root: Path, out: Path, *extra: str) -> int:

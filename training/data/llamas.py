@@ -1,0 +1,136 @@
+"""``python -m training.data.llamas --llamas-root L --split train [--split valid] --out-root R [--images color|gray]``
+
+LLAMAS -> a trainable root in the CULane layout (lanes task, ``dataset.classes: culane``), so
+every CULane tool applies. For every label ``L/labels/<split>/<rec>/<ts>.json`` (cleaned as the
+official reader cleans it: :func:`runtime.llamas.read_label`):
+
+- ``R/<color_images|grayscale_images>/<split>/<rec>/<ts>_<kind>_rect.png``: the image, hard-linked
+  (a copy where links are impossible);
+- ``R/labels_multiclass/<split>/<rec>/<ts>.png``: the official multi-class segmentation label
+  (:func:`runtime.llamas.segmentation_label`: background 0, l1 1, l0 2, r0 3, r1 4, each marker 0.1 m
+  wide in the world), whose values are CULane's lane IDs left to right;
+- ``.lines.txt`` beside the image: the four lanes' marker end points (pixels), bottom first, for
+  CULane F1;
+- ``R/list/<split>_gt.txt`` (``/image /label e1 e2 e3 e4``, a flag per lane class drawn) and
+  ``R/list/<split>.txt`` (images).
+
+The official test split has no public labels; IntRA-KD splits the official validation set into its
+own val / test (lists not published). The paper's crop (rows 333.., 1276x384 -> 960x288) is the
+configs' preprocessing (``runtime.llamas.CROP_TOP``, ``NET_SIZE``). Every label file is read and
+every image checked before anything is written (one line naming the first bad file); a label
+already converted and newer than its JSON is kept (a killed run resumes; ``--force`` redoes all);
+files are written atomically, lists last.
+"""
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime import llamas
+from runtime.atomic import atomic_write_bytes, atomic_write_text
+from runtime.cli import Parser, check_output_dir, positive_int, run_main
+from runtime.culane import Sample
+from runtime.errors import DataError
+from runtime.lines import write_lines_file
+from training.data.tusimple import place_image
+
+LABELS_DIR = "labels_multiclass"
+LANE_IDS = ("l1", "l0", "r0", "r1")  # CULane lane IDs 1..4, left to right
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One labelled image: its cleaned label, and paths relative to the roots."""
+
+    label: llamas.Label
+    json: Path  # absolute
+    image: str  # relative to both roots
+    target: str  # the label PNG, relative to the output root
+
+    @property
+    def stem(self) -> str:
+        return self.image.rsplit(".", 1)[0]
+
+
+def read_split(root: Path, split: str, kind: str) -> list[Entry]:
+    """Every label of a split, read and cleaned, with its image checked to exist."""
+    entries = []
+    for path in llamas.list_labels(root / "labels", split):
+        image = llamas.image_path(path, kind=kind)
+        if not image.is_file():
+            raise DataError(path, f"its image {image} not found")
+        relative = image.relative_to(root).as_posix()
+        rec_ts = path.relative_to(root / "labels" / split).with_suffix(".png").as_posix()
+        entries.append(Entry(llamas.read_label(path), path, relative, f"{LABELS_DIR}/{split}/{rec_ts}"))
+    return entries
+
+
+def lane_points(label: llamas.Label) -> list[np.ndarray]:
+    """(N, 2) float x, y px of each of the four lanes present, markers' end points, bottom first."""
+    out = []
+    for lane in sorted((lane for lane in label.lanes if lane.lane_id in LANE_IDS), key=lambda lane: LANE_IDS.index(lane.lane_id)):
+        points = {p for m in lane.markers for p in (m.pixel_start, m.pixel_end)}
+        out.append(np.array(sorted(points, key=lambda p: -p[1]), np.float64))
+    return out
+
+
+def convert_entry(root: Path, out: Path, entry: Entry, force: bool) -> tuple[int, ...]:
+    """Place the image, write label and ``.lines.txt`` (unless up to date); the existence flags."""
+    place_image(root / entry.image, out / entry.image)
+    target = out / entry.target
+    if force or not target.is_file() or target.stat().st_mtime < entry.json.stat().st_mtime:
+        ok, png = cv2.imencode(".png", llamas.segmentation_label(entry.label, multi_class=True))
+        if not ok:
+            raise DataError(target, "cannot encode the label PNG")
+        atomic_write_bytes(target, png.tobytes(), durable=False)
+        write_lines_file(out / f"{entry.stem}.lines.txt", lane_points(entry.label), durable=False)
+    present = cv2.imread(str(target), cv2.IMREAD_GRAYSCALE)
+    return tuple(int((present == c).any()) for c in range(1, 5))
+
+
+def convert(llamas_root: str | Path, splits: list[str], out_root: str | Path, kind: str = "color", workers: int = 4,
+            force: bool = False, progress: bool = False) -> dict[str, int]:
+    """Convert each split; returns {split: images}. Everything is read and checked before writing."""
+    root, out = Path(llamas_root), Path(out_root)
+    if not root.is_dir():
+        raise DataError(root, "LLAMAS root is not a directory")
+    entries = {split: read_split(root, split, kind) for split in splits}
+    from tqdm import tqdm
+
+    for split, found in entries.items():
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            flags = list(tqdm(pool.map(lambda e: convert_entry(root, out, e, force), found), total=len(found), unit="image",
+                              desc=split, disable=not progress, file=sys.stderr, leave=False))
+        atomic_write_text(out / "list" / f"{split}_gt.txt",
+                          "\n".join(Sample(e.image, e.target, f).row for e, f in zip(found, flags)) + "\n")
+        atomic_write_text(out / "list" / f"{split}.txt", "\n".join(Sample(e.image).row for e in found) + "\n")
+    return {split: len(found) for split, found in entries.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = Parser(prog="python -m training.data.llamas", description=__doc__.split("\n")[2])
+    parser.add_argument("--llamas-root", required=True, help="LLAMAS root (labels/, color_images/ or grayscale_images/)")
+    parser.add_argument("--split", action="append", required=True, choices=("train", "valid"), help="split to convert; repeat")
+    parser.add_argument("--out-root", required=True, help="the trainable root to write")
+    parser.add_argument("--images", choices=("color", "gray"), default="color")
+    parser.add_argument("--workers", type=positive_int, default=4)
+    parser.add_argument("--force", action="store_true", help="convert every label again")
+    args = parser.parse_args(argv)
+
+    def body() -> int:
+        check_output_dir(args.out_root, "output root", [args.llamas_root])
+        counts = convert(args.llamas_root, list(dict.fromkeys(args.split)), args.out_root, args.images, args.workers, args.force,
+                         progress=sys.stderr.isatty())
+        print(", ".join(f"{split}: {n} images -> {Path(args.out_root) / 'list' / f'{split}_gt.txt'}" for split, n in counts.items()))
+        return 0
+
+    return run_main(body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
