@@ -62,8 +62,8 @@ def time_loop(backend: Backend, video: Path, frames: int, out: Path | None, thre
     """The video loop over ``frames`` frames (``WARMUP`` untimed): loop FPS, in-loop model p50, CPU ms per
     frame. ``pin``: threads pinned to cores as runtime/infer_video.py pins them (runtime.affinity)."""
     plan = plan_cores() if pin else None
-    model_cores = plan.model_cores(threads) if plan else None
-    io_cores = plan.io if model_cores is not None else None
+    model_cores = plan.model_threads_cores(threads) if plan else None
+    io_cores = plan.io_cores(threads) if plan else None
     reader = FrameReader(video, max_frames=frames, cores=io_cores)
     writer = FrameWriter(out, reader.info.fps, reader.size, render=render, cores=io_cores) if out else None
     pipeline = Pipeline(backend, FramePolicy(backend.sidecar.pre, *reader.size), model_cores)

@@ -70,10 +70,19 @@ def plan_cores(cores: Collection[int] | None = None) -> CorePlan | None:
     return CorePlan(frozenset(cores), frozenset({max(cores)}))
 
 
+_set_here = threading.local()  # the cores this module last gave the calling thread
+
+
 def pin_current_thread(cores: Collection[int] | None) -> None:
-    """Restrict the calling thread to ``cores`` (None: leave it as it is)."""
-    if cores is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, set(cores))
+    """Restrict the calling thread to ``cores`` (None: leave it as it is). No system call when
+    this module already gave the thread exactly these cores (the video loop calls it per frame)."""
+    if cores is None or not hasattr(os, "sched_setaffinity"):
+        return
+    wanted = frozenset(cores)
+    if getattr(_set_here, "cores", None) == wanted:
+        return
+    os.sched_setaffinity(0, wanted)
+    _set_here.cores = wanted
 
 
 def pin_thread(thread: threading.Thread | None, cores: Collection[int] | None) -> None:

@@ -64,13 +64,12 @@ def _culane() -> ClassTable:
 
 
 def _apolloscape() -> ClassTable:
-    labels = [lab for lab in apolloscape.LABELS if lab.train_id != apolloscape.IGNORE]
-    names = tuple(lab.name for lab in labels)
+    names = apolloscape.CLASS_NAMES
     partners = {"a_w_tl": "a_w_tr", "a_w_l": "a_w_r"}
     partners.update({b: a for a, b in partners.items()})
     mirror = tuple(names.index(partners.get(n, n)) for n in names)
-    return ClassTable("apolloscape", "markings", names, tuple((b, g, r) for (r, g, b) in (lab.color for lab in labels)),
-                      mirror, tuple(not lab.ignore_in_eval for lab in labels))
+    colors = tuple((int(b), int(g), int(r)) for (r, g, b) in apolloscape.PALETTE_RGB)
+    return ClassTable("apolloscape", "markings", names, colors, mirror, tuple(bool(e) for e in apolloscape.EVALUATED))
 
 
 TABLES = {"culane": _culane, "apolloscape": _apolloscape}

@@ -109,7 +109,7 @@ class Pipeline:
             with Stopwatch() as t_pre:
                 prepared = self.preprocess(image, self.batch)
             prepare_ms = t_pre.ms
-        pin_current_thread(self.cores)  # a syscall of a few microseconds; a thread trial switches pipelines
+        pin_current_thread(self.cores)  # a system call only when the cores change (a thread trial switches pipelines)
         with Stopwatch() as t_inf:
             outputs = self.backend.infer(prepared)
         device_ms = self.backend.last_device_times.get("compute_ms")

@@ -31,17 +31,14 @@ def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int, igno
 
 
 def class_iou(conf: np.ndarray) -> np.ndarray:
-    """Per-class IoU (float64); NaN for classes absent from both ground truth and prediction."""
-    inter = np.diag(conf).astype(np.float64)
-    union = conf.sum(0) + conf.sum(1) - np.diag(conf)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+    """Per-class IoU (float64); NaN for classes absent from both ground truth and prediction
+    (:func:`evaluated_iou` with every class evaluated)."""
+    return evaluated_iou(conf, np.ones(len(conf), bool))
 
 
 def mean_iou(conf: np.ndarray) -> float:
     """Mean of the per-class IoUs over the classes that occur (NaN classes skipped)."""
-    ious = class_iou(conf)
-    return float(np.nanmean(ious)) if np.any(~np.isnan(ious)) else float("nan")
+    return nan_mean(class_iou(conf))
 
 
 def evaluated_iou(conf: np.ndarray, evaluated: np.ndarray) -> np.ndarray:

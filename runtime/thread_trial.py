@@ -65,11 +65,6 @@ class ThreadTrial:
     def backend(self) -> Any:
         return self.pipelines[self.current].backend
 
-    @property
-    def cores(self) -> Any:
-        """The current candidate's model cores (runtime.affinity; None: not pinned)."""
-        return self.pipelines[self.current].cores
-
     def preprocess(self, image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """The candidates' common preprocessing (called from the reader thread: any pipeline still held will do)."""
         return next(iter(self.pipelines.values())).preprocess(image, out)

@@ -84,13 +84,15 @@ def convert_entry(root: Path, out: Path, entry: Entry, force: bool) -> tuple[int
     place_image(root / entry.image, out / entry.image)
     target = out / entry.target
     if force or not target.is_file() or target.stat().st_mtime < entry.json.stat().st_mtime:
-        ok, png = cv2.imencode(".png", llamas.segmentation_label(entry.label, multi_class=True))
+        label = llamas.segmentation_label(entry.label, multi_class=True)
+        ok, png = cv2.imencode(".png", label)
         if not ok:
             raise DataError(target, "cannot encode the label PNG")
         atomic_write_bytes(target, png.tobytes(), durable=False)
         write_lines_file(out / f"{entry.stem}.lines.txt", lane_points(entry.label), durable=False)
-    present = cv2.imread(str(target), cv2.IMREAD_GRAYSCALE)
-    return tuple(int((present == c).any()) for c in range(1, 5))
+    else:  # kept from an earlier run: its flags from the file
+        label = cv2.imread(str(target), cv2.IMREAD_GRAYSCALE)
+    return tuple(int((label == c).any()) for c in range(1, 5))
 
 
 def convert(llamas_root: str | Path, splits: list[str], out_root: str | Path, kind: str = "color", workers: int = 4,

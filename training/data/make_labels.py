@@ -135,15 +135,20 @@ def make_labels(root: str | os.PathLike[str], list_name: str, out_list: str | No
             "lanes_left_out": read - named, "frames_without_lanes": sum(not f.lanes for f in frames), "list": str(out)}
 
 
+def add_drawing_arguments(parser: Parser) -> None:
+    """``--force``, ``--workers``, ``--no-progress``: the options of every command that draws labels through make_labels."""
+    parser.add_argument("--force", action="store_true", help="redraw labels that are already there")
+    parser.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1), help="threads (default: CPUs, at most 8)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m training.data.make_labels", description=__doc__.split("\n")[2])
     parser.add_argument("--data-root", required=True, help="CULane-format dataset root")
     parser.add_argument("--list", required=True, help="list of the images to label (a name under ROOT/list, or a path)")
     parser.add_argument("--out-list", help="list to write (a name under ROOT/list, or a path; default: <list>_gt.txt beside --list)")
     parser.add_argument("--labels-dir", default=LABELS_DIR, help=f"label folder under ROOT (default: {LABELS_DIR})")
-    parser.add_argument("--force", action="store_true", help="redraw labels that are already there")
-    parser.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1), help="threads (default: CPUs, at most 8)")
-    parser.add_argument("--no-progress", action="store_true")
+    add_drawing_arguments(parser)
     args = parser.parse_args(argv)
 
     def body() -> int:

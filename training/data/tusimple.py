@@ -44,12 +44,12 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from runtime.atomic import atomic_write_text
-from runtime.cli import Parser, check_output_dir, positive_int, run_main
+from runtime.cli import Parser, check_output_dir, run_main
 from runtime.culane import Sample
 from runtime.errors import DataError
 from runtime.lines import format_lines
 from runtime.tusimple_metric import GT_KEYS, checked_h_samples, checked_lanes, read_json_lines
-from training.data.make_labels import make_labels, read_size
+from training.data.make_labels import add_drawing_arguments, make_labels, read_size
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 PROGRESS_MIN_ENTRIES = 100  # a progress bar for runs with at least this many entries
@@ -207,9 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="TuSimple label file, JSON lines (a name under the root, or a path; repeatable)")
     parser.add_argument("--out-root", required=True, help="CULane-format root to write (may be the TuSimple root)")
     parser.add_argument("--list-name", default="train", help="list to write: ROOT/list/<name>.txt and <name>_gt.txt (default train)")
-    parser.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1), help="threads (default: CPUs, at most 8)")
-    parser.add_argument("--force", action="store_true", help="redraw labels that are already there")
-    parser.add_argument("--no-progress", action="store_true")
+    add_drawing_arguments(parser)
     args = parser.parse_args(argv)
 
     def body() -> int:
