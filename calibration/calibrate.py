@@ -221,6 +221,9 @@ def fp32_model(onnx_path: Path) -> Sidecar:
     sidecar = read_sidecar(onnx_path)
     if sidecar.format != "onnx" or sidecar.precision != "fp32":
         raise DataError(onnx_path, f"quantize an FP32 ONNX model (this one is {sidecar.format}/{sidecar.precision})")
+    if not sidecar.table.existence:
+        raise DataError(onnx_path, f"a {sidecar.table.task} model ({sidecar.table.name!r} classes): the INT8 accuracy report "
+                                   "scores decoded lanes; deploy marking models as FP32 or FP16 (python -m export.to_fp16)")
     return sidecar
 
 

@@ -6,7 +6,8 @@ Converted with onnxconverter-common's ``float16.convert_float_to_float16(keep_io
 weights and activations in half precision, casts at the graph's edges, so the runtime feeds and
 reads float32 as for the FP32 model. The check runs both under ONNX Runtime (CPU) on real
 validation images preprocessed as the sidecar says and records the largest output differences
-and the share of images whose decoded lanes are identical in the FP16 sidecar.
+and the share of images whose decoded lanes are identical (a marking model: the share of pixels
+whose argmax class is identical) in the FP16 sidecar.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import onnx
 from runtime.artifacts import library_versions, read_sidecar, sha256_file
 from runtime.atomic import atomic_write_bytes
 from runtime.backends import load_backend, probabilities
+from runtime.class_map import class_map
 from runtime.culane import CulaneDataset
 from runtime.decode import LaneDecoder, lanes_agree
 from runtime.cli import Parser, check_output_file, fail, non_negative_int, with_sidecars
@@ -42,24 +44,41 @@ def convert(onnx_path: Path, out: Path) -> None:
 
 
 def compare(fp32: Path, other: Path, data_root: Path, list_name: str, count: int) -> dict[str, Any]:
-    """Largest output differences and identical-lane share of ``other`` vs ``fp32`` on real images."""
+    """Largest output differences of ``other`` vs ``fp32`` on real images, and the share of images
+    whose decoded lanes are identical (lane model) or of pixels whose class is (marking model)."""
     a, b = load_backend(fp32, "onnxruntime"), load_backend(other, "onnxruntime")
     pre = a.sidecar.pre
-    decoder = LaneDecoder(pre, a.sidecar.decode_params)
+    decoder = LaneDecoder(pre, a.sidecar.decode_params) if a.sidecar.table.existence else None
     data = CulaneDataset(data_root)
     samples = data.read_list(list_name).samples[:count]
     if not samples:
         raise DataError(data.list_path(list_name), "no images to check the conversion on")
     max_diff: dict[str, float] = {}
-    same = 0
+    same = pixels = 0
     for sample in samples:
         x = pre(data.read_image(sample))
         oa, ob = a.infer(x), b.infer(x)
         for kind in oa:
             max_diff[kind] = max(max_diff.get(kind, 0.0), float(np.abs(oa[kind] - ob[kind]).max()))
         (sa, ea), (sb, eb) = probabilities(oa), probabilities(ob)
-        same += lanes_agree(decoder(sa[0], ea[0]), decoder(sb[0], eb[0]))
-    return {"images": len(samples), "max_abs_diff": max_diff, "lanes_identical_fraction": same / len(samples)}
+        if decoder is not None:
+            same += lanes_agree(decoder(sa[0], ea[0]), decoder(sb[0], eb[0]))
+        else:
+            same += int((class_map(sa) == class_map(sb)).sum())
+            pixels += sa[0, 0].size
+    result: dict[str, Any] = {"images": len(samples), "max_abs_diff": max_diff}
+    if decoder is not None:
+        result["lanes_identical_fraction"] = same / len(samples)
+    else:
+        result["pixels_identical_fraction"] = same / pixels
+    return result
+
+
+def agreement_text(result: dict[str, Any]) -> str:
+    """'lanes identical x %' or 'pixels of the same class x %', as :func:`compare` measured."""
+    if "pixels_identical_fraction" in result:
+        return f"pixels of the same class {100 * result['pixels_identical_fraction']:.3f} %"
+    return f"lanes identical {100 * result['lanes_identical_fraction']:.1f} %"
 
 
 def to_fp16(onnx_path: str | Path, out: str | Path | None = None, data_root: str | None = None, check_images: int = 50,
@@ -100,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(err)
     extra = ""
     if "images" in result:
-        extra = f"; vs FP32 on {result['images']} images: lanes identical {100 * result['lanes_identical_fraction']:.1f} %, " + \
+        extra = f"; vs FP32 on {result['images']} images: {agreement_text(result)}, " + \
                 ", ".join(f"max |d{k}| {v:.2e}" for k, v in result["max_abs_diff"].items())
     print(f"{result['out']}{extra}")
     return 0

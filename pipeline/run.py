@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from pipeline import extra_eval, subset
-from pipeline.stages import ROOT, STAGE_NAMES, STAGES, Layout, Stage
+from pipeline.stages import ROOT, STAGE_NAMES, STAGES, TASKS, Layout, Stage
 from pipeline.summary import teacher_vs_student, teacher_warning
 from runtime.atomic import atomic_write_json
 from runtime.cli import Parser, check_output_dir, fail
@@ -45,11 +45,13 @@ TAIL_LINES = 25
 TRAINING_STAGES = ("teacher", "student", "student_kd")
 
 
-def load_profile(name: str) -> dict[str, Any]:
+def load_profile(name: str, dataset: str = "culane") -> dict[str, Any]:
+    """The profile's settings, with its ``datasets.<dataset>`` section (if any) laid over them key by key."""
     profiles = yaml.safe_load(PROFILES.read_text(encoding="utf-8"))
     if name not in profiles:
         raise SystemExit(f"error: {PROFILES}: no profile {name!r}; choose from {', '.join(profiles)}")
-    return profiles[name]
+    settings = dict(profiles[name])
+    return {**settings, **(settings.pop("datasets", None) or {}).get(dataset, {})}
 
 
 def resolve_layout(dataset: str, data_root: str | None, profile: str | None, base: Path) -> tuple[Layout, str | None]:
@@ -59,28 +61,33 @@ def resolve_layout(dataset: str, data_root: str | None, profile: str | None, bas
     reduced profile on it trains on a seeded subset of its lists, built at ``data/<dataset>-<profile>``
     (runs, artifacts and reports under that name too, apart from the full-scale run's)."""
     default = base / "data" / dataset
+    task = TASKS.get(dataset, "lanes")
     real = Path(data_root).resolve() if data_root else default.resolve() if (default / "list").is_dir() and not (default / "synthetic.json").exists() else None
     if real is not None:
         if not (real / "list").is_dir():
             raise SystemExit(f"error: {real}: not a CULane-format dataset root (no list/ folder)")
         name = profile or "paper"
-        settings = load_profile(name)
+        settings = load_profile(name, dataset)
         if not settings["reduced"]:
-            return Layout(dataset, real, False, name, settings, base), None
+            return Layout(dataset, real, False, name, settings, base, task=task), None
+        if task == "markings":
+            raise SystemExit(f"error: {real}: profile {name!r} draws a subset by CULane's test categories; a marking root runs "
+                             "the paper profile (--profile paper) or the synthetic set (no --data-root)")
         view = f"{dataset}-{name}"
         d = settings["data"]
         banner = (f"NOTE: profile '{name}' on the real root {real}: training and scoring on a SEEDED SUBSET of its lists "
                   f"({d['train']} train, {d['val']} val, {d['test_per_category']} test per category, seed {d['seed']}) at "
                   f"data/{view} (reduced scale; figures are not the paper's).")
-        return Layout(view, (base / "data" / view).resolve(), False, name, settings, base, source_root=real), banner
+        return Layout(view, (base / "data" / view).resolve(), False, name, settings, base, source_root=real, task=task), banner
     name = profile or "smoke"
-    settings = load_profile(name)
+    settings = load_profile(name, dataset)
     if not settings["reduced"]:
-        raise SystemExit(f"error: no dataset at {default} and no --data-root: profile {name!r} needs real CULane")
+        raise SystemExit(f"error: no dataset at {default} and no --data-root: profile {name!r} needs real data")
     synth = f"{dataset}-synth"
-    banner = (f"NOTE: no dataset at {default} and no --data-root: generating the SYNTHETIC CULane dataset at "
+    what = "ApolloScape-style lane-marking set (36 classes)" if task == "markings" else "CULane dataset"
+    banner = (f"NOTE: no dataset at {default} and no --data-root: generating the SYNTHETIC {what} at "
               f"data/{synth} and running the '{name}' profile (reduced scale, CPU-sized; figures are not the paper's).")
-    return Layout(synth, (base / "data" / synth).resolve(), True, name, settings, base), banner
+    return Layout(synth, (base / "data" / synth).resolve(), True, name, settings, base, task=task), banner
 
 
 def check_subset(lay: Layout) -> None:
@@ -169,7 +176,7 @@ def record(state_path: Path, stage: str, entry: dict[str, Any]) -> None:
 
 def warn_weak_teacher(lay: Layout) -> None:
     """Print the WARNING line when the teacher scores below the student alone (see :func:`pipeline.summary.teacher_vs_student`)."""
-    line = teacher_warning(teacher_vs_student(lay.runs))
+    line = teacher_warning(teacher_vs_student(lay.runs, lay.task))
     if line:
         print(line, flush=True)
 
@@ -191,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.extra_eval and args.no_extra_eval:
         parser.error("--extra-eval and --no-extra-eval exclude each other")
     lay, banner = resolve_layout(args.dataset, args.data_root, args.profile, Path(args.base).resolve())
-    lay.extra_eval, extra_line = extra_eval.resolve(args.extra_eval, not args.no_extra_eval)
+    if lay.markings and args.extra_eval:
+        parser.error("--extra-eval scores lanes on CULane-format roots: not for a marking dataset")
+    lay.extra_eval, extra_line = extra_eval.resolve(args.extra_eval, not args.no_extra_eval and not lay.markings)
     try:
         for folder, what in ((lay.runs, "runs folder"), (lay.reports, "reports folder")):
             check_output_dir(folder, what)

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_CLIP = ROOT.parent / "shared" / "data" / "videos" / "solidWhiteRight.mp4"
 SHARED_REAL_DEV = ROOT.parent / "shared" / "data" / "culane_real_dev"  # real CULane frames: measurement only (DESIGN.md)
 PRECISIONS = ("fp32", "fp16", "int8")
+TASKS = {"apolloscape": "markings"}  # dataset -> task when not "lanes" (runtime.classes: lanes are decoded and scored by F1, markings by mIoU)
 MODELS = {  # run folder -> (role, method)
     "teacher": ("teacher", "teacher"),
     "student": ("student", "baseline"),
@@ -55,6 +56,21 @@ class Layout:
     base: Path = ROOT
     extra_eval: list[ExtraEval] = field(default_factory=list)
     source_root: Path | None = None  # a reduced profile on a real root: the root its subset (data_root) is drawn from
+    task: str = "lanes"  # "markings": class maps scored by mIoU (no INT8 calibration, lane decoding or extra lane sets)
+
+    @property
+    def markings(self) -> bool:
+        return self.task == "markings"
+
+    @property
+    def metric_report(self) -> str:
+        """The file ``training.evaluate`` writes in a run's ``eval_test/``: ``f1.json`` (lanes) or ``miou.json`` (markings)."""
+        return "miou.json" if self.markings else "f1.json"
+
+    @property
+    def source_dir(self) -> Path:
+        """A synthetic marking set's official-layout source, beside the converted root it trains from."""
+        return self.data_root.parent / f"{self.data_root.name}-src"
 
     @property
     def runs(self) -> Path:
@@ -93,9 +109,9 @@ class Layout:
         return self.artifacts / f"student.{precision}.engine"
 
     def videos(self) -> list[tuple[str, Path, Path | None]]:
-        """(tag, video, ground-truth dir or None): the synthetic drive (scored) and the real clip if present."""
+        """(tag, video, ground-truth dir or None): the synthetic drive (scored; lanes only) and the real clip if present."""
         out: list[tuple[str, Path, Path | None]] = []
-        if self.synthetic:
+        if self.synthetic and not self.markings:
             out.append(("synthetic", self.synthetic_video, self.synthetic_video.parent / "drive_gt"))
         if SHARED_CLIP.is_file():
             out.append(("dashcam", SHARED_CLIP, None))
@@ -131,6 +147,11 @@ def sets(items: list[str]) -> list[str]:
 # -- data -------------------------------------------------------------------------------------
 def data_commands(lay: Layout) -> list[Command]:
     d = lay.settings["data"]
+    if lay.markings and lay.source_root is None:  # the synthetic ApolloScape-style set, then the converter as for the real one
+        lists = [a for split in ("train", "val", "test") for a in ("--list", f"{split}={lay.source_dir / 'lists' / f'{split}.txt'}")]
+        return [py("-m", "training.data.synthetic.markings", "--out", str(lay.source_dir), "--train", str(d["train"]), "--val", str(d["val"]),
+                   "--test", str(d["test"]), "--seed", str(d["seed"]), "--no-progress", "--force"),
+                py("-m", "training.data.apolloscape", "--apollo-root", str(lay.source_dir), *lists, "--out-root", str(lay.data_root), "--force")]
     if lay.source_root is not None:
         return [py("-m", "pipeline.subset", "--source", str(lay.source_root), "--out", str(lay.data_root), "--train", str(d["train"]),
                    "--val", str(d["val"]), "--test-per-category", str(d["test_per_category"]), "--seed", str(d["seed"]))]
@@ -141,16 +162,20 @@ def data_commands(lay: Layout) -> list[Command]:
 
 def data_signature(lay: Layout) -> dict[str, Any]:
     """The generator's settings and version, or the subset's draw and source: other data makes the dataset stale."""
-    from training.data.synthetic.dataset import GENERATOR_VERSION
+    from training.data.synthetic import dataset, markings
 
     d = dict(lay.settings["data"])
     if lay.source_root is None:
-        return {**d, "generator": GENERATOR_VERSION}
+        return {**d, "generator": markings.GENERATOR_VERSION if lay.markings else dataset.GENERATOR_VERSION,
+                **({"task": lay.task} if lay.markings else {})}
     d.pop("video_frames", None)  # the generator's setting: not the subset's
     return {**d, "source": str(lay.source_root)}
 
 
 def data_outputs(lay: Layout) -> list[Path]:
+    if lay.markings:
+        last = lay.data_root / "subset.json" if lay.source_root is not None else lay.source_dir / "synthetic.json"
+        return [lay.data_root / "list" / "train_gt.txt", lay.data_root / "list" / "test_gt.txt", last]
     last = lay.data_root / "subset.json" if lay.source_root is not None else lay.synthetic_video
     return [lay.data_root / "list" / "train_gt.txt", lay.data_root / "list" / "test.txt", last]
 
@@ -205,7 +230,7 @@ def train_signature(lay: Layout, model: str, key: str, extra: list[str]) -> str:
 
 
 def train_outputs(lay: Layout, model: str) -> list[Path]:
-    return [lay.ckpt(model), lay.run_dir(model) / "eval_test" / "f1.json"]
+    return [lay.ckpt(model), lay.run_dir(model) / "eval_test" / lay.metric_report]
 
 
 # -- export and calibration -------------------------------------------------------------------
@@ -228,6 +253,16 @@ def calibrate_commands(lay: Layout) -> list[Command]:
             py("-m", "calibration.calibrate", *common, "--target", "cpu", "--out", str(lay.onnx("student", "int8cpu")), *limit)]
 
 
+def calibrate_skip(lay: Layout) -> str | None:
+    return ("marking models: the INT8 calibration's accuracy report scores lanes (F1), not class maps; FP32 and FP16 are deployed"
+            if lay.markings else None)
+
+
+def precisions(lay: Layout) -> tuple[str, ...]:
+    """The student's deployed precisions: FP32, FP16 and INT8 (lanes); FP32 and FP16 (markings: no calibration stage)."""
+    return PRECISIONS[:2] if lay.markings else PRECISIONS
+
+
 def engines_skip(lay: Layout) -> str | None:
     from runtime.backends.tensorrt_backend import trt_available
 
@@ -237,17 +272,17 @@ def engines_skip(lay: Layout) -> str | None:
 def engine_commands(lay: Layout) -> list[Command]:
     cache = lay.artifacts / "timing.cache"
     return [py("-m", "export.to_tensorrt", "--onnx", str(lay.onnx("student", p)), "--out", str(lay.engine(p)), "--timing-cache", str(cache))
-            for p in PRECISIONS]
+            for p in precisions(lay)]
 
 
 # -- evaluation through the runtime -----------------------------------------------------------
 def deployed(lay: Layout) -> dict[str, Path]:
     """Name -> artifact of every deployed model the evaluate stage judges (engines where built)."""
     out = {"student.fp32": lay.onnx("student"), "student.fp16": lay.onnx("student", "fp16"),
-           "student.int8": lay.onnx("student", "int8"), "student.int8ort": lay.onnx("student", "int8ort"),
-           "student.int8cpu": lay.onnx("student", "int8cpu"),
+           **({} if lay.markings else {"student.int8": lay.onnx("student", "int8"), "student.int8ort": lay.onnx("student", "int8ort"),
+                                       "student.int8cpu": lay.onnx("student", "int8cpu")}),
            "teacher.fp32": lay.onnx("teacher")}
-    for p in PRECISIONS:
+    for p in precisions(lay):
         if lay.engine(p).is_file():
             out[f"student.{p}.engine"] = lay.engine(p)
     return out
@@ -325,6 +360,13 @@ PAPER_MODELS = {  # role -> (training config, overrides): the paper's teacher an
     "teacher": ("culane/resnet101_psp.yaml", ["model.pretrained=null"]),
     "student": ("culane/erfnet.yaml", []),
 }
+PAPER_CONFIGS = {"markings": "apolloscape", "lanes": "culane"}  # task -> the folder of its paper configs
+
+
+def paper_models(lay: Layout) -> dict[str, tuple[str, list[str]]]:
+    """The paper's pair for this task: CULane's (4 lanes + existence) or ApolloScape's (36 classes)."""
+    folder = PAPER_CONFIGS[lay.task]
+    return {role: (f"{folder}/{Path(config).name}", extra) for role, (config, extra) in PAPER_MODELS.items()}
 
 
 def paper_video(lay: Layout) -> Path | None:
@@ -350,9 +392,10 @@ def paper_commands(lay: Layout, backends: tuple[PaperBackend, ...] | None = None
 
     one_step = [f"input.net_width={p['width']}", f"input.net_height={p['height']}", f"dataset.root={lay.data_root}",
                 f"dataset.name={lay.dataset}", "train.batch_size=2", "train.iterations=1", "train.val_every=1",
-                "train.checkpoint_every=1", "train.max_val_images=1", "train.warmup_iters=1", "dataset.num_workers=0"]
+                "train.checkpoint_every=1", "train.max_val_images=1", "train.warmup_iters=1", "dataset.num_workers=0",
+                *p.get("overrides", [])]
     cmds = []
-    for role, (config, extra) in PAPER_MODELS.items():
+    for role, (config, extra) in paper_models(lay).items():
         run = lay.runs / "paper" / role
         cmds.append(py("-m", "training.train", "--config", str(ROOT / "training" / "configs" / config),
                        *sets([*one_step, f"output.dir={run}", *extra])))
@@ -415,16 +458,16 @@ def paper_signature(lay: Layout) -> dict[str, Any]:
     """The stage's settings, and the GPU backends it times on (only where there are any: a CPU
     machine's signature stays the settings alone)."""
     tags = [b.tag for b in paper_backends.available()]
-    return {**lay.settings["paper_latency"], **({"backends": tags} if tags else {})}
+    return {**(lay.settings["paper_latency"] or {}), **({"backends": tags} if tags else {})}
 
 
 def summary_commands(lay: Layout) -> list[Command]:
     return [py("-m", "pipeline.summary", "--dataset", lay.dataset, "--data-root", str(lay.data_root), "--profile", lay.profile,
-               "--base", str(lay.base), *(["--synthetic"] if lay.synthetic else []))]
+               "--base", str(lay.base), "--task", lay.task, *(["--synthetic"] if lay.synthetic else []))]
 
 
 STAGES: list[Stage] = [
-    Stage("data", "synthetic CULane dataset and drive video, or a seeded subset of a real root", data_commands,
+    Stage("data", "synthetic dataset (CULane with a drive video, or ApolloScape-style markings), or a seeded subset of a real root", data_commands,
           lambda lay: [lay.source_root / "list" / f"{n}_gt.txt" for n in ("train", "val")] if lay.source_root else [], data_outputs,
           optional=data_skip, signature=data_signature),
     Stage("teacher", "teacher (ResNet + pyramid pooling)", lambda lay: train_command(lay, "teacher", "teacher", []),
@@ -443,11 +486,12 @@ STAGES: list[Stage] = [
           lambda lay: [lay.onnx("student"), lay.onnx("teacher"), lay.onnx("student", "fp16")]),
     Stage("calibrate", "INT8 Q/DQ from real images (TensorRT: ModelOpt and ONNX Runtime layouts; CPU layout)", calibrate_commands,
           lambda lay: [lay.onnx("student")],
-          lambda lay: [lay.onnx("student", "int8"), lay.onnx("student", "int8ort"), lay.onnx("student", "int8cpu")]),
+          lambda lay: [lay.onnx("student", "int8"), lay.onnx("student", "int8ort"), lay.onnx("student", "int8cpu")],
+          optional=calibrate_skip),
     Stage("engines", "TensorRT engines FP32/FP16/INT8", engine_commands,
-          lambda lay: [lay.onnx("student", p) for p in PRECISIONS], lambda lay: [lay.engine(p) for p in PRECISIONS],
+          lambda lay: [lay.onnx("student", p) for p in precisions(lay)], lambda lay: [lay.engine(p) for p in precisions(lay)],
           optional=engines_skip),
-    Stage("evaluate", "F1 per category and latency of every deployed model", evaluate_commands,
+    Stage("evaluate", "accuracy (F1 per category, or mIoU per class) and latency of every deployed model", evaluate_commands,
           lambda lay: [*deployed(lay).values(), *(extra.list for extra in lay.extra_eval)], evaluate_outputs,
           signature=extra_eval_signature),
     Stage("video", "teacher and student on dashcam video", video_commands,
@@ -456,7 +500,8 @@ STAGES: list[Stage] = [
           lambda lay: [lay.reports / "bench" / "teacher.fp32.json", lay.reports / "bench" / "student.fp32.json"],
           lambda lay: [lay.reports / "latency.md", lay.reports / "latency.json"]),
     Stage("paper", "the paper's pair (ResNet-101 + PSP vs ERFNet) at its input size: latency, model and frame", paper_commands,
-          lambda lay: [data_outputs(lay)[0]], paper_outputs, signature=paper_signature),
+          lambda lay: [data_outputs(lay)[0]], paper_outputs, signature=paper_signature,
+          optional=lambda lay: None if lay.settings.get("paper_latency") else "this profile times no paper pair (paper_latency: null)"),
     Stage("summary", "SUMMARY.md and summary.json", summary_commands,
           lambda lay: [p for stage in STAGES[:-1] for p in stage.outputs(lay)],
           lambda lay: [lay.reports / "SUMMARY.md", lay.reports / "summary.json"], signature=extra_eval_signature),

@@ -51,15 +51,21 @@ def f1_table(lists: dict[str, dict[str, Any]]) -> dict[str, float | None]:
     return {name: c.get("f1") for name, c in lists.items()}
 
 
-def models_section(runs: Path) -> dict[str, Any]:
+def trained_models(runs: Path, report_name: str = "f1.json") -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
+    """Each trained model with a test-split report (``training.evaluate``'s ``eval_test/<report_name>``):
+    name -> (its common fields: role, method, arch, params, iteration, report path; the report)."""
     out = {}
     for name, (role, method) in MODELS.items():
-        report = read_json(runs / name / "eval_test" / "f1.json")
-        if report is None:
-            continue
-        out[name] = {"role": role, "method": method, "arch": report.get("arch"), "params": report.get("params"),
-                     "iteration": report.get("iteration"), "f1": f1_table(report["f1"]), "report": str(runs / name / "eval_test" / "f1.json")}
+        path = runs / name / "eval_test" / report_name
+        report = read_json(path)
+        if report is not None:
+            out[name] = ({"role": role, "method": method, "arch": report.get("arch"), "params": report.get("params"),
+                          "iteration": report.get("iteration"), "report": str(path)}, report)
     return out
+
+
+def models_section(runs: Path) -> dict[str, Any]:
+    return {name: {**fields, "f1": f1_table(report["f1"])} for name, (fields, report) in trained_models(runs).items()}
 
 
 def evaluation_reports(folder: Path) -> dict[str, dict[str, Any]]:
@@ -181,44 +187,53 @@ def video_section(reports: Path) -> dict[str, Any]:
     return out
 
 
-def validation_f1(run_dir: Path) -> float | None:
-    """A training run's final validation F1 (the pipeline deploys ``last.pt``, validated last):
-    ``train_summary.json``'s ``last_val``, else the last ``val/f1`` row of ``scalars.csv``."""
-    value = ((read_json(run_dir / "train_summary.json") or {}).get("last_val") or {}).get("val/f1")
+METRICS = {"lanes": ("F1", "val/f1", "f1.json"), "markings": ("mIoU", "val/miou", "miou.json")}  # task -> name, scalar, test report
+
+
+def validation_f1(run_dir: Path, key: str = "val/f1") -> float | None:
+    """A training run's final validation score (the pipeline deploys ``last.pt``, validated last):
+    ``train_summary.json``'s ``last_val``, else the last ``key`` row of ``scalars.csv`` (``val/f1``, or
+    ``val/miou`` for markings)."""
+    value = ((read_json(run_dir / "train_summary.json") or {}).get("last_val") or {}).get(key)
     if value is not None:
         return float(value)
     try:
         with open(run_dir / "scalars.csv", newline="", encoding="utf-8") as handle:
-            rows = [row for row in csv.reader(handle) if len(row) == 3 and row[1] == "val/f1"]
+            rows = [row for row in csv.reader(handle) if len(row) == 3 and row[1] == key]
     except OSError:
         return None
     return float(rows[-1][2]) if rows else None
 
 
-def f1_on_test_split(run_dir: Path) -> float | None:
-    """Total test-split F1 of ``eval_test/f1.json`` (``training.evaluate``)."""
-    report = read_json(run_dir / "eval_test" / "f1.json") or {}
+def f1_on_test_split(run_dir: Path, task: str = "lanes") -> float | None:
+    """Test-split score of ``training.evaluate``: total F1 of ``eval_test/f1.json``, or mIoU of ``eval_test/miou.json``."""
+    report = read_json(run_dir / "eval_test" / METRICS[task][2]) or {}
+    if task == "markings":
+        return report.get("miou")
     return (report.get("f1") or {}).get("total", {}).get("f1")
 
 
-def teacher_vs_student(runs: Path) -> dict[str, Any] | None:
-    """Teacher vs student alone (``runs/teacher``, ``runs/student``): validation F1 when both runs
-    recorded it, else test-split F1; None when the figures are missing."""
-    split, source = "validation", "final validation F1 (train_summary.json / scalars.csv)"
-    teacher, student = validation_f1(runs / "teacher"), validation_f1(runs / "student")
+def teacher_vs_student(runs: Path, task: str = "lanes") -> dict[str, Any] | None:
+    """Teacher vs student alone (``runs/teacher``, ``runs/student``): validation F1 (mIoU for markings)
+    when both runs recorded it, else the test split's; None when the figures are missing. The keys
+    say ``f1`` whatever the metric; ``metric`` names it."""
+    name, key, report = METRICS[task]
+    split, source = "validation", f"final validation {name} (train_summary.json / scalars.csv)"
+    teacher, student = validation_f1(runs / "teacher", key), validation_f1(runs / "student", key)
     if teacher is None or student is None:
-        split, source = "test", "test-split F1 (eval_test/f1.json): no validation figure recorded"
-        teacher, student = f1_on_test_split(runs / "teacher"), f1_on_test_split(runs / "student")
+        split, source = "test", f"test-split {name} (eval_test/{report}): no validation figure recorded"
+        teacher, student = f1_on_test_split(runs / "teacher", task), f1_on_test_split(runs / "student", task)
     if teacher is None or student is None:
         return None
-    return {"teacher_f1": teacher, "student_f1": student, "split": split, "below": teacher < student, "source": source}
+    return {"teacher_f1": teacher, "student_f1": student, "split": split, "below": teacher < student, "source": source, "metric": name}
 
 
 def teacher_warning(comparison: dict[str, Any] | None) -> str | None:
     """The one-line warning when the teacher scores below the student alone; None otherwise."""
     if not comparison or not comparison["below"]:
         return None
-    return (f"WARNING: the teacher's {comparison['split']} F1 ({100 * comparison['teacher_f1']:.1f} %) is below the student's "
+    metric = comparison.get("metric", "F1")
+    return (f"WARNING: the teacher's {comparison['split']} {metric} ({100 * comparison['teacher_f1']:.1f} %) is below the student's "
             f"({100 * comparison['student_f1']:.1f} %, ERFNet alone): a weaker teacher has little to pass on, so any distillation "
             "gain is regularisation rather than transferred knowledge; train the teacher longer or larger.")
 
@@ -309,9 +324,7 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
                   f"{drawn['train_gt']['drawn']} of {drawn['train_gt']['of']} training images, {drawn['val_gt']['drawn']} of "
                   f"{drawn['val_gt']['of']} validation, {sum(t['drawn'] for t in tests)} of {sum(t['of'] for t in tests)} test images "
                   f"in {len(tests)} categories. Reduced scale: figures are not the paper's.", ""]
-    warning = teacher_warning(s.get("teacher_vs_student"))
-    if warning:
-        lines += [f"**Warning: {warning.removeprefix('WARNING: ')}** (figures: {s['teacher_vs_student']['source']})", ""]
+    lines += warning_lines(s)
     data = s.get("data")
     if data:
         counts = ", ".join(f"{k} {v}" for k, v in (data.get("counts") or {}).items())
@@ -360,7 +373,21 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
                 lines.append(f"Teacher / student on `{tag}`: model {t['model_p50_ms'] / st['model_p50_ms']:.1f}x, "
                              f"frame {t['frame_p50_ms'] / st['frame_p50_ms']:.1f}x (p50).")
         lines.append("")
-    lines += ["## Stages", "", "| stage | status | seconds |", "|---|---|---:|"]
+    lines += stages_markdown(s, reports, runs)
+    return "\n".join(lines) + "\n"
+
+
+def warning_lines(s: dict[str, Any]) -> list[str]:
+    """The bold warning of a summary whose teacher scores below its student alone (none otherwise)."""
+    warning = teacher_warning(s.get("teacher_vs_student"))
+    if not warning:
+        return []
+    return [f"**Warning: {warning.removeprefix('WARNING: ')}** (figures: {s['teacher_vs_student']['source']})", ""]
+
+
+def stages_markdown(s: dict[str, Any], reports: Path, runs: Path) -> list[str]:
+    """The stages' table (status, seconds) and the training curves."""
+    lines = ["## Stages", "", "| stage | status | seconds |", "|---|---|---:|"]
     for name, st in ((n, v) for n, v in s["stages"].items() if n != "summary"):  # this stage is still running
         status = st.get("status", "?") + (" (up to date)" if st.get("skipped_fresh") else "")
         if st.get("reason"):
@@ -369,11 +396,12 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
     curves = [p for p in (runs / m / "curves.png" for m in MODELS) if p.is_file()]
     if curves:
         lines += ["", "## Training curves", ""] + [f"![{p.parent.name}]({os.path.relpath(p, reports)})" for p in curves]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-def paper_markdown(pair: dict[str, Any] | None) -> list[str]:
-    """The paper's comparison, first in SUMMARY.md: its two architectures at its input size, model and frame latency."""
+def paper_markdown(pair: dict[str, Any] | None, paper_size: str = "976x208") -> list[str]:
+    """The paper's comparison, first in SUMMARY.md: its two architectures at its input size (``paper_size``:
+    CULane's; ApolloScape's is 1692x505), model and frame latency."""
     if not pair:
         return []
     t, s = pair["teacher"], pair["student"]
@@ -396,10 +424,10 @@ def paper_markdown(pair: dict[str, Any] | None) -> list[str]:
              f"| **teacher / student (p50)** | | **{pair['ratio_model_p50']:.1f}x** | {loop_ratio} | {frame_ratio} |",
              f"| paper: ResNet-101 / ERFNet, {paper['device']} | 52.53 / 2.49 | {paper['teacher_ms']} / {paper['student_ms']} (mean), "
              f"**{paper['ratio']}x** | | |", "",
-             "Frame: decode + preprocessing (the frame to the network input) + model + lane decoding, per frame of the clip "
+             "Frame: decode + preprocessing (the frame to the network input) + model + decoding (lanes or class map), per frame of the clip "
              f"`{Path(str(t.get('video') or '-')).name}`.", ""]
-    if size != "976x208":
-        lines += [f"(This profile measures the pair at {size}, not the paper's 976x208.)", ""]
+    if size != paper_size:
+        lines += [f"(This profile measures the pair at {size}, not the paper's {paper_size}.)", ""]
     lines += ["Details: [paper/latency.md](paper/latency.md).", ""]
     others = pair.get("other_backends") or []
     if others:
@@ -450,15 +478,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--profile", required=True)
     parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument("--task", choices=tuple(METRICS), default="lanes", help="lanes (F1) or markings (mIoU)")
     parser.add_argument("--base", default=str(ROOT))
     args = parser.parse_args(argv)
     base = Path(args.base)
     if not Path(args.data_root).is_dir():
         parser.exit(2, f"error: {args.data_root}: dataset root is not a directory\n")
-    summary = build(args.dataset, args.data_root, args.profile, args.synthetic, base)
-    reports = base / "reports" / args.dataset
+    reports, runs = base / "reports" / args.dataset, base / "runs" / args.dataset
+    if args.task == "markings":
+        from pipeline import summary_markings
+
+        summary = summary_markings.build(args.dataset, args.data_root, args.profile, args.synthetic, base)
+        text = summary_markings.markdown(summary, reports, runs)
+    else:
+        summary = build(args.dataset, args.data_root, args.profile, args.synthetic, base)
+        text = markdown(summary, reports, runs)
     atomic_write_json(reports / "summary.json", summary)
-    atomic_write_text(reports / "SUMMARY.md", markdown(summary, reports, base / "runs" / args.dataset))
+    atomic_write_text(reports / "SUMMARY.md", text)
     print(f"{reports / 'SUMMARY.md'} and summary.json written")
     return 0
 

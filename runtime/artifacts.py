@@ -9,12 +9,17 @@ has a sidecar ``X.json`` that tells a deployment everything it needs without the
       "model": {"name", "arch", "params", "role"},
       "input": {"name", "shape", "dtype", "dynamic_batch"},
       "outputs": [{"name", "shape", "dtype", "kind"}],      # kind: seg_prob | seg_logits | exist_prob
-      "classes": ["background", "lane1", "lane2", "lane3", "lane4"],
+      "class_table": "culane" | "apolloscape",              # runtime.classes; absent (old sidecars): culane
+      "classes": ["background", "lane1", "lane2", "lane3", "lane4"],   # the table's names
       "preprocess": Preprocess.to_dict(),
       "decode": DecodeParams.to_dict(),
       "source": {"checkpoint", "sha256", "iteration", "parent"},  # parent: the artifact it was made from
       "versions": {...}, "created": ISO time, ... (tool-specific extras: parity, calibration, gpu)
     }
+
+Outputs follow the class table's task: a lane model (``culane``: existence head) has a seg output
+(N, 5, h, w) and ``exist_prob`` (N, 4); a marking model (``apolloscape``) has one seg output
+(N, 36, h, w) and no ``exist_prob``. ``decode`` is kept for every model (unused by markings).
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.atomic import atomic_write_json
+from runtime.classes import TABLES, ClassTable, class_table
 from runtime.decode import DecodeParams
 from runtime.errors import DataError
 from runtime.preprocess import Preprocess
@@ -78,12 +84,13 @@ class Sidecar:
     decode: dict[str, Any]
     source: dict[str, Any]
     classes: list[str] = field(default_factory=lambda: list(CLASSES))
+    class_table: str = "culane"
     versions: dict[str, str] = field(default_factory=dict)
     created: str = field(default_factory=now)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: getattr(self, k) for k in ("format", "precision", "model", "input", "outputs", "classes",
+        data = {k: getattr(self, k) for k in ("format", "precision", "model", "input", "outputs", "class_table", "classes",
                                               "preprocess", "decode", "source", "versions", "created")}
         data.update(self.extra)
         return data
@@ -91,6 +98,11 @@ class Sidecar:
     @property
     def pre(self) -> Preprocess:
         return Preprocess.from_dict(self.preprocess)
+
+    @property
+    def table(self) -> ClassTable:
+        """What the seg channels mean (:mod:`runtime.classes`); culane for sidecars older than the field."""
+        return class_table(self.class_table)
 
     @property
     def decode_params(self) -> DecodeParams:
@@ -153,8 +165,35 @@ def read_sidecar(artifact: str | os.PathLike[str]) -> Sidecar:
         raise DataError(path, "input.name must be the model's input name")
     if not data["outputs"] or not all(isinstance(o, dict) and "name" in o and "kind" in o for o in data["outputs"]):
         raise DataError(path, "outputs must be a list of {name, kind, ...} objects")
-    kinds = [o["kind"] for o in data["outputs"]]
-    if any(k not in OUTPUT_KINDS for k in kinds) or "exist_prob" not in kinds or not {"seg_prob", "seg_logits"} & set(kinds):
-        raise DataError(path, f"output kinds {kinds}: expected exist_prob and one of seg_prob, seg_logits")
+    table = _table(path, data.get("class_table", "culane"))
+    _check_outputs(path, table, data["outputs"])
     known = {k: data.pop(k) for k in list(data) if k in Sidecar.__dataclass_fields__ and k != "extra"}
     return Sidecar(**known, extra=data)
+
+
+def _table(path: Path, name: Any) -> ClassTable:
+    """The sidecar's class table; :class:`DataError` naming the file for an unknown one."""
+    try:
+        return class_table(name)
+    except ValueError:
+        raise DataError(path, f"unknown class_table {name!r}; known: {', '.join(TABLES)}") from None
+
+
+def _check_outputs(path: Path, table: ClassTable, outputs: list[dict[str, Any]]) -> None:
+    """Output kinds as the table's task needs them: one seg output (seg_prob or seg_logits) with
+    the table's channel count (when its shape says), plus exist_prob exactly when the table has an
+    existence head."""
+    kinds = [o["kind"] for o in outputs]
+    seg = [o for o in outputs if o["kind"] in ("seg_prob", "seg_logits")]
+    if any(k not in OUTPUT_KINDS for k in kinds) or len(seg) != 1 or len(kinds) != len(set(kinds)):
+        raise DataError(path, f"output kinds {kinds}: expected one of seg_prob, seg_logits"
+                              + (" and exist_prob" if table.existence else ""))
+    if table.existence and "exist_prob" not in kinds:
+        raise DataError(path, f"output kinds {kinds}: a {table.name!r} ({table.task}) model needs exist_prob too")
+    if not table.existence and "exist_prob" in kinds:
+        raise DataError(path, f"output kinds {kinds}: a {table.name!r} ({table.task}) model has no existence head, "
+                              "so no exist_prob: the sidecar was edited or belongs to another export")
+    shape = seg[0].get("shape")
+    if isinstance(shape, list) and len(shape) == 4 and isinstance(shape[1], int) and shape[1] != table.num_classes:
+        raise DataError(path, f"output {seg[0]['name']!r} has {shape[1]} channels, the {table.name!r} table "
+                              f"{table.num_classes} classes")

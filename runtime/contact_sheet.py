@@ -1,4 +1,4 @@
-"""Contact sheet: a few frames (rows) x several models (columns), lanes drawn, in one PNG.
+"""Contact sheet: a few frames (rows) x several models (columns), lanes (or classes) drawn, in one PNG.
 
     python -m runtime.contact_sheet --model A.onnx [--model B.onnx ...] [--label NAME ...]
         --data-root ROOT [--list LIST] [--frames N] --out sheet.png
@@ -16,6 +16,12 @@ the CULane lane-ID colours of :mod:`runtime.draw` (thick) and, with a list, the 
 on top as a thin white line. Column headers: the label and, with ground truth, the model's CULane
 F1 over the sheet's frames (few frames: a picture, not a measurement). Written atomically.
 Bad input: one ``error:`` line naming the file, exit status 2.
+
+Marking models (sidecar ``class_table`` without lanes, e.g. ``apolloscape``; every ``--model`` of
+one sheet has the same task): each tile shows the model's class map blended in the table's
+colours, with a legend of the classes present (top right); from a list (default
+``test_gt.txt``: ``/image /label`` lines) the header gives the mIoU over the sheet's frames at
+full label resolution (:mod:`runtime.evaluate_markings`); no ground truth is drawn.
 """
 from __future__ import annotations
 
@@ -31,16 +37,19 @@ import numpy as np
 from runtime.artifacts import read_sidecar
 from runtime.atomic import atomic_write_bytes
 from runtime.cli import Parser, check_output_file, fail, positive_int, with_sidecars
-from runtime.backends import BACKENDS, DEVICES, load_backend
+from runtime.backends import BACKENDS, DEVICES, Backend, load_backend, probabilities
+from runtime.class_map import ClassOverlay, class_map
 from runtime.culane import CulaneDataset, Sample
 from runtime.culane_metric import Counts, count_image
 from runtime.decode import DecodedLane
-from runtime.draw import LANE_COLORS, draw_hud, draw_lanes
+from runtime.draw import LANE_COLORS, blend_classes, class_legend, draw_hud, draw_lanes, draw_legend
 from runtime.errors import DataError
 from runtime.evaluate import drive_of, predict
+from runtime.evaluate_markings import image_confusion, read_pair
 from runtime.frame_policy import FramePolicy
 from runtime.infer_video import Pipeline
 from runtime.lines import Lane
+from runtime.miou import iou_report
 from runtime.video_io import FrameReader, quiet_opencv
 
 DEFAULT_FRAMES = 8
@@ -88,11 +97,15 @@ def pick_frames(samples: Sequence[Sample], n: int = DEFAULT_FRAMES, key: Callabl
 # -- what each column shows -----------------------------------------------------------------
 @dataclass
 class Column:
-    """One model's column: its header label, its lanes per row (frame pixels), its counts (None without ground truth)."""
+    """One model's column: its header label, its lanes per row (frame pixels), its counts (None without
+    ground truth); a marking model's: no lanes, its class map per row (``classes``) and its
+    confusion matrix over the rows (``confusion``, None without ground truth)."""
 
     label: str
     lanes: list[list[DecodedLane]]
     counts: Counts | None = None
+    classes: list[ClassOverlay] | None = None
+    confusion: np.ndarray | None = None
 
 
 def column_counts(truth: Sequence[Sequence[Lane]], predictions: Sequence[Sequence[DecodedLane]]) -> Counts:
@@ -104,7 +117,9 @@ def column_counts(truth: Sequence[Sequence[Lane]], predictions: Sequence[Sequenc
 
 
 def header_lines(column: Column, frames: int) -> list[str]:
-    """The column header's two lines: label; F1 with P/R over the frames, or why there is none."""
+    """The column header's two lines: label; F1 with P/R (mIoU for a marking model) over the frames, or why there is none."""
+    if column.classes is not None:
+        return [column.label, miou_line(column, frames)]
     c = column.counts
     if c is None:
         return [column.label, f"{frames} frames, no ground truth"]
@@ -121,11 +136,29 @@ def _scaled(points: np.ndarray, s: float) -> np.ndarray:
     return (np.asarray(points, dtype=np.float64).reshape(-1, 2) + 0.5) * s - 0.5
 
 
-def render_tile(frame: np.ndarray, lanes: Sequence[DecodedLane], truth: Sequence[Lane] | None, width: int) -> np.ndarray:
-    """(H, W, 3) uint8 frame -> (h, width, 3) tile: predictions (thick, lane-ID colours), ground truth on top (thin white)."""
+def miou_line(column: Column, frames: int) -> str:
+    """A marking column's second header line: mIoU over the frames, or why there is none."""
+    if column.confusion is None or not column.classes:
+        return f"{frames} frames, no ground truth"
+    table = column.classes[0].table
+    report = iou_report(column.confusion, table.names, table.evaluated)
+    if not report["classes_scored"]:
+        return f"mIoU -: no evaluated class in these {frames} frames"
+    return f"mIoU {100 * report['miou']:.1f}% over {report['classes_scored']} classes ({frames} frames)"
+
+
+def render_tile(frame: np.ndarray, lanes: Sequence[DecodedLane], truth: Sequence[Lane] | None, width: int,
+                classes: ClassOverlay | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 frame -> (h, width, 3) tile: predictions (thick, lane-ID colours), ground truth on top (thin white);
+    a marking model's ``classes`` blended at the frame's resolution, their legend on the tile."""
     s = width / frame.shape[1]
     height = max(1, int(round(frame.shape[0] * s)))
+    frame_classes = classes.frame_classes() if classes is not None else None
+    if frame_classes is not None:
+        frame = blend_classes(frame.copy(), frame_classes, classes.table.colors)
     tile = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+    if frame_classes is not None:
+        draw_legend(tile, class_legend(frame_classes, classes.table))
     draw_lanes(tile, [DecodedLane(lane.lane_id, _scaled(lane.points, s)) for lane in lanes], thickness=3)
     for lane in truth or []:
         pts = _scaled(lane, s)
@@ -142,7 +175,8 @@ def _text(canvas: np.ndarray, text: str, x: int, y: int, scale: float = 0.45, co
 def compose(frames: Sequence[np.ndarray], names: Sequence[str], columns: Sequence[Column], truth: Sequence[Sequence[Lane]] | None,
             width: int = TILE_WIDTH) -> np.ndarray:
     """The sheet, (H, W, 3) uint8 BGR: a header row, one row per frame (its name on the first tile), a legend."""
-    rows = [[render_tile(f, col.lanes[r], truth[r] if truth is not None else None, width) for col in columns]
+    rows = [[render_tile(f, col.lanes[r], truth[r] if truth is not None else None, width,
+                         col.classes[r] if col.classes is not None else None) for col in columns]
             for r, f in enumerate(frames)]
     heights = [row[0].shape[0] for row in rows]
     sheet_w = len(columns) * width + (len(columns) - 1) * GAP
@@ -161,6 +195,8 @@ def compose(frames: Sequence[np.ndarray], names: Sequence[str], columns: Sequenc
     legend = "lanes by CULane ID: " + ", ".join(f"{i} {n}" for i, n in zip(LANE_COLORS, ("blue", "green", "amber", "magenta")))
     if truth is not None:
         legend = "thin white: ground truth; thick: " + legend
+    if columns and columns[0].classes:
+        legend = f"classes blended in the {columns[0].classes[0].table.name} colours; legend top right: the classes present"
     _text(sheet, legend, 6, sheet_h - 7, 0.42, (220, 220, 220))
     return sheet
 
@@ -176,20 +212,47 @@ def write_png(path: str | os.PathLike[str], image: np.ndarray) -> int:
 
 # -- sources --------------------------------------------------------------------------------
 def from_list(models: Sequence[str], labels: Sequence[str], data_root: str, list_name: str, n: int, backend: str, device: str,
-              threads: int | None) -> tuple[list[np.ndarray], list[str], list[Column], list[list[Lane]]]:
-    """Frames, row names, columns (with counts) and ground truth for ``n`` frames picked from a list."""
+              threads: int | None) -> tuple[list[np.ndarray], list[str], list[Column], list[list[Lane]] | None]:
+    """Frames, row names, columns (with counts) and ground truth for ``n`` frames picked from a list
+    (marking models: ground truth label maps scored in the columns, none returned to draw)."""
     data = CulaneDataset(data_root)
     samples = pick_frames(data.read_list(list_name).samples, n)
     if not samples:
         raise DataError(data.list_path(list_name), "the list names no images")
+    runners = [load_backend(model, backend, device, threads) for model in models]
+    names = [s.image for s in samples]
+    if not runners[0].sidecar.table.existence:
+        return *marking_list_columns(runners, labels, data_root, samples), None
     frames = [data.read_image(s) for s in samples]
     truth = [data.read_lanes(s) for s in samples]
     columns = []
-    for model, label in zip(models, labels):
-        runner = load_backend(model, backend, device, threads)
+    for runner, label in zip(runners, labels):
         lanes = [found for _, found, _ in predict(runner, data.root, samples)]
         columns.append(Column(label, lanes, column_counts(truth, lanes)))
-    return frames, [s.image for s in samples], columns, truth
+    return frames, names, columns, truth
+
+
+def marking_list_columns(runners: Sequence[Backend], labels: Sequence[str], data_root: str, samples: Sequence[Sample]
+                         ) -> tuple[list[np.ndarray], list[str], list[Column]]:
+    """Frames, row names and the marking models' columns (class maps, confusion against the labels at full resolution)."""
+    pre, table = runners[0].sidecar.pre, runners[0].sidecar.table
+    data = CulaneDataset(data_root, table.num_classes)
+    for sample in samples:
+        if sample.label is None:
+            raise DataError(sample.source, f"no label for {sample.image}: marking models need '/image /label' lines",
+                            line=sample.line)
+    pairs = [read_pair(data, s, pre) for s in samples]
+    columns = []
+    for runner, label in zip(runners, labels):
+        r_pre, r_table = runner.sidecar.pre, runner.sidecar.table
+        policy = FramePolicy(r_pre, r_pre.src_width, r_pre.src_height)
+        overlays, matrix = [], np.zeros((r_table.num_classes, r_table.num_classes), np.int64)
+        for image, truth in pairs:
+            seg, _ = probabilities(runner.infer(r_pre(image)))
+            overlays.append(ClassOverlay(class_map(seg[0]), policy, r_table))
+            matrix += image_confusion(seg[0], truth, r_pre, r_table.num_classes)
+        columns.append(Column(label, [[] for _ in pairs], classes=overlays, confusion=matrix))
+    return [image for image, _ in pairs], [s.image for s in samples], columns
 
 
 def from_video(models: Sequence[str], labels: Sequence[str], video: str, n: int, backend: str, device: str,
@@ -212,8 +275,25 @@ def from_video(models: Sequence[str], labels: Sequence[str], video: str, n: int,
     for model, label in zip(models, labels):
         runner = load_backend(model, backend, device, threads)
         pipeline = Pipeline(runner, FramePolicy(runner.sidecar.pre, w, h))
-        columns.append(Column(label, [pipeline(f)[1] for f in frames]))
+        overlays = [pipeline(f)[1] for f in frames]
+        if isinstance(overlays[0], ClassOverlay):
+            columns.append(Column(label, [[] for _ in frames], classes=overlays))
+        else:
+            columns.append(Column(label, overlays))
     return frames, names, columns
+
+
+def one_task(models: Sequence[str]) -> str:
+    """The task all ``models`` share (lanes or markings), from their sidecars; :class:`DataError` otherwise."""
+    tasks = {}
+    for model in models:  # every model and its sidecar before any frame is read
+        if not Path(model).is_file():
+            raise DataError(model, "model file not found")
+        tasks.setdefault(read_sidecar(model).table.task, model)
+    if len(tasks) > 1:
+        (task_a, a), (task_b, b) = list(tasks.items())[:2]
+        raise DataError(b, f"a {task_b} model, and {a} a {task_a} model: one sheet compares models of one task")
+    return next(iter(tasks))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--data-root", help="a CULane-format root (frames with ground truth)")
     source.add_argument("--video", help="a video (frames without ground truth)")
-    parser.add_argument("--list", default="test.txt", help="list under ROOT/list, ROOT or as given (default: test.txt)")
+    parser.add_argument("--list", help="list under ROOT/list, ROOT or as given (default: test.txt; marking models: test_gt.txt)")
     parser.add_argument("--frames", type=positive_int, default=DEFAULT_FRAMES, help=f"rows (default {DEFAULT_FRAMES})")
     parser.add_argument("--tile-width", type=int, default=TILE_WIDTH, help=f"px per tile (default {TILE_WIDTH})")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
@@ -241,15 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     quiet_opencv()
     try:
         check_output_file(args.out, "contact sheet", with_sidecars(*args.model) + [args.video])
-        for model in args.model:  # every model and its sidecar before any frame is read
-            if not Path(model).is_file():
-                raise DataError(model, "model file not found")
-            read_sidecar(model)
+        task = one_task(args.model)
         if args.video:
             frames, names, columns = from_video(args.model, labels, args.video, args.frames, args.backend, args.device, args.threads)
             truth = None
         else:
-            frames, names, columns, truth = from_list(args.model, labels, args.data_root, args.list, args.frames, args.backend,
+            list_name = args.list or ("test.txt" if task == "lanes" else "test_gt.txt")
+            frames, names, columns, truth = from_list(args.model, labels, args.data_root, list_name, args.frames, args.backend,
                                                       args.device, args.threads)
         sheet = compose(frames, names, columns, truth, args.tile_width)
         size = write_png(args.out, sheet)

@@ -1,4 +1,4 @@
-"""F1 per category of a deployed model (any backend, any precision), torch-free.
+"""F1 per category of a deployed lane model, or mIoU of a marking model (any backend, any precision), torch-free.
 
     python -m runtime.evaluate --model M --data-root ROOT [--list LIST ...] [--backend auto] [--device cpu]
                                [--threads N] [--max-images N] [--pred-dir DIR] [--group-by drive] [--skip-bad]
@@ -16,6 +16,10 @@ name images, and every listed image and annotation must exist. A missing, trunca
 undecodable image stops the run with one line naming it, or with ``--skip-bad`` is left out of
 every count, listed on stderr and in the report's ``skipped``. Predictions are written into a
 temporary folder moved into ``--pred-dir`` only when the whole run succeeded.
+
+A marking model (its sidecar's ``class_table`` has no lanes, e.g. ``apolloscape``) is scored by
+mIoU at full label resolution instead, on one ``--list`` (default ``list/test_gt.txt``):
+:mod:`runtime.evaluate_markings`.
 """
 from __future__ import annotations
 
@@ -23,13 +27,12 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 
-from runtime.backends import BACKENDS, DEVICES, Backend, load_backend, probabilities
+from runtime.backends import BACKENDS, DEVICES, Backend, load_backend, probabilities, require_lanes
 from runtime.culane import CulaneDataset, Sample, read_list
 from runtime.culane_metric import Counts, count_image
 from runtime.decode import DecodedLane, LaneDecoder
@@ -38,6 +41,7 @@ from runtime.cli import Parser, check_output_dir, check_output_file, positive_in
 from runtime.errors import DataError
 from runtime.evaluate_culane import default_lists, format_table
 from runtime.lines import write_lines_file
+from runtime.parallel import read_ahead
 
 
 PerImage = Callable[[Sample, list[tuple[list[DecodedLane], dict[str, np.ndarray]]]], None]
@@ -53,6 +57,8 @@ def predict_many(backends: list[Backend], data_root: str | os.PathLike[str], sam
     or, when ``on_bad`` is given, is passed to it (which may raise) and not yielded."""
     data = CulaneDataset(data_root)
     pre = backends[0].sidecar.pre
+    for backend in backends:
+        require_lanes(backend, "lane scoring")
     for other in backends[1:]:
         if other.sidecar.pre != pre:
             raise DataError(other.path, f"preprocessing differs from {backends[0].path}'s: the two cannot be compared image by image")
@@ -77,25 +83,21 @@ def predict_many(backends: list[Backend], data_root: str | os.PathLike[str], sam
         from tqdm import tqdm
 
         bar = tqdm(total=len(samples), desc=f"evaluate ({', '.join(b.name for b in backends)})", unit="img", leave=False)
-    with ThreadPoolExecutor(max_workers=1) as reader:
-        pending = reader.submit(load, chunks[0]) if chunks else None
-        for k, whole in enumerate(chunks):
-            chunk, batch = pending.result()  # type: ignore[union-attr]
-            pending = reader.submit(load, chunks[k + 1]) if k + 1 < len(chunks) else None
-            if batch is None:
-                if bar:
-                    bar.update(len(whole))
-                continue
-            per_backend = []
-            for backend, decoder in zip(backends, decoders):
-                outputs = backend.infer(batch)
-                seg, exist = probabilities(outputs)
-                per_backend.append((outputs, seg, exist, decoder))
-            for j, sample in enumerate(chunk):
-                yield sample, [(decoder(seg[j], exist[j]), {kind: v[j] for kind, v in outputs.items()})
-                               for outputs, seg, exist, decoder in per_backend]
+    for whole, (chunk, batch) in zip(chunks, read_ahead(chunks, load)):
+        if batch is None:
             if bar:
                 bar.update(len(whole))
+            continue
+        per_backend = []
+        for backend, decoder in zip(backends, decoders):
+            outputs = backend.infer(batch)
+            seg, exist = probabilities(outputs)
+            per_backend.append((outputs, seg, exist, decoder))
+        for j, sample in enumerate(chunk):
+            yield sample, [(decoder(seg[j], exist[j]), {kind: v[j] for kind, v in outputs.items()})
+                           for outputs, seg, exist, decoder in per_backend]
+        if bar:
+            bar.update(len(whole))
     if bar:
         bar.close()
 
@@ -238,7 +240,8 @@ def _parser() -> Parser:
     parser = Parser(prog="python -m runtime.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="a deployed artifact with its .json sidecar")
     parser.add_argument("--data-root", required=True)
-    parser.add_argument("--list", action="append", default=[], help="list (repeatable); default: ROOT/list/test_split/*")
+    parser.add_argument("--list", action="append", default=[], help="list (repeatable); default: ROOT/list/test_split/* "
+                        "(a marking model: one list, default ROOT/list/test_gt.txt)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--device", default="cpu", choices=DEVICES)
     parser.add_argument("--threads", type=positive_int)
@@ -273,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.pred_dir:
             check_output_dir(args.pred_dir, "prediction folder", inputs)  # never into the data root: it holds the annotations
         backend = load_backend(args.model, args.backend, args.device, args.threads)
+        if not backend.sidecar.table.existence:  # a marking model: mIoU at full label resolution
+            from runtime.evaluate_markings import run
+
+            return run(args, backend)
         per_list = read_lists(resolve_lists(args.data_root, args.list), args.max_images)
         samples = distinct(per_list)
         missing = check_files_exist(args.data_root, samples)

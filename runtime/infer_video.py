@@ -1,4 +1,4 @@
-"""Run a deployed lane model on a video: lanes drawn on every frame, honest per-frame latency.
+"""Run a deployed model on a video: lanes (or a marking model's classes) drawn on every frame, honest per-frame latency.
 
     python runtime/infer_video.py --model M --video IN.mp4 --out OUT.mp4 --report R.json
         [--backend auto|onnxruntime|tensorrt|torch] [--device auto|cpu|cuda|tensorrt] [--threads N]
@@ -27,6 +27,11 @@ statistics per column and ``loop_fps``), ``records``, and with ``--gt`` an ``acc
 (``DIR/<nnnnn>.lines.txt`` per frame, in frame pixels, optionally ordered by ``DIR/list.txt``);
 lanes are scored in the model's source geometry (GT mapped through the frame policy) with the
 official CULane counting, so a 1640x590 video is scored exactly as CULane images are.
+
+A marking model (sidecar ``class_table`` without lanes, e.g. ``apolloscape``) decodes no lanes:
+``postprocess`` is the argmax class map, and the writer blends the classes other than ``void``
+onto the frame in the table's colours, with a legend of the classes present (top right;
+:class:`runtime.class_map.ClassOverlay`). ``--gt`` (lane ground truth) is refused for it.
 
 Before the model is loaded: the video must be a video (a still image is refused with one line:
 this command runs videos), and the report, its .csv and the output video must be writable where
@@ -59,10 +64,11 @@ from typing import Any
 import numpy as np
 
 from runtime.affinity import CorePlan, pin_current_thread, pinned, plan_cores, restored_affinity
-from runtime.artifacts import library_versions, now
+from runtime.artifacts import library_versions, now, read_sidecar
 from runtime.atomic import atomic_write_json, atomic_write_text
 from runtime.cli import Parser, check_output_file, fail, non_negative_int, positive_int, with_sidecars
 from runtime.backends import BACKENDS, DEVICES, Backend, load_backend, probabilities
+from runtime.class_map import ClassOverlay, class_map
 from runtime.culane_metric import Counts, count_image
 from runtime.decode import DecodedLane, LaneDecoder
 from runtime.draw import draw_hud, draw_lanes, hud_lines
@@ -82,15 +88,21 @@ VERSION_PACKAGES = ("numpy", "opencv-python-headless", "opencv-python", "onnxrun
 # --------------------------------------------------------------------------------------------
 # Per-frame work
 # --------------------------------------------------------------------------------------------
+Overlay = list[DecodedLane] | ClassOverlay
+"""What the writer draws on a frame: lanes in frame pixels, or a marking model's class map."""
+
+
 class Pipeline:
-    """Frame -> lanes: frame policy, preprocessing, backend, probabilities + decoding, mapping back."""
+    """Frame -> lanes: frame policy, preprocessing, backend, probabilities + decoding, mapping back
+    (a marking model: frame -> its class map, no lanes)."""
 
     def __init__(self, backend: Backend, policy: FramePolicy, cores: frozenset[int] | None = None) -> None:
         self.backend = backend
         self.policy = policy
         self.cores = cores  # the model thread's CPU cores (runtime.affinity; None: not pinned)
         self.pre = backend.sidecar.pre
-        self.decoder = LaneDecoder(self.pre, backend.sidecar.decode_params)
+        self.table = backend.sidecar.table
+        self.decoder = LaneDecoder(self.pre, backend.sidecar.decode_params) if self.table.existence else None
         self.batch = np.empty((1, 3, self.pre.net_height, self.pre.net_width), dtype=np.float32)
 
     def preprocess(self, image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -101,10 +113,19 @@ class Pipeline:
         self.pre.normalize(self.policy.to_net(image), out=out[0])
         return out
 
+    def postprocess(self, outputs: dict[str, np.ndarray]) -> tuple[list[DecodedLane], Overlay]:
+        """One image's outputs -> (lanes in source pixels, what the writer draws): the lanes in frame
+        pixels, or for a marking model no lanes and its class map (argmax at the network size)."""
+        seg, exist = probabilities(outputs)
+        if self.decoder is None:
+            return [], ClassOverlay(class_map(seg[0]), self.policy, self.table)
+        lanes = self.decoder(seg[0], exist[0])
+        return lanes, [DecodedLane(lane.lane_id, self.policy.points_to_frame(lane.points)) for lane in lanes]
+
     def __call__(self, image: np.ndarray, prepared: np.ndarray | None = None, prepare_ms: float = 0.0
-                 ) -> tuple[list[DecodedLane], list[DecodedLane], dict[str, float]]:
-        """(H, W, 3) uint8 frame -> (lanes in source pixels, lanes in frame pixels, times in ms).
-        ``prepared``: its network input made ahead (by the reader thread, in ``prepare_ms``)."""
+                 ) -> tuple[list[DecodedLane], Overlay, dict[str, float]]:
+        """(H, W, 3) uint8 frame -> (lanes in source pixels, the frame's overlay (:meth:`postprocess`),
+        times in ms). ``prepared``: its network input made ahead (by the reader thread, in ``prepare_ms``)."""
         if prepared is None:
             with Stopwatch() as t_pre:
                 prepared = self.preprocess(image, self.batch)
@@ -114,9 +135,7 @@ class Pipeline:
             outputs = self.backend.infer(prepared)
         device_ms = self.backend.last_device_times.get("compute_ms")
         with Stopwatch() as t_post:
-            seg, exist = probabilities(outputs)
-            lanes = self.decoder(seg[0], exist[0])
-            in_frame = [DecodedLane(lane.lane_id, self.policy.points_to_frame(lane.points)) for lane in lanes]
+            lanes, in_frame = self.postprocess(outputs)
         times = {"preprocess": prepare_ms, "infer_host": t_inf.ms}
         if device_ms is not None:
             times["infer_device"] = float(device_ms)
@@ -125,10 +144,14 @@ class Pipeline:
         return lanes, in_frame, times
 
 
-def render(item: tuple[np.ndarray, list[DecodedLane], list[str]]) -> np.ndarray:
-    """Writer-thread rendering of one queued (frame, lanes in frame pixels, HUD lines)."""
-    frame, lanes, hud = item
-    return draw_hud(draw_lanes(frame, lanes), hud)
+def render(item: tuple[np.ndarray, Overlay, list[str]]) -> np.ndarray:
+    """Writer-thread rendering of one queued (frame, overlay: lanes in frame pixels or a class map, HUD lines)."""
+    frame, overlay, hud = item
+    if isinstance(overlay, ClassOverlay):
+        overlay.draw(frame)
+    else:
+        draw_lanes(frame, overlay)
+    return draw_hud(frame, hud)
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,7 +321,7 @@ def build_meta(args: argparse.Namespace, backend: Backend, reader: FrameReader, 
     model = sidecar.model
     return {
         "model": str(args.model), "model_name": model.get("name"), "arch": model.get("arch"), "role": model.get("role"),
-        "params": model.get("params"), "model_bytes": Path(backend.path).stat().st_size,
+        "params": model.get("params"), "model_bytes": Path(backend.path).stat().st_size, "classes": sidecar.class_table,
         "precision": sidecar.precision, "format": sidecar.format, "backend": backend.name, "device": backend.device,
         "device_name": backend.device_name, "input_shape": [1, 3, pre.net_height, pre.net_width],
         "threads": result.trial["chosen"] if result.trial and result.trial["chosen"] else args.threads,
@@ -323,7 +346,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="a deployed artifact (.onnx, .engine, .pt2) with its .json sidecar")
     parser.add_argument("--video", required=True, help="input video (any size; see runtime/frame_policy.py). A still image "
                         "is refused with one line: for images use python -m runtime.evaluate or runtime.contact_sheet")
-    parser.add_argument("--out", help="output video (.mp4, mp4v) with lanes and HUD drawn")
+    parser.add_argument("--out", help="output video (.mp4, mp4v) with lanes (a marking model: classes) and HUD drawn")
     parser.add_argument("--report", required=True, help="latency report (.json; a .csv of per-frame records beside it)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
     parser.add_argument("--device", default="auto", choices=DEVICES)
@@ -337,7 +360,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "0: OpenCV's default, one per core)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin threads to cores (default on a CPU, when the "
                         "model leaves a core free: reader and writer on the last core, the model on the others; runtime/affinity.py)")
-    parser.add_argument("--gt", help="per-frame ground truth folder (the synthetic drive's <video>_gt) -> F1")
+    parser.add_argument("--gt", help="per-frame ground truth folder (the synthetic drive's <video>_gt) -> F1 (lane models)")
     parser.add_argument("--no-video", action="store_true", help="do not write an output video")
     args = parser.parse_args(argv)
     if not args.no_video and not args.out:
@@ -362,6 +385,9 @@ def check_paths(args: argparse.Namespace) -> None:
         check_output_file(args.out, "output video", inputs)
     if args.gt and not Path(args.gt).is_dir():
         raise DataError(args.gt, "ground-truth folder not found")
+    if args.gt and Path(args.model).is_file() and not (table := read_sidecar(args.model).table).existence:
+        raise DataError(args.model, f"--gt scores lanes, and this is a {table.task} model ({table.name!r} classes): "
+                                    "score it on labelled images with python -m runtime.evaluate (mIoU)")
 
 
 def effective_warmup(requested: int, expected: int | None) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.atomic import atomic_write_text
-from runtime.backends import add_model_arguments, load_backend, probabilities
+from runtime.backends import add_model_arguments, load_backend, probabilities, require_lanes
 from runtime.cli import Parser, check_output_file, positive_int, run_main
 from runtime.culane import read_image
 from runtime.decode import DecodedLane, LaneDecoder
@@ -46,6 +46,7 @@ def predict_file(model: str, root: Path, gt_path: Path, max_images: int | None =
         if not (root / entry["raw_file"]).is_file():
             raise DataError(gt_path, f"image {root / entry['raw_file']} not found", line=line)
     runner = load_backend(model, backend, device)
+    require_lanes(runner, "runtime.predict_tusimple")
     decoder = LaneDecoder(runner.sidecar.pre, runner.sidecar.decode_params)
     from tqdm import tqdm
 

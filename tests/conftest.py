@@ -61,3 +61,30 @@ def trained_tiny_onnx(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFacto
     onnx_path = out / "student.onnx"
     export_checkpoint(out / "last.pt", onnx_path, parity_count=4, save_pt2=False)
     return onnx_path
+
+
+@pytest.fixture(scope="session")
+def marking_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny marking dataset (ApolloScape classes, 160x90): 6 train, 2 val = 2 test images with labels (read-only)."""
+    from tests.training.test_marking_classes import marking_root
+
+    return marking_root(tmp_path_factory.mktemp("marking") / "marks")
+
+
+@pytest.fixture(scope="session")
+def marking_onnx(marking_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A marking ERFNet (36 classes, 64x32, 2 iterations) exported: ``marks.onnx`` (fixed batch 1) and
+    ``marks.pt2``, each with its sidecar."""
+    from export.to_onnx import export_checkpoint
+    from tests.training.test_marking_classes import MARKING
+    from training.config import load_config
+    from training.distributed import Dist
+    from training.train import Trainer
+
+    out = tmp_path_factory.mktemp("marking-onnx")
+    cfg = load_config(Path(__file__).resolve().parents[1] / "training/configs/synthetic/erfnet.yaml",
+                      [f"dataset.root={marking_dataset}", f"output.dir={out}", *TINY_TRAIN, *MARKING, "train.iterations=2",
+                       "train.val_every=2", "train.checkpoint_every=2"])
+    Trainer(cfg, Dist()).run()
+    export_checkpoint(out / "last.pt", out / "marks.onnx", parity_count=2)
+    return out / "marks.onnx"

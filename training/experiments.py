@@ -89,6 +89,11 @@ def load_experiment(path: str | Path) -> dict[str, Any]:
     spec.setdefault("lgad_overrides", [])  # the LGAD teacher must see the student's input size too
     spec.setdefault("runs_dir", "runs/experiments")
     spec.setdefault("report_dir", "reports")
+    spec.setdefault("task", "lanes")
+    if spec["task"] not in REPORT_FILES:
+        raise ConfigError(f"{path}: task {spec['task']!r}: expected one of {', '.join(REPORT_FILES)}")
+    if spec["task"] == "markings" and spec.get("extra_eval"):
+        raise ConfigError(f"{path}: extra_eval scores lanes (CULane-format roots): not for a marking experiment")
     return spec
 
 
@@ -114,13 +119,16 @@ def train(config: str, out: Path, overrides: list[str]) -> Path:
     return out / "best.pt"
 
 
-def _report(ckpt: Path, extra: str | None = None) -> Path:
-    return ckpt.parent / (f"eval_{extra}" if extra else "eval_test") / "f1.json"
+REPORT_FILES = {"lanes": "f1.json", "markings": "miou.json"}  # task -> what training.evaluate writes
 
 
-def _evaluated(ckpt: Path, extra: str | None = None) -> bool:
+def _report(ckpt: Path, extra: str | None = None, file: str = "f1.json") -> Path:
+    return ckpt.parent / (f"eval_{extra}" if extra else "eval_test") / file
+
+
+def _evaluated(ckpt: Path, extra: str | None = None, file: str = "f1.json") -> bool:
     """The checkpoint's report exists and is newer than it."""
-    report = _report(ckpt, extra)
+    report = _report(ckpt, extra, file)
     return ckpt.exists() and report.exists() and report.stat().st_mtime >= ckpt.stat().st_mtime
 
 
@@ -133,32 +141,33 @@ def extra_sets(spec: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return sets
 
 
-def evaluate(ckpt: Path, extra: tuple[str, tuple[str, str]] | None = None) -> dict[str, Any]:
-    """The test split's report, or with ``extra`` = (name, (root, list)) that set's."""
+def evaluate(ckpt: Path, extra: tuple[str, tuple[str, str]] | None = None, file: str = "f1.json") -> dict[str, Any]:
+    """The test split's report, or with ``extra`` = (name, (root, list)) that set's; ``file``: the
+    report ``training.evaluate`` writes (``f1.json``, or ``miou.json`` for marking models)."""
     name = extra[0] if extra else None
-    if not _evaluated(ckpt, name):
-        cmd = [sys.executable, "-m", "training.evaluate", "--ckpt", str(ckpt), "--out", str(_report(ckpt, name).parent)]
+    if not _evaluated(ckpt, name, file):
+        cmd = [sys.executable, "-m", "training.evaluate", "--ckpt", str(ckpt), "--out", str(_report(ckpt, name, file).parent)]
         if extra:
             cmd += ["--data-root", extra[1][0], "--list", extra[1][1]]
         _run(cmd, ckpt.parent / "eval.log")
-    return json.loads(_report(ckpt, name).read_text())
+    return json.loads(_report(ckpt, name, file).read_text())
 
 
-def finished(ckpt: Path, extras: dict[str, tuple[str, str]] | None = None) -> dict[str, Any] | None:
+def finished(ckpt: Path, extras: dict[str, tuple[str, str]] | None = None, file: str = "f1.json") -> dict[str, Any] | None:
     """The test report of a completed run whose evaluations are all up to date, else None;
     the extra sets' reports under ``"extra"``."""
     names = list(extras or {})
-    done = (ckpt.parent / "train_summary.json").exists() and all(_evaluated(ckpt, n) for n in [None, *names])
+    done = (ckpt.parent / "train_summary.json").exists() and all(_evaluated(ckpt, n, file) for n in [None, *names])
     if not done:
         return None
-    report = json.loads(_report(ckpt).read_text())
-    report["extra"] = {n: json.loads(_report(ckpt, n).read_text()) for n in names}
+    report = json.loads(_report(ckpt, None, file).read_text())
+    report["extra"] = {n: json.loads(_report(ckpt, n, file).read_text()) for n in names}
     return report
 
 
-def evaluate_all(ckpt: Path, extras: dict[str, tuple[str, str]]) -> dict[str, Any]:
-    report = evaluate(ckpt)
-    report["extra"] = {name: evaluate(ckpt, (name, where)) for name, where in extras.items()}
+def evaluate_all(ckpt: Path, extras: dict[str, tuple[str, str]], file: str = "f1.json") -> dict[str, Any]:
+    report = evaluate(ckpt, None, file)
+    report["extra"] = {name: evaluate(ckpt, (name, where), file) for name, where in extras.items()}
     return report
 
 
@@ -172,6 +181,7 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
     chosen = {k for k in spec["methods"] if not only or k in only}
     results: dict[str, Any] = {"teacher": None, "methods": {}}
     extras = extra_sets(spec)
+    file = REPORT_FILES[spec.get("task", "lanes")]
     start = time.perf_counter()
 
     def say(text: str) -> None:
@@ -179,7 +189,7 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
 
     say(f"teacher: {spec['teacher']}")
     teacher_ckpt = train(spec["teacher"], runs / "teacher", spec["teacher_overrides"])
-    results["teacher"] = evaluate_all(teacher_ckpt, extras)
+    results["teacher"] = evaluate_all(teacher_ckpt, extras, file)
     lgad_ckpt = None
     if any(m and "lgad" in (m.get("method") or []) for k, m in spec["methods"].items() if k in chosen):
         if not spec.get("lgad_teacher"):
@@ -190,7 +200,7 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
         for seed in all_seeds:
             out = runs / name / f"seed{seed}"
             if name not in chosen or seed not in chosen_seeds:
-                report = finished(out / "best.pt", extras)
+                report = finished(out / "best.pt", extras, file)
                 if report is not None:
                     results["methods"].setdefault(name, {})[seed] = report
                 continue
@@ -202,7 +212,7 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
                     section["lgad_teacher"] = str(lgad_ckpt)
                 overrides.append("distill=" + json.dumps(section))
             say(f"{name} seed {seed}")
-            results["methods"].setdefault(name, {})[seed] = evaluate_all(train(spec["student"], out, overrides), extras)
+            results["methods"].setdefault(name, {})[seed] = evaluate_all(train(spec["student"], out, overrides), extras, file)
     say("done")
     return results
 
@@ -295,10 +305,11 @@ def set_totals(results: dict[str, Any]) -> list[tuple[str, str, list[float]]]:
     return out
 
 
-def comparison_plot(panels: list[tuple[str, list[tuple[str, str, list[float]]], list[dict[str, Any]]]], path: Path, title: str) -> None:
-    """One row per evaluation set: total F1 per model (bar = mean, dots = seeds, whisker = std) and
+def comparison_plot(panels: list[tuple[str, list[tuple[str, str, list[float]]], list[dict[str, Any]]]], path: Path, title: str,
+                    metric: str = "total F1") -> None:
+    """One row per evaluation set: ``metric`` (%) per model (bar = mean, dots = seeds, whisker = std) and
     the paired difference to the student alone (dot = mean of per-seed differences, thick = 95 %
-    interval over seeds, thin = over test images)."""
+    interval over seeds, thin = over test images where a row has ``image_ci``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -317,20 +328,21 @@ def comparison_plot(panels: list[tuple[str, list[tuple[str, str, list[float]]], 
             left.text(i, max(values) + 0.6, f"{means[i]:.1f}", ha="center", fontsize=8)
         left.set_xticks(range(len(totals)), [label.replace("ERFNet-", "").replace(" (", "\n(") for _, label, _ in totals],
                         fontsize=7, rotation=30, ha="right")
-        left.set_ylabel("total F1 (%)")
-        left.set_title(f"{name}: F1 per model", fontsize=10)
+        left.set_ylabel(f"{metric} (%)")
+        left.set_title(f"{name}: {metric} per model", fontsize=10)
         left.grid(axis="y", alpha=0.3)
         y = np.arange(len(paired))[::-1]
         for yi, r in zip(y, paired):
             right.plot(r["seed_ci"], [yi, yi], color="#dd8452", linewidth=5, alpha=0.7, label="over seeds" if yi == y[0] else None)
-            right.plot(r["image_ci"], [yi - 0.2, yi - 0.2], color="#333333", linewidth=1.2, label="over test images" if yi == y[0] else None)
+            if r.get("image_ci"):
+                right.plot(r["image_ci"], [yi - 0.2, yi - 0.2], color="#333333", linewidth=1.2, label="over test images" if yi == y[0] else None)
             right.plot([r["diff"]], [yi], "ko", markersize=4)
         right.axvline(0, color="k", linewidth=0.8)
         right.set_ylim(-0.7, max(len(paired), 1) - 0.3)
         if paired:
             right.legend(fontsize=7, loc="lower right")
         right.set_yticks(y, [r["algorithm"].replace("ERFNet-", "") for r in paired], fontsize=7)
-        right.set_xlabel("F1 points vs the student alone")
+        right.set_xlabel(f"{metric} points vs the student alone")
         right.set_title(f"{name}: paired difference, 95 % intervals", fontsize=10)
         right.grid(axis="x", alpha=0.3)
     fig.suptitle(title)
@@ -453,7 +465,15 @@ def main(argv: list[str] | None = None) -> int:
         check_output_dir(spec["runs_dir"], "runs folder")
         check_output_dir(spec["report_dir"], "report folder")
         results = run_grid(spec, args.only, args.seeds)
-        rows = write_report(results, Path(spec["report_dir"]), f"Distillation on {Path(spec['runs_dir']).parent.name}")
+        title = f"Distillation on {Path(spec['runs_dir']).parent.name}"
+        if spec["task"] == "markings":
+            from training.marking_report import write_marking_report
+
+            for line in write_marking_report(results, Path(spec["report_dir"]), title):
+                print(line)
+            print(f"report: {Path(spec['report_dir']) / 'distillation.md'}")
+            return 0
+        rows = write_report(results, Path(spec["report_dir"]), title)
     except (ConfigError, DataError, OSError, RuntimeError) as err:
         return fail(err)
     for r in rows:

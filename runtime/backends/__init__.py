@@ -1,8 +1,8 @@
 """Inference backends behind one small interface.
 
 A backend runs a deployed artifact on a batch of preprocessed images (N, 3, h, w) float32 and
-returns the outputs by *kind* (``seg_prob`` or ``seg_logits``, ``exist_prob``), as named in the
-artifact's sidecar. :func:`load_backend` picks the implementation from the artifact's format:
+returns the outputs by *kind* (``seg_prob`` or ``seg_logits``, and ``exist_prob`` for a lane model;
+a marking model has no ``exist_prob``), as named in the artifact's sidecar. :func:`load_backend` picks the implementation from the artifact's format:
 
 ========================  ==========================================  ======================
 artifact (sidecar format)  backends                                    devices
@@ -47,10 +47,19 @@ class Backend(Protocol):
         ...
 
 
-def probabilities(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(seg_prob (N, C, h, w), exist_prob (N, L)) from a backend's outputs, softmax applied if needed."""
+def probabilities(outputs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """(seg_prob (N, C, h, w), exist_prob (N, L) or None for a model without an existence head, a
+    marking model) from a backend's outputs, softmax applied if needed."""
     seg = outputs["seg_prob"] if "seg_prob" in outputs else softmax(outputs["seg_logits"].astype(np.float32), axis=1)
-    return seg, outputs["exist_prob"]
+    return seg, outputs.get("exist_prob")
+
+
+def require_lanes(backend: Backend, command: str) -> None:
+    """:class:`DataError` naming the model when its class table has no lanes to decode (a marking model)."""
+    table = backend.sidecar.table
+    if not table.existence:
+        raise DataError(backend.path, f"a {table.task} model ({table.name!r} classes, class maps without lanes): "
+                                      f"{command} decodes lanes; see the marking model's own commands")
 
 
 def run_checked(path: Path, sidecar: Sidecar, batch: np.ndarray, run: Callable[[np.ndarray], list[np.ndarray]],

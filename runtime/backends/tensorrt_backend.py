@@ -2,8 +2,11 @@
 events around every stage, and optional CUDA-graph replay.
 
     backend = load_backend("artifacts/culane/student.fp16.engine", cuda_graph=True)
-    out = backend.infer(batch)          # (N, 3, h, w) float32 -> {"seg_prob": ..., "exist_prob": ...}
+    out = backend.infer(batch)          # (N, 3, h, w) float32 -> {"seg_prob": ..., "exist_prob": ...} (lane model)
     backend.last_device_times           # {"h2d_ms", "compute_ms", "d2h_ms"} of that call (CUDA events)
+
+The engine's outputs are the sidecar's, whatever they are: a marking model's engine has one
+(``seg_prob``, no ``exist_prob``) and runs the same way.
 
 Before deserializing, the engine's sidecar is checked against this machine
 (:func:`engine_compatibility`): a TensorRT engine only runs under the TensorRT version that built

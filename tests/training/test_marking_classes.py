@@ -162,10 +162,18 @@ def test_a_marking_model_trains_distils_and_is_scored(tmp_path):
     assert matrix.sum() == 2 * 32 * 64  # every pixel of both test images at the network size, none ignored here
     assert set(saved["iou"]) == {n for n, e in zip(class_table("apolloscape").names, class_table("apolloscape").evaluated) if e}
 
-    from export.to_onnx import export_checkpoint
+    import onnxruntime as ort
 
-    with pytest.raises(DataError, match="has no export path yet"):
-        export_checkpoint(tmp_path / "student" / "last.pt", tmp_path / "m.onnx", parity_count=1)
+    from export.to_onnx import export_checkpoint
+    from runtime.artifacts import read_sidecar
+
+    # the logits graph (one export; the default probabilities graph: tests/export/test_marking_export.py)
+    export_checkpoint(tmp_path / "student" / "last.pt", tmp_path / "m.onnx", probabilities=False, parity_count=1, save_pt2=False)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    outputs = session.run(None, {"image": np.zeros((1, 3, 32, 64), np.float32)})
+    assert [o.shape for o in outputs] == [(1, 36, 32, 64)]  # class scores, no existence output
+    side = read_sidecar(tmp_path / "m.onnx")
+    assert side.class_table == "apolloscape" and [o["kind"] for o in side.outputs] == ["seg_logits"] and side.extra["parity"]["passed"]
 
 
 def test_the_training_command_trains_a_marking_model_and_says_its_miou(tmp_path, capsys):

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 from runtime.cli import Parser, check_output_dir, check_output_file, fail, non_negative_int, positive_int
 from runtime.errors import DataError
-from training.data.synthetic.dataset import generate_dataset
+from training.data.synthetic.dataset import add_generator_arguments, generate_dataset
 from training.data.synthetic.video import generate_video
 
 
@@ -16,16 +15,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m training.data.synthetic",
         description="Generate a synthetic road-scene dataset in the CULane layout (and optionally a drive video).",
     )
-    parser.add_argument("--out", required=True, help="dataset root to write (e.g. data/culane-synth)")
+    add_generator_arguments(parser, "data/culane-synth")
     parser.add_argument("--train", type=non_negative_int, default=1000, help="training images")
     parser.add_argument("--val", type=non_negative_int, default=200, help="validation images")
     parser.add_argument("--test-per-category", type=non_negative_int, default=100, help="test images per CULane category (9 categories)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=positive_int, default=len(os.sched_getaffinity(0)), help="worker processes (default: usable CPUs)")
-    parser.add_argument("--force", action="store_true", help="replace a dataset generated with other parameters")
     parser.add_argument("--video", help="also render a continuous drive to this .mp4 path")
     parser.add_argument("--frames", type=positive_int, default=900, help="frames of the drive video (30 fps)")
-    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.video and not args.video.lower().endswith(".mp4"):

@@ -18,6 +18,7 @@ its presence means the dataset is complete.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -27,11 +28,13 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import cv2
 import numpy as np
 
 from runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from runtime.cli import positive_int
 from runtime.culane import CATEGORIES, split_list_name
 from runtime.lines import format_lines
 from runtime.parallel import worker_context
@@ -39,6 +42,8 @@ from training.data.synthetic.render import render_scene
 from training.data.synthetic.scene import TRAIN_MIX, sample_scene
 
 log = logging.getLogger(__name__)
+J = TypeVar("J")
+R = TypeVar("R")
 
 GENERATOR_VERSION = 2  # 2: CULane rig (hood, margins, overlay, lens), roadside, vehicles, textured tarmac
 SPLITS = ("train", "val", "test")
@@ -147,19 +152,11 @@ def _read_params(path: Path) -> dict | None:
         return None
 
 
-def generate_dataset(
-    out: str | os.PathLike[str],
-    train: int,
-    val: int,
-    test_per_category: int,
-    seed: int = 0,
-    workers: int | None = None,
-    force: bool = False,
-    progress: bool = True,
-) -> dict:
-    """Generate (or resume, or confirm up to date) a synthetic CULane dataset; returns the manifest."""
-    root = Path(out)
-    params = {"train": train, "val": val, "test_per_category": test_per_category, "seed": seed, "version": GENERATOR_VERSION}
+def claim_root(root: Path, params: dict, force: bool, remove_owned: Callable[[Path], None]) -> dict | None:
+    """Make ``root`` ours for a dataset of ``params``: the manifest if it is already complete (nothing to
+    do), else None after clearing what another run left (``force`` or other parameters) and writing the
+    partial marker. Refuses a folder that holds something else, or a dataset of other parameters
+    without ``force`` (FileExistsError)."""
     existing = _read_params(root / MANIFEST)
     if existing == params and not force:
         log.info("%s is up to date (%s)", root, MANIFEST)
@@ -175,36 +172,75 @@ def generate_dataset(
             f"({existing or partial}); pass --force to replace it, or choose another --out"
         )
     if ours and (force or stale):
-        _remove_owned(root)
+        remove_owned(root)
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(root / PARTIAL, {"params": params})
+    return None
 
-    jobs = plan(root, train, val, test_per_category, seed)
-    workers = workers or len(os.sched_getaffinity(0))
+
+def run_jobs(make: Callable[[J], R], jobs: list[J], workers: int, desc: str, progress: bool) -> tuple[list[R], float]:
+    """``make`` of every job, in order, on ``workers`` processes (a tqdm bar with ``progress``);
+    the results and the seconds it took."""
     start = time.perf_counter()
-    results: list[Result] = []
+    results: list[R] = []
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(jobs), desc="synthetic CULane", unit="img")
+        bar = tqdm(total=len(jobs), desc=desc, unit="img")
     if workers <= 1:
         for job in jobs:
-            results.append(make_image(job))
+            results.append(make(job))
             if bar:
                 bar.update()
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=worker_context(), initializer=_worker_init) as pool:
-            for result in pool.map(make_image, jobs, chunksize=8):
+            for result in pool.map(make, jobs, chunksize=8):
                 results.append(result)
                 if bar:
                     bar.update()
     if bar:
         bar.close()
-    elapsed = time.perf_counter() - start
+    return results, time.perf_counter() - start
 
+
+def finish(root: Path, manifest: dict) -> dict:
+    """Write the manifest (the dataset is complete) and drop the partial marker."""
+    atomic_write_json(root / MANIFEST, manifest)
+    (root / PARTIAL).unlink(missing_ok=True)
+    return manifest
+
+
+def add_generator_arguments(parser: argparse.ArgumentParser, example: str) -> None:
+    """The options every synthetic generator's command line has: --out (``example``), --seed, --workers, --force, --no-progress."""
+    parser.add_argument("--out", required=True, help=f"dataset root to write (e.g. {example})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=positive_int, default=len(os.sched_getaffinity(0)), help="worker processes (default: usable CPUs)")
+    parser.add_argument("--force", action="store_true", help="replace a dataset generated with other parameters")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def generate_dataset(
+    out: str | os.PathLike[str],
+    train: int,
+    val: int,
+    test_per_category: int,
+    seed: int = 0,
+    workers: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Generate (or resume, or confirm up to date) a synthetic CULane dataset; returns the manifest."""
+    root = Path(out)
+    params = {"train": train, "val": val, "test_per_category": test_per_category, "seed": seed, "version": GENERATOR_VERSION}
+    done = claim_root(root, params, force, _remove_owned)
+    if done is not None:
+        return done
+    jobs = plan(root, train, val, test_per_category, seed)
+    workers = workers or len(os.sched_getaffinity(0))
+    results, elapsed = run_jobs(make_image, jobs, workers, "synthetic CULane", progress)
     write_lists(root, jobs, results)
-    manifest = {
+    return finish(root, {
         "synthetic": True,
         "generator": "training.data.synthetic",
         "params": params,
@@ -218,10 +254,7 @@ def generate_dataset(
         "seconds": round(elapsed, 2),
         "workers": workers,
         "ms_per_image_per_worker": round(1000 * elapsed * workers / max(1, len(jobs)), 2),
-    }
-    atomic_write_json(root / MANIFEST, manifest)
-    (root / PARTIAL).unlink(missing_ok=True)
-    return manifest
+    })
 
 
 def write_lists(root: Path, jobs: list[Job], results: list[Result]) -> None:

@@ -18,6 +18,9 @@ import numpy as np
 
 from training.data.lane_label import draw_label
 from training.data.synthetic.geometry import Camera
+from training.data.synthetic.marking_labels import (
+    DECAL_CLASSES, STOP_LINE, ZEBRA, clear_changed, fill_id, keep_visible, line_class, train_id,
+)
 from training.data.synthetic.primitives import ONE, SHIFT, box, distances, fill, ground_quad, strip
 from training.data.synthetic.rig import Lens, draw_hood, draw_overlay, margin_mask
 from training.data.synthetic.roadside import (
@@ -41,6 +44,7 @@ class Rendered:
     image: np.ndarray
     lanes: dict[int, np.ndarray]
     label: np.ndarray
+    classes: np.ndarray | None = None  # (H, W) uint8 ApolloScape train IDs of the visible markings (render_scene(classes=True))
 
     @property
     def exist(self) -> tuple[int, int, int, int]:
@@ -173,14 +177,16 @@ def painted_intervals(m: Marking, near: float, travelled: float) -> list[tuple[f
     return out
 
 
-def paint_markings(scene: Scene, cam: Camera, white: np.ndarray, yellow: np.ndarray) -> None:
-    """Longitudinal lines; the alpha of a line is 255 * (1 - wear)."""
+def paint_markings(scene: Scene, cam: Camera, white: np.ndarray, yellow: np.ndarray, classes: np.ndarray | None = None) -> None:
+    """Longitudinal lines; the alpha of a line is 255 * (1 - wear). ``classes``: also their train IDs
+    (:mod:`~training.data.synthetic.marking_labels`)."""
     road = scene.road
     near = cam.nearest_visible * 0.97
     for m in scene.markings:
         if not m.painted:
             continue
         layer = yellow if m.color == YELLOW else white
+        cid = train_id(line_class(m)) if classes is not None else 0
         offsets = [m.index * road.lane_width]
         if m.double:
             gap = m.paint_width + 0.12
@@ -188,7 +194,10 @@ def paint_markings(scene: Scene, cam: Camera, white: np.ndarray, yellow: np.ndar
         for a, b in painted_intervals(m, near, scene.travelled):
             z = distances(a, b)
             for off in offsets if len(z) >= 2 else []:
-                fill(layer, strip(cam, road, off, m.paint_width / 2, z), 255 * (1.0 - m.wear))
+                polygon = strip(cam, road, off, m.paint_width / 2, z)
+                fill(layer, polygon, 255 * (1.0 - m.wear))
+                if classes is not None:
+                    fill_id(classes, polygon, cid)
 
 
 def _arrow_outline(kind: str) -> np.ndarray:
@@ -203,21 +212,39 @@ def _arrow_outline(kind: str) -> np.ndarray:
     return turn
 
 
-def paint_decal(scene: Scene, cam: Camera, white: np.ndarray, decal: Decal) -> None:
-    """An arrow or a word drawn top-down, then warped onto its ground rectangle."""
-    z0, z1 = decal.distance, decal.distance + decal.length
-    centre = float(scene.road.lateral(decal.lateral, np.array((z0 + z1) / 2)))
-    quad = ground_quad(cam, centre - decal.width / 2, centre + decal.width / 2, z0, z1)
-    cw, ch = max(8, int(decal.width * 40)), max(8, int(decal.length * 40))  # 40 px per metre
+def _decal_canvas(decal: Decal, cw: int, ch: int) -> np.ndarray:
+    """The decal drawn top-down on a (ch, cw) uint8 canvas (255 paint): an arrow (one direction or two,
+    ``straight_left`` etc.), a word, a hollow diamond, or transverse speed-reduction bars."""
+    canvas = np.zeros((ch, cw), dtype=np.uint8)
+    scale = np.array([cw - 1, ch - 1])
     if decal.kind == "text":
         font, thick = cv2.FONT_HERSHEY_SIMPLEX, 3
         (tw, th), base = cv2.getTextSize(decal.text, font, 1.0, thick)
         small = np.zeros((th + base + 6, tw + 6), dtype=np.uint8)
         cv2.putText(small, decal.text, (3, th + 3), font, 1.0, 255, thick, cv2.LINE_AA)
-        canvas = cv2.resize(small, (cw, ch), interpolation=cv2.INTER_LINEAR)
-    else:
-        canvas = np.zeros((ch, cw), dtype=np.uint8)
-        fill(canvas, _arrow_outline(decal.kind) * np.array([cw - 1, ch - 1]), 255)
+        return cv2.resize(small, (cw, ch), interpolation=cv2.INTER_LINEAR)
+    if decal.kind == "diamond":
+        rhombus = np.array([[0.5, 0.0], [1.0, 0.5], [0.5, 1.0], [0.0, 0.5]])
+        fill(canvas, rhombus * scale, 255)
+        fill(canvas, (0.5 + (rhombus - 0.5) * 0.7) * scale, 0)
+        return canvas
+    if decal.kind == "reduction":
+        for k in range(4):
+            fill(canvas, box(0.0, k * 0.28, 1.0, k * 0.28 + 0.12) * scale, 255)
+        return canvas
+    for part in decal.kind.split("_"):
+        fill(canvas, _arrow_outline(part) * scale, 255)
+    return canvas
+
+
+def paint_decal(scene: Scene, cam: Camera, white: np.ndarray, decal: Decal, classes: np.ndarray | None = None) -> None:
+    """An arrow, a word, a diamond or bars drawn top-down, then warped onto its ground rectangle
+    (``classes``: its train ID too, where the warped paint is at least half)."""
+    z0, z1 = decal.distance, decal.distance + decal.length
+    centre = float(scene.road.lateral(decal.lateral, np.array((z0 + z1) / 2)))
+    quad = ground_quad(cam, centre - decal.width / 2, centre + decal.width / 2, z0, z1)
+    cw, ch = max(8, int(decal.width * 40)), max(8, int(decal.length * 40))  # 40 px per metre
+    canvas = _decal_canvas(decal, cw, ch)
     x_lo, y_lo = np.maximum(np.floor(quad.min(0)).astype(int), 0)
     x_hi = min(int(np.ceil(quad[:, 0].max())) + 1, white.shape[1])
     y_hi = min(int(np.ceil(quad[:, 1].max())) + 1, white.shape[0])
@@ -226,25 +253,33 @@ def paint_decal(scene: Scene, cam: Camera, white: np.ndarray, decal: Decal) -> N
     src = np.float32([[0, ch - 1], [cw - 1, ch - 1], [cw - 1, 0], [0, 0]])
     warp = cv2.getPerspectiveTransform(src, (quad - [x_lo, y_lo]).astype(np.float32))
     patch = cv2.warpPerspective(canvas, warp, (x_hi - x_lo, y_hi - y_lo), flags=cv2.INTER_LINEAR)
+    if classes is not None:
+        roi = classes[y_lo:y_hi, x_lo:x_hi]
+        roi[patch >= 128] = train_id(DECAL_CLASSES[decal.kind])
     if decal.wear:
         patch = (patch * (1.0 - decal.wear)).astype(np.uint8)
     roi = white[y_lo:y_hi, x_lo:x_hi]
     np.maximum(roi, patch, out=roi)
 
 
-def paint_crossing(scene: Scene, cam: Camera, white: np.ndarray, c: Crossing) -> None:
+def paint_crossing(scene: Scene, cam: Camera, white: np.ndarray, c: Crossing, classes: np.ndarray | None = None) -> None:
     """Zebra stripes, a stop line, and the far side's stop line (straight-road model)."""
     road = scene.road
     lo, hi = scene.road_left * road.lane_width, scene.road_right * road.lane_width
     shift = float(road.lateral(0.0, np.array(c.distance)))
+    shapes = []
     x = lo
     while x + c.stripe_width < hi:
-        fill(white, ground_quad(cam, shift + x, shift + x + c.stripe_width, c.distance, c.distance + c.zebra_depth), 235)
+        shapes.append((ground_quad(cam, shift + x, shift + x + c.stripe_width, c.distance, c.distance + c.zebra_depth), 235, ZEBRA))
         x += 2 * c.stripe_width
     if c.stop_line:
-        fill(white, ground_quad(cam, shift + lo, shift + hi, c.distance - 1.8, c.distance - 1.4), 235)
+        shapes.append((ground_quad(cam, shift + lo, shift + hi, c.distance - 1.8, c.distance - 1.4), 235, STOP_LINE))
     far = c.distance + c.zebra_depth + c.crossing_road_depth
-    fill(white, ground_quad(cam, shift + lo, shift + hi, far, far + 0.4), 200)
+    shapes.append((ground_quad(cam, shift + lo, shift + hi, far, far + 0.4), 200, STOP_LINE))
+    for polygon, alpha, name in shapes:
+        fill(white, polygon, alpha)
+        if classes is not None:
+            fill_id(classes, polygon, train_id(name))
 
 
 def paint_seams(scene: Scene, cam: Camera) -> np.ndarray:
@@ -424,12 +459,13 @@ def sensor(img: np.ndarray, scene: Scene, rng: np.random.Generator) -> np.ndarra
 
 
 # ------------------------------------------------------------------------------------------------
-def render_scene(scene: Scene) -> Rendered:
+def render_scene(scene: Scene, classes: bool = False) -> Rendered:
     """Render one frame (a pure function of the scene).
 
     The pinhole render is padded on every side by what the rig's lens pulls into view, warped
     through the lens to the output frame, and the hood, margins and sensor follow in output
-    coordinates."""
+    coordinates. ``classes``: also the class map of the visible markings
+    (:mod:`~training.data.synthetic.marking_labels`); the picture is the same either way."""
     full = scene.camera
     out_cam = full.scaled(RENDER_SCALE)
     rig = scene.rig
@@ -452,11 +488,12 @@ def render_scene(scene: Scene) -> Rendered:
 
     white = np.zeros((cam.height_px, cam.width), np.uint8)
     yellow = np.zeros_like(white)
-    paint_markings(scene, cam, white, yellow)
+    ids = np.zeros_like(white) if classes else None
+    paint_markings(scene, cam, white, yellow, ids)
     for decal in scene.decals:
-        paint_decal(scene, cam, white, decal)
+        paint_decal(scene, cam, white, decal, ids)
     if scene.crossing is not None:
-        paint_crossing(scene, cam, white, scene.crossing)
+        paint_crossing(scene, cam, white, scene.crossing, ids)
     hz = int(np.clip(np.floor(cam.horizon), 0, cam.height_px - 1))
     ground = img[hz:]
     wear = np.clip(window(bank()[1], rng, ground.shape[:2]) * np.float32(0.9) + np.float32(1.0), 0.0, 1.0)
@@ -464,6 +501,10 @@ def render_scene(scene: Scene) -> Rendered:
     _composite(ground, yellow[hz:], np.array(YELLOW, np.float32), wear)
     if scene.seams:
         _composite(ground, paint_seams(scene, cam)[hz:], np.array(scene.asphalt, np.float32) * 0.45, wear)
+    if ids is not None:
+        ids[:hz] = 0
+        keep_visible(ids[hz:], np.maximum(white[hz:], yellow[hz:]) * wear)
+        painted = img.copy()
 
     if rs is not None:
         draw_roadside_objects(img, cam, scene.road, rs, emissive=emissive)
@@ -480,21 +521,35 @@ def render_scene(scene: Scene) -> Rendered:
         mine: list[tuple[float, float, float]] = []
         draw_vehicle(img, cam, scene.road, v, scene.light.night, sun, mine)
         lamps += [(u, y, r, v.facing < 0) for u, y, r in mine]
+    if ids is not None:
+        clear_changed(ids, painted, img)  # roadside objects and vehicles in front of the paint
     poles = street_lights(cam, scene.road, rs) if rs is not None and scene.light.night else None
     mul, add = light_maps(scene, cam, shadow, rng, emissive, poles)
     img = apply_light(img, scene, mul, add, lamps)
     if lens is not None:
         img = lens.warp(img, (out_cam.height_px, out_cam.width), pad)
+        ids = None if ids is None else lens.warp(ids, (out_cam.height_px, out_cam.width), pad, cv2.INTER_NEAREST)
     if rig is not None and rig.hood is not None:
+        before_hood = img.copy() if ids is not None else None
         draw_hood(img, rig.hood, RENDER_SCALE, out_cam.horizon, scene.light.night, rng)
+        if ids is not None:
+            clear_changed(ids, before_hood, img)
     if rig is not None and rig.margins is not None:
-        img *= margin_mask(rig.margins, img.shape[:2], RENDER_SCALE)[:, :, None]
+        mask = margin_mask(rig.margins, img.shape[:2], RENDER_SCALE)
+        img *= mask[:, :, None]
+        if ids is not None:
+            ids[mask < 0.5] = 0
     noise = np.random.default_rng(scene.noise_seed)
     exposure(img, scene, noise)
     img = cv2.resize(img, (full.width, full.height_px), interpolation=cv2.INTER_LINEAR)
     image = sensor(img, scene, noise)
+    if ids is not None:
+        ids = cv2.resize(ids, (full.width, full.height_px), interpolation=cv2.INTER_NEAREST)
     if rig is not None and rig.overlay is not None:
+        before_overlay = image.copy() if ids is not None else None
         draw_overlay(image, rig.overlay)
+        if ids is not None:
+            clear_changed(ids, before_overlay, image)
 
     lanes = annotate(scene)
-    return Rendered(image=image, lanes=lanes, label=draw_label(lanes, (full.height_px, full.width)))
+    return Rendered(image=image, lanes=lanes, label=draw_label(lanes, (full.height_px, full.width)), classes=ids)

@@ -195,9 +195,11 @@ class Lens:
         beyond = np.maximum.reduce([-su, su - (width - 1), -sv, sv - (height - 1), np.zeros_like(su)])
         return int(np.ceil(beyond.max())) + 2
 
-    def warp(self, img: np.ndarray, out_shape: tuple[int, int] | None = None, pad: int = 0) -> np.ndarray:
+    def warp(self, img: np.ndarray, out_shape: tuple[int, int] | None = None, pad: int = 0,
+             interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
         """Apply the lens to a rendered pinhole image whose pixel (x, y) is output-frame pixel
         (x - pad, y - pad); returns the ``out_shape`` (h, w) output frame (default: img's shape).
+        ``interpolation``: of the image (``cv2.INTER_NEAREST`` for label maps).
         The map is smooth, so it is computed on nodes every 4 px and interpolated bilinearly
         (< 0.01 px off at the render size)."""
         h, w = out_shape or img.shape[:2]
@@ -208,7 +210,7 @@ class Lens:
         fu, fv = np.meshgrid(np.arange(w, dtype=np.float32) / step, np.arange(h, dtype=np.float32) / step)
         mu = cv2.remap((su + pad).astype(np.float32), fu, fv, cv2.INTER_LINEAR)
         mv = cv2.remap((sv + pad).astype(np.float32), fu, fv, cv2.INTER_LINEAR)
-        return cv2.remap(img, mu, mv, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(img, mu, mv, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 # ------------------------------------------------------------------------------------------------
