@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.run import resolve_layout
-from pipeline.stages import STAGES
+from pipeline.stages import SHARED_CLIP, STAGES
 from runtime.artifacts import read_sidecar
 from tests.test_pipeline import pipeline
 
@@ -46,12 +46,14 @@ def test_the_marking_pipeline_trains_deploys_and_scores_by_miou(marking_run):
         evaluation, bench = read(rep / "eval" / f"{deployed}.json"), read(rep / "bench" / f"{deployed}.json")
         assert s["deployed"][deployed]["miou"] == evaluation["miou"] and 0.0 <= evaluation["miou"] <= 1.0
         assert s["deployed"][deployed]["latency_p50_ms"] == bench["summary"]["host"]["p50"]
-    pair = s["paper_pair"]  # ApolloScape's pair: 36 outputs, at the tiny profile's 256x64
-    assert pair["teacher"]["input_shape"] == [1, 3, 64, 256] and pair["teacher"]["arch"] == "pspnet"
-    assert len(read_sidecar(art / "paper" / "teacher.onnx").classes) == 36
+    # the tiny profile times no paper pair (the culane run does; the smoke commands are checked below)
+    assert s["paper_pair"] is None and "paper      skipped: this profile times no paper pair" in r.stdout
     assert s["teacher_vs_student"]["metric"] == "mIoU"
     md = (rep / "SUMMARY.md").read_text()
-    assert "mIoU" in md and "| student_intra_kd |" in md and "43.2" in md and "1692x505" in md
+    assert "mIoU" in md and "| student_intra_kd |" in md and "43.2" in md
+    if SHARED_CLIP.is_file():  # the class map drawn on the real clip (markings have no synthetic drive)
+        video = read(rep / "video" / "dashcam.student.json")
+        assert video["meta"]["classes"] == "apolloscape" and (rep / "video" / "dashcam.student.mp4").stat().st_size > 0
 
 
 def test_a_marking_run_refuses_lane_options(tmp_path):
