@@ -173,11 +173,14 @@ def data_signature(lay: Layout) -> dict[str, Any]:
 
 
 def data_outputs(lay: Layout) -> list[Path]:
-    if lay.markings:
-        last = lay.data_root / "subset.json" if lay.source_root is not None else lay.source_dir / "synthetic.json"
-        return [lay.data_root / "list" / "train_gt.txt", lay.data_root / "list" / "test_gt.txt", last]
-    last = lay.data_root / "subset.json" if lay.source_root is not None else lay.synthetic_video
-    return [lay.data_root / "list" / "train_gt.txt", lay.data_root / "list" / "test.txt", last]
+    """The training list, the test list (markings: ``test_gt.txt``) and what the data stage makes last:
+    a subset's record, the marking generator's manifest, or the synthetic drive."""
+    if lay.source_root is not None:
+        last = lay.data_root / "subset.json"
+    else:
+        last = lay.source_dir / "synthetic.json" if lay.markings else lay.synthetic_video
+    test = "test_gt.txt" if lay.markings else "test.txt"
+    return [lay.data_root / "list" / "train_gt.txt", lay.data_root / "list" / test, last]
 
 
 def data_skip(lay: Layout) -> str | None:

@@ -90,17 +90,23 @@ def change_vs_fp32(name: str, reports: dict[str, dict[str, Any]]) -> dict[str, A
         return None
 
 
+def bench_latency(reports: Path, name: str) -> dict[str, float]:
+    """``latency_p50_ms`` and ``latency_mean_ms`` of a deployed model's benchmark (``bench/<name>.json``; {} without one)."""
+    bench = read_json(reports / "bench" / f"{name}.json")
+    if bench is None:
+        return {}
+    host = bench["summary"]["host"]
+    return {"latency_p50_ms": host["p50"], "latency_mean_ms": host["mean"]}
+
+
 def precisions_section(reports: Path) -> dict[str, Any]:
     out: dict[str, dict[str, Any]] = {}
     evaluations = evaluation_reports(reports / "eval")
     for name, evaluation in evaluations.items():  # e.g. student.int8, student.fp16.engine
         model, _, variant = name.partition(".")
-        bench = read_json(reports / "bench" / f"{name}.json")
         entry = {"f1_total": evaluation["lists"].get("total", {}).get("f1"), "change_vs_fp32": change_vs_fp32(name, evaluations),
-                 "backend": evaluation.get("backend"), "device": evaluation.get("device"), "artifact": evaluation.get("model")}
-        if bench is not None:
-            entry["latency_p50_ms"] = bench["summary"]["host"]["p50"]
-            entry["latency_mean_ms"] = bench["summary"]["host"]["mean"]
+                 "backend": evaluation.get("backend"), "device": evaluation.get("device"), "artifact": evaluation.get("model"),
+                 **bench_latency(reports, name)}
         out.setdefault(model, {})[variant] = entry
     return out
 

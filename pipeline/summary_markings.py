@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.summary import (
-    evaluation_reports, latency_section, ms, paper_markdown, paper_section, pct, read_json, stages_markdown, teacher_vs_student,
+    bench_latency, evaluation_reports, latency_section, ms, paper_markdown, paper_section, pct, read_json, stages_markdown, teacher_vs_student,
     trained_models, video_section, warning_lines,
 )
 
@@ -34,12 +34,8 @@ def deployed_section(reports: Path) -> dict[str, Any]:
     """Each deployed artifact's mIoU through the runtime, and its benchmark latency."""
     out: dict[str, Any] = {}
     for name, evaluation in evaluation_reports(reports / "eval").items():
-        entry = {"miou": evaluation.get("miou"), "iou": evaluation.get("iou") or {}, "images": evaluation.get("images"),
-                 "backend": evaluation.get("backend"), "device": evaluation.get("device")}
-        bench = read_json(reports / "bench" / f"{name}.json")
-        if bench is not None:
-            entry["latency_p50_ms"] = bench["summary"]["host"]["p50"]
-        out[name] = entry
+        out[name] = {"miou": evaluation.get("miou"), "iou": evaluation.get("iou") or {}, "images": evaluation.get("images"),
+                     "backend": evaluation.get("backend"), "device": evaluation.get("device"), **bench_latency(reports, name)}
     return out
 
 
