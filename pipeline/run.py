@@ -1,5 +1,9 @@
 """``./pipeline.sh DATASET [--data-root PATH] [--profile tiny|smoke|paper] [--from STAGE] [--only STAGE] [--force]
-[--extra-eval ROOT[:LIST] ...] [--no-extra-eval]``
+[--skip paper|video ...] [--extra-eval ROOT[:LIST] ...] [--no-extra-eval]``
+
+DATASET ``culane``, ``apolloscape`` (36 marking classes, mIoU) or ``llamas`` (4 lanes, F1 and LLAMAS'
+official mAP) picks the synthetic default, the configs of each profile and the paper's pair; any
+other name runs CULane's on its own root.
 
 Runs the stages of :mod:`pipeline.stages` in order, each as its own CLI with its log under
 ``runs/<dataset>/logs/<stage>.log``; prints one line per stage with its duration. A stage whose
@@ -34,7 +38,7 @@ from typing import Any
 import yaml
 
 from pipeline import extra_eval, subset
-from pipeline.stages import ROOT, STAGE_NAMES, STAGES, TASKS, Layout, Stage
+from pipeline.stages import BENCHMARKS, ROOT, STAGE_NAMES, STAGES, TASKS, Layout, Stage
 from pipeline.summary import teacher_vs_student, teacher_warning
 from runtime.atomic import atomic_write_json
 from runtime.cli import Parser, check_output_dir, fail
@@ -43,6 +47,7 @@ from runtime.errors import DataError
 PROFILES = Path(__file__).with_name("profiles.yaml")
 TAIL_LINES = 25
 TRAINING_STAGES = ("teacher", "student", "student_kd")
+SKIPPABLE = ("paper", "video")  # measurement stages no later stage needs: --skip
 
 
 def load_profile(name: str, dataset: str = "culane") -> dict[str, Any]:
@@ -62,6 +67,7 @@ def resolve_layout(dataset: str, data_root: str | None, profile: str | None, bas
     (runs, artifacts and reports under that name too, apart from the full-scale run's)."""
     default = base / "data" / dataset
     task = TASKS.get(dataset, "lanes")
+    benchmark = dataset if dataset in BENCHMARKS else "culane"
     real = Path(data_root).resolve() if data_root else default.resolve() if (default / "list").is_dir() and not (default / "synthetic.json").exists() else None
     if real is not None:
         if not (real / "list").is_dir():
@@ -69,25 +75,27 @@ def resolve_layout(dataset: str, data_root: str | None, profile: str | None, bas
         name = profile or "paper"
         settings = load_profile(name, dataset)
         if not settings["reduced"]:
-            return Layout(dataset, real, False, name, settings, base, task=task), None
-        if task == "markings":
-            raise SystemExit(f"error: {real}: profile {name!r} draws a subset by CULane's test categories; a marking root runs "
+            return Layout(dataset, real, False, name, settings, base, task=task, benchmark=benchmark), None
+        if task == "markings" or benchmark == "llamas":
+            raise SystemExit(f"error: {real}: profile {name!r} draws a subset by CULane's test categories; a {dataset} root runs "
                              "the paper profile (--profile paper) or the synthetic set (no --data-root)")
         view = f"{dataset}-{name}"
         d = settings["data"]
         banner = (f"NOTE: profile '{name}' on the real root {real}: training and scoring on a SEEDED SUBSET of its lists "
                   f"({d['train']} train, {d['val']} val, {d['test_per_category']} test per category, seed {d['seed']}) at "
                   f"data/{view} (reduced scale; figures are not the paper's).")
-        return Layout(view, (base / "data" / view).resolve(), False, name, settings, base, source_root=real, task=task), banner
+        return Layout(view, (base / "data" / view).resolve(), False, name, settings, base, source_root=real, task=task,
+                      benchmark=benchmark), banner
     name = profile or "smoke"
     settings = load_profile(name, dataset)
     if not settings["reduced"]:
         raise SystemExit(f"error: no dataset at {default} and no --data-root: profile {name!r} needs real data")
     synth = f"{dataset}-synth"
-    what = "ApolloScape-style lane-marking set (36 classes)" if task == "markings" else "CULane dataset"
+    what = {"apolloscape": "ApolloScape-style lane-marking set (36 classes)", "llamas": "LLAMAS-style lane dataset (mAP)"}.get(
+        benchmark, "CULane dataset")
     banner = (f"NOTE: no dataset at {default} and no --data-root: generating the SYNTHETIC {what} at "
               f"data/{synth} and running the '{name}' profile (reduced scale, CPU-sized; figures are not the paper's).")
-    return Layout(synth, (base / "data" / synth).resolve(), True, name, settings, base, task=task), banner
+    return Layout(synth, (base / "data" / synth).resolve(), True, name, settings, base, task=task, benchmark=benchmark), banner
 
 
 def check_subset(lay: Layout) -> None:
@@ -189,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from", dest="start", choices=STAGE_NAMES, help="start at this stage (earlier ones must be done)")
     parser.add_argument("--only", choices=STAGE_NAMES, help="run just this stage")
     parser.add_argument("--force", action="store_true", help="redo the selected stages even when their outputs are fresh")
+    parser.add_argument("--skip", action="append", default=[], choices=SKIPPABLE,
+                        help="leave out this measurement stage (repeatable), e.g. --skip paper where the paper's pair takes too long")
     parser.add_argument("--extra-eval", action="append", default=[], metavar="ROOT[:LIST]",
                         help="also score every deployed model on this CULane-format root (repeatable; LIST default list/test.txt, "
                              "relative to ROOT); default: ../shared/data/culane_real_dev when present")
@@ -198,9 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.extra_eval and args.no_extra_eval:
         parser.error("--extra-eval and --no-extra-eval exclude each other")
     lay, banner = resolve_layout(args.dataset, args.data_root, args.profile, Path(args.base).resolve())
-    if lay.markings and args.extra_eval:
-        parser.error("--extra-eval scores lanes on CULane-format roots: not for a marking dataset")
-    lay.extra_eval, extra_line = extra_eval.resolve(args.extra_eval, not args.no_extra_eval and not lay.markings)
+    culane_frames = not lay.markings and lay.benchmark == "culane"  # the extra sets are CULane frames: 1640x590, CULane's camera
+    if args.extra_eval and not culane_frames:
+        parser.error(f"--extra-eval scores lane models on CULane frames (1640x590): not for a {args.dataset} model "
+                     f"({'36 marking classes' if lay.markings else 'LLAMAS frames, 1276x717'})")
+    lay.extra_eval, extra_line = extra_eval.resolve(args.extra_eval, not args.no_extra_eval and culane_frames)
     try:
         for folder, what in ((lay.runs, "runs folder"), (lay.reports, "reports folder")):
             check_output_dir(folder, what)
@@ -227,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         if reached and reached[-1] == last_training:  # the training stages are behind us
             warn_weak_teacher(lay)
         reached.append(stage.name)
-        reason = stage.optional(lay)
+        reason = stage.optional(lay) or ("--skip" if stage.name in args.skip else None)
         if reason:
             print(f"{label} skipped: {reason}", flush=True)
             record(state_path, stage.name, {"status": "skipped", "reason": reason, "duration_s": 0.0})

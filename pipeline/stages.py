@@ -25,6 +25,7 @@ SHARED_CLIP = ROOT.parent / "shared" / "data" / "videos" / "solidWhiteRight.mp4"
 SHARED_REAL_DEV = ROOT.parent / "shared" / "data" / "culane_real_dev"  # real CULane frames: measurement only (DESIGN.md)
 PRECISIONS = ("fp32", "fp16", "int8")
 TASKS = {"apolloscape": "markings"}  # dataset -> task when not "lanes" (runtime.classes: lanes are decoded and scored by F1, markings by mIoU)
+BENCHMARKS = ("culane", "apolloscape", "llamas")  # the paper's three: each its synthetic default, configs and paper pair
 MODELS = {  # run folder -> (role, method)
     "teacher": ("teacher", "teacher"),
     "student": ("student", "baseline"),
@@ -57,10 +58,15 @@ class Layout:
     extra_eval: list[ExtraEval] = field(default_factory=list)
     source_root: Path | None = None  # a reduced profile on a real root: the root its subset (data_root) is drawn from
     task: str = "lanes"  # "markings": class maps scored by mIoU (no INT8 calibration, lane decoding or extra lane sets)
+    benchmark: str = "culane"  # whose frames, configs and paper pair: culane, apolloscape or llamas (LLAMAS: mAP besides F1)
 
     @property
     def markings(self) -> bool:
         return self.task == "markings"
+
+    @property
+    def llamas(self) -> bool:
+        return self.benchmark == "llamas"
 
     @property
     def metric_report(self) -> str:
@@ -69,7 +75,7 @@ class Layout:
 
     @property
     def source_dir(self) -> Path:
-        """A synthetic marking set's official-layout source, beside the converted root it trains from."""
+        """A synthetic marking or LLAMAS set's official-layout source, beside the converted root it trains from."""
         return self.data_root.parent / f"{self.data_root.name}-src"
 
     @property
@@ -111,7 +117,7 @@ class Layout:
     def videos(self) -> list[tuple[str, Path, Path | None]]:
         """(tag, video, ground-truth dir or None): the synthetic drive (scored; lanes only) and the real clip if present."""
         out: list[tuple[str, Path, Path | None]] = []
-        if self.synthetic and not self.markings:
+        if self.synthetic and self.benchmark == "culane":
             out.append(("synthetic", self.synthetic_video, self.synthetic_video.parent / "drive_gt"))
         if SHARED_CLIP.is_file():
             out.append(("dashcam", SHARED_CLIP, None))
@@ -147,6 +153,11 @@ def sets(items: list[str]) -> list[str]:
 # -- data -------------------------------------------------------------------------------------
 def data_commands(lay: Layout) -> list[Command]:
     d = lay.settings["data"]
+    if lay.llamas and lay.source_root is None:  # the synthetic LLAMAS-style set, then the converter (IntRA-KD's val / test of valid)
+        return [py("-m", "training.data.synthetic.llamas", "--out", str(lay.source_dir), "--train", str(d["train"]), "--valid", str(d["valid"]),
+                   "--seed", str(d["seed"]), "--no-progress", "--force"),
+                py("-m", "training.data.llamas", "--llamas-root", str(lay.source_dir), "--split", "train", "--split", "valid", "--split-valid",
+                   "--out-root", str(lay.data_root), "--force")]
     if lay.markings and lay.source_root is None:  # the synthetic ApolloScape-style set, then the converter as for the real one
         lists = [a for split in ("train", "val", "test") for a in ("--list", f"{split}={lay.source_dir / 'lists' / f'{split}.txt'}")]
         return [py("-m", "training.data.synthetic.markings", "--out", str(lay.source_dir), "--train", str(d["train"]), "--val", str(d["val"]),
@@ -162,23 +173,24 @@ def data_commands(lay: Layout) -> list[Command]:
 
 def data_signature(lay: Layout) -> dict[str, Any]:
     """The generator's settings and version, or the subset's draw and source: other data makes the dataset stale."""
-    from training.data.synthetic import dataset, markings
+    from training.data.synthetic import dataset, llamas, markings
 
     d = dict(lay.settings["data"])
     if lay.source_root is None:
-        return {**d, "generator": markings.GENERATOR_VERSION if lay.markings else dataset.GENERATOR_VERSION,
-                **({"task": lay.task} if lay.markings else {})}
+        version = {"apolloscape": markings.GENERATOR_VERSION, "llamas": llamas.GENERATOR_VERSION}.get(lay.benchmark, dataset.GENERATOR_VERSION)
+        return {**d, "generator": version, **({"task": lay.task} if lay.markings else {}),
+                **({"benchmark": lay.benchmark} if lay.llamas else {})}
     d.pop("video_frames", None)  # the generator's setting: not the subset's
     return {**d, "source": str(lay.source_root)}
 
 
 def data_outputs(lay: Layout) -> list[Path]:
     """The training list, the test list (markings: ``test_gt.txt``) and what the data stage makes last:
-    a subset's record, the marking generator's manifest, or the synthetic drive."""
+    a subset's record, the marking or LLAMAS generator's manifest, or the synthetic drive."""
     if lay.source_root is not None:
         last = lay.data_root / "subset.json"
     else:
-        last = lay.source_dir / "synthetic.json" if lay.markings else lay.synthetic_video
+        last = lay.synthetic_video if lay.benchmark == "culane" else lay.source_dir / "synthetic.json"
     test = "test_gt.txt" if lay.markings else "test.txt"
     return [lay.data_root / "list" / "train_gt.txt", lay.data_root / "list" / test, last]
 
@@ -243,7 +255,12 @@ def export_commands(lay: Layout) -> list[Command]:
         py("-m", "export.to_onnx", "--ckpt", str(lay.ckpt("student_intra_kd")), "--out", str(lay.onnx("student")), "--parity-images", n),
         py("-m", "export.to_onnx", "--ckpt", str(lay.ckpt("teacher")), "--out", str(lay.onnx("teacher")), "--parity-images", n, "--no-pt2"),
         py("-m", "export.to_fp16", "--onnx", str(lay.onnx("student")), "--out", str(lay.onnx("student", "fp16")), "--check-images", n),
-    ]
+    ] + ([py("-m", "export.to_onnx", "--ckpt", str(lay.ckpt("student")), "--out", str(lay.onnx("student_alone")), "--parity-images", n,
+             "--no-pt2")] if lay.llamas else [])  # LLAMAS: the student alone's mAP too (the paper's 0.570 -> 0.598)
+
+
+def export_outputs(lay: Layout) -> list[Path]:
+    return [lay.onnx("student"), lay.onnx("teacher"), lay.onnx("student", "fp16"), *([lay.onnx("student_alone")] if lay.llamas else [])]
 
 
 def calibrate_commands(lay: Layout) -> list[Command]:
@@ -332,6 +349,37 @@ def extra_eval_signature(lay: Layout) -> list[dict[str, str]] | None:
     return [extra.to_dict() for extra in lay.extra_eval] or None
 
 
+# -- LLAMAS' official segmentation mAP --------------------------------------------------------
+MAP_SKIPPED = ("student.int8ort", "student.int8cpu")  # ONNX Runtime's INT8 layouts: their F1 is in the evaluate stage
+
+
+def map_models(lay: Layout) -> dict[str, Path]:
+    """Name -> artifact of each model scored by LLAMAS' mAP: the teacher, the student alone (FP32), the distilled
+    student in every deployed precision (FP32, FP16, ModelOpt INT8, engines where built)."""
+    return {**{k: v for k, v in deployed(lay).items() if k not in MAP_SKIPPED}, "student_alone.fp32": lay.onnx("student_alone")}
+
+
+def map_commands(lay: Layout) -> list[Command]:
+    """Per model: probability maps of the test split in the official layout (``runtime.predict_llamas``), their
+    mAP (``runtime.llamas``); the maps (5 PNGs of 1276x717 an image) are removed once scored."""
+    limit = [] if lay.settings["eval_max_images"] is None else ["--max-images", str(lay.settings["eval_max_images"])]
+    cmds, scratch = [], []
+    for name, model in map_models(lay).items():
+        pred = lay.runs / "llamas_pred" / name
+        device = ["--device", "cuda"] if model.suffix == ".engine" else ["--device", "cpu"]
+        cmds.append(py("-m", "runtime.predict_llamas", "--model", str(model), "--llamas-root", str(lay.data_root), "--split", "test",
+                       "--pred-root", str(pred), *device, *limit))
+        cmds.append(py("-m", "runtime.llamas", "--labels-root", str(lay.data_root / "labels"), "--pred-root", str(pred), "--split", "test",
+                       "--workers", "2", "--out", str(lay.reports / "map" / f"{name}.json")))
+        scratch.append(str(pred))
+    cmds.append(py("-c", "import shutil, sys; [shutil.rmtree(p, ignore_errors=True) for p in sys.argv[1:]]", *scratch))
+    return cmds
+
+
+def map_outputs(lay: Layout) -> list[Path]:
+    return [lay.reports / "map" / f"{name}.json" for name in map_models(lay)]
+
+
 # -- video and comparison ---------------------------------------------------------------------
 def video_commands(lay: Layout) -> list[Command]:
     v = lay.settings["video"]
@@ -363,12 +411,12 @@ PAPER_MODELS = {  # role -> (training config, overrides): the paper's teacher an
     "teacher": ("culane/resnet101_psp.yaml", ["model.pretrained=null"]),
     "student": ("culane/erfnet.yaml", []),
 }
-PAPER_CONFIGS = {"markings": "apolloscape", "lanes": "culane"}  # task -> the folder of its paper configs
 
 
 def paper_models(lay: Layout) -> dict[str, tuple[str, list[str]]]:
-    """The paper's pair for this task: CULane's (4 lanes + existence) or ApolloScape's (36 classes)."""
-    folder = PAPER_CONFIGS[lay.task]
+    """The paper's pair for this benchmark (the folder of its configs): CULane's or LLAMAS' (4 lanes + existence),
+    ApolloScape's (36 classes)."""
+    folder = lay.benchmark
     return {role: (f"{folder}/{Path(config).name}", extra) for role, (config, extra) in PAPER_MODELS.items()}
 
 
@@ -466,11 +514,12 @@ def paper_signature(lay: Layout) -> dict[str, Any]:
 
 def summary_commands(lay: Layout) -> list[Command]:
     return [py("-m", "pipeline.summary", "--dataset", lay.dataset, "--data-root", str(lay.data_root), "--profile", lay.profile,
-               "--base", str(lay.base), "--task", lay.task, *(["--synthetic"] if lay.synthetic else []))]
+               "--base", str(lay.base), "--task", lay.task, "--benchmark", lay.benchmark, *(["--synthetic"] if lay.synthetic else []))]
 
 
 STAGES: list[Stage] = [
-    Stage("data", "synthetic dataset (CULane with a drive video, or ApolloScape-style markings), or a seeded subset of a real root", data_commands,
+    Stage("data", "synthetic dataset (CULane with a drive video, ApolloScape-style markings, LLAMAS-style lanes), or a seeded subset of a real root",
+          data_commands,
           lambda lay: [lay.source_root / "list" / f"{n}_gt.txt" for n in ("train", "val")] if lay.source_root else [], data_outputs,
           optional=data_skip, signature=data_signature),
     Stage("teacher", "teacher (ResNet + pyramid pooling)", lambda lay: train_command(lay, "teacher", "teacher", []),
@@ -485,8 +534,7 @@ STAGES: list[Stage] = [
           signature=lambda lay: train_signature(lay, "student_intra_kd", "student_kd", [f"distill.teacher={lay.ckpt('teacher')}"]),
           restart_dir=lambda lay: lay.run_dir("student_intra_kd")),
     Stage("export", "ONNX (parity-checked), torch.export, FP16", export_commands,
-          lambda lay: [lay.ckpt("student_intra_kd"), lay.ckpt("teacher")],
-          lambda lay: [lay.onnx("student"), lay.onnx("teacher"), lay.onnx("student", "fp16")]),
+          lambda lay: [lay.ckpt("student_intra_kd"), lay.ckpt("teacher"), *([lay.ckpt("student")] if lay.llamas else [])], export_outputs),
     Stage("calibrate", "INT8 Q/DQ from real images (TensorRT: ModelOpt and ONNX Runtime layouts; CPU layout)", calibrate_commands,
           lambda lay: [lay.onnx("student")],
           lambda lay: [lay.onnx("student", "int8"), lay.onnx("student", "int8ort"), lay.onnx("student", "int8cpu")],
@@ -497,6 +545,9 @@ STAGES: list[Stage] = [
     Stage("evaluate", "accuracy (F1 per category, or mIoU per class) and latency of every deployed model", evaluate_commands,
           lambda lay: [*deployed(lay).values(), *(extra.list for extra in lay.extra_eval)], evaluate_outputs,
           signature=extra_eval_signature),
+    Stage("map", "LLAMAS' official segmentation mAP of every deployed model and the student alone", map_commands,
+          lambda lay: list(map_models(lay).values()), map_outputs,
+          optional=lambda lay: None if lay.llamas else "LLAMAS only (its official mAP)"),
     Stage("video", "teacher and student on dashcam video", video_commands,
           lambda lay: [lay.onnx("teacher"), lay.onnx("student")], video_outputs),
     Stage("compare", "teacher vs student latency report", compare_commands,

@@ -13,7 +13,8 @@ summary can be checked against them. ``summary.json`` holds at least::
     latency {teacher.p50_ms, student.p50_ms, ratio_p50, backend, device},
     teacher_below_student (true|false|null), teacher_vs_student {teacher_f1, student_f1, split, below, source},
     extra_eval {<set>: {root, list, images, contact_sheet, models {<model>: {f1, change_vs_fp32, precision, recall, tp, fp, fn,
-                                                                          drives {<drive>: {f1, images, tp, fp, fn}}}}}}
+                                                                          drives {<drive>: {f1, images, tp, fp, fn}}}}}},
+    benchmark, map {<model>: {mAP, ap {<class>: AP}, images}} (LLAMAS; else null)
 
 The extra evaluation sets are those ``runs/<dataset>/pipeline_run.json`` records (``--extra-eval``).
 """
@@ -32,7 +33,8 @@ from runtime.cli import Parser
 from runtime.latency import summarize
 from runtime.paired import RESAMPLES, change_interval, format_change
 from pipeline import paper_backends
-from pipeline.stages import MODELS, ROOT
+from pipeline.stages import BENCHMARKS, MODELS, ROOT
+from pipeline.summary_llamas import map_markdown, map_section
 
 CHANGE_NOTE = ("vs FP32: the F1 change against the same model's FP32 artifact on the same images, in points, with its 95 % interval "
                f"({RESAMPLES:,} image-paired bootstrap resamples): an interval that holds 0 means these images cannot tell the two apart.")
@@ -278,7 +280,7 @@ def extra_eval_section(reports: Path, sets: list[dict[str, str]]) -> dict[str, A
     return out
 
 
-def build(dataset: str, data_root: str, profile: str, synthetic: bool, base: Path) -> dict[str, Any]:
+def build(dataset: str, data_root: str, profile: str, synthetic: bool, base: Path, benchmark: str = "culane") -> dict[str, Any]:
     runs, reports = base / "runs" / dataset, base / "reports" / dataset
     state = read_json(runs / "pipeline_state.json") or {}
     run = read_json(runs / "pipeline_run.json") or {}
@@ -297,6 +299,8 @@ def build(dataset: str, data_root: str, profile: str, synthetic: bool, base: Pat
         "extra_eval": extra_eval_section(reports, run.get("extra_eval") or []),
         "data": data_section(Path(data_root)) if synthetic else None,
         "subset": read_json(Path(data_root) / "subset.json"),
+        "benchmark": benchmark,
+        "map": map_section(reports),
     }
 
 
@@ -321,7 +325,7 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
     lines = [f"# Pipeline summary: {s['dataset']}", ""]
     if s["synthetic"]:
         lines += [f"> **Synthetic data, profile `{s['profile']}`.** {s.get('banner') or ''} Accuracy and latency here describe this "
-                  "reduced run on this machine, not CULane or the paper.", ""]
+                  f"reduced run on this machine, not {'LLAMAS' if s.get('benchmark') == 'llamas' else 'CULane'} or the paper.", ""]
     subset = s.get("subset")
     if subset:
         drawn = subset["lists"]
@@ -336,7 +340,9 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in (data.get("counts") or {}).items())
         lines += [f"Synthetic data (generator v{data.get('generator_version')}): {counts} images in {data.get('seconds')} s, "
                   f"**{data.get('ms_per_image_per_worker')} ms per image** per worker ({data.get('workers')} workers).", ""]
-    lines += paper_markdown(s.get("paper_pair"))
+    llamas = s.get("benchmark") == "llamas"
+    lines += paper_markdown(s.get("paper_pair"), "960x288" if llamas else "976x208")
+    lines += map_markdown(s.get("map"))
     lines += ["## Models (test split, CULane F1 %, through the runtime's decoding and metric)", ""]
     categories = sorted({c for m in s["models"].values() for c in m["f1"]}, key=lambda c: (c == "total", c))
     lines += ["| model | role | method | params (M) | " + " | ".join(categories) + " |",
@@ -346,7 +352,9 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
     lines += [""]
     if "cross" in categories:
         lines.append("`cross` has no annotated lanes: F1 is undefined there (-); judge it by its false positives in the stage reports.")
-    lines += [f"Paper (CULane, Table 3): {', '.join(f'{k} {v}' for k, v in PAPER['f1'].items())}.", ""]
+    lines += ["LLAMAS' lanes scored by CULane's F1 (30 px wide lines, IoU 0.5) on the converted root: a second view; the paper "
+              "reports mAP for LLAMAS (above).", ""] if llamas else [
+              f"Paper (CULane, Table 3): {', '.join(f'{k} {v}' for k, v in PAPER['f1'].items())}.", ""]
     if s.get("extra_eval"):
         lines += extra_eval_markdown(s["extra_eval"], reports)
     lines += ["## Deployed student: precision vs accuracy and latency", "",
@@ -485,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", required=True)
     parser.add_argument("--synthetic", action="store_true")
     parser.add_argument("--task", choices=tuple(METRICS), default="lanes", help="lanes (F1) or markings (mIoU)")
+    parser.add_argument("--benchmark", choices=BENCHMARKS, default="culane", help="whose paper figures (llamas: also its mAP reports)")
     parser.add_argument("--base", default=str(ROOT))
     args = parser.parse_args(argv)
     base = Path(args.base)
@@ -497,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = summary_markings.build(args.dataset, args.data_root, args.profile, args.synthetic, base)
         text = summary_markings.markdown(summary, reports, runs)
     else:
-        summary = build(args.dataset, args.data_root, args.profile, args.synthetic, base)
+        summary = build(args.dataset, args.data_root, args.profile, args.synthetic, base, args.benchmark)
         text = markdown(summary, reports, runs)
     atomic_write_json(reports / "summary.json", summary)
     atomic_write_text(reports / "SUMMARY.md", text)

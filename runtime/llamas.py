@@ -47,7 +47,7 @@ from runtime.parallel import worker_context
 IMAGE_WIDTH = 1276
 IMAGE_HEIGHT = 717
 IMAGE_SHAPE = (IMAGE_HEIGHT, IMAGE_WIDTH)
-SPLITS = ("train", "valid", "test")
+SPLITS = ("train", "valid", "test", "val")  # val / test: IntRA-KD's halves of valid (training.data.llamas --split-valid)
 
 MIN_LANE_HEIGHT = 20  # px, over the markers' pixel_start.y (read_json's default)
 MIN_MARKERS = 2

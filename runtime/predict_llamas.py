@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m runtime.predict_llamas", description=__doc__.split("\n")[0])
     add_model_arguments(parser)
     parser.add_argument("--llamas-root", required=True, help="LLAMAS root (labels/, color_images/ or grayscale_images/)")
-    parser.add_argument("--split", default="valid", choices=("train", "valid"))
+    parser.add_argument("--split", default="valid", choices=llamas.SPLITS, help="split whose labels are predicted (val / test: a root converted with --split-valid)")
     parser.add_argument("--pred-root", required=True, help="where the prediction PNGs go")
     parser.add_argument("--images", choices=("color", "gray"), default="color")
     parser.add_argument("--max-images", type=positive_int)

@@ -1,6 +1,7 @@
 """Helpers shared by test modules (import these, not conftest)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,7 @@ def real_format_root(dest: Path, fallback: Path) -> Path:
                 (dest / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source / relative, dest / relative)
     return dest
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())

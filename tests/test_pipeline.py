@@ -23,7 +23,7 @@ from runtime.contact_sheet import FOOTER_H, GAP, HEADER_H
 from tests.runtime.test_contact_sheet import DRIVES, write_two_drive_root
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ["data", "teacher", "student", "student_kd", "export", "calibrate", "engines", "evaluate", "video", "compare", "paper", "summary"]
+STAGES = ["data", "teacher", "student", "student_kd", "export", "calibrate", "engines", "evaluate", "map", "video", "compare", "paper", "summary"]
 DEPLOYED = ["student.fp32", "student.fp16", "student.int8", "student.int8ort", "student.int8cpu", "teacher.fp32"]
 EXTRA = "real dev"  # the extra evaluation root's folder name: two drives, three images each
 

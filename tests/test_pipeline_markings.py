@@ -3,21 +3,16 @@ layout, converted, three 36-class models trained and scored by mIoU, exported an
 through the runtime, the paper's ApolloScape pair timed, and a summary that agrees with the reports."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
 from pipeline.run import resolve_layout
 from pipeline.stages import SHARED_CLIP, STAGES
 from runtime.artifacts import read_sidecar
+from tests.helpers import read_json as read
 from tests.test_pipeline import pipeline
 
 DEPLOYED = ["student.fp32", "student.fp16", "teacher.fp32"]
-
-
-def read(path: Path) -> dict:
-    return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +53,7 @@ def test_the_marking_pipeline_trains_deploys_and_scores_by_miou(marking_run):
 
 def test_a_marking_run_refuses_lane_options(tmp_path):
     r = pipeline("apolloscape", "--profile", "tiny", "--base", str(tmp_path), "--extra-eval", str(tmp_path), timeout=60)
-    assert r.returncode != 0 and "--extra-eval scores lanes" in r.stderr
+    assert r.returncode != 0 and "--extra-eval scores lane models on CULane frames" in r.stderr and "36 marking classes" in r.stderr
     lay, banner = resolve_layout("apolloscape", None, "tiny", tmp_path)
     assert lay.markings and lay.metric_report == "miou.json" and "ApolloScape-style" in banner
     calibrate = next(stage for stage in STAGES if stage.name == "calibrate")

@@ -34,13 +34,16 @@ def lanes_only_root(dest: Path, fallback: Path, label: tuple[str, ...] = ("train
 def real_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, subprocess.CompletedProcess]:
     tmp = tmp_path_factory.mktemp("real_root")
     root, base = lanes_only_root(tmp / "lanes only", tiny_dataset), tmp / "base"
-    return root, base, pipeline("culane", "--data-root", str(root), "--profile", "tiny", "--base", str(base), "--no-extra-eval")
+    # the paper's pair is timed by the synthetic tiny run (tests/test_pipeline.py): skipped here, as a user may
+    return root, base, pipeline("culane", "--data-root", str(root), "--profile", "tiny", "--base", str(base), "--no-extra-eval",
+                                "--skip", "paper")
 
 
 def test_the_tiny_profile_runs_on_a_root_labelled_with_make_labels(real_run):
     root, base, r = real_run
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert "SEEDED SUBSET" in r.stdout.splitlines()[0] and "profile 'tiny'" in r.stdout.splitlines()[0]
+    assert "paper      skipped: --skip" in r.stdout and not (base / "reports" / "culane-tiny" / "paper").exists()
     view = base / "data" / "culane-tiny"
     drawn = json.loads((view / "subset.json").read_text())
     assert drawn["source"] == str(root.resolve()) and drawn["seed"] == 7

@@ -81,7 +81,7 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
     for sample, lanes in predict_samples(predictor, root, samples, pre, batch_size, workers, progress=progress):
         write_lines_file(pred_dir / sample.lines_name, [lane.points for lane in lanes], durable=False)
     results = evaluate_lists(root, pred_dir, lists, workers=workers)
-    if len(lists) == 1 and not list_name:
+    if split == "val" and not list_name:  # the one validation list: its total is itself (a test split of one category keeps it)
         results.pop("total")
     report = {
         "checkpoint": str(ckpt_path),

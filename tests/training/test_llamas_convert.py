@@ -83,7 +83,7 @@ def test_llamas_end_to_end_train_export_predict_and_score(tmp_path, capsys):
     root = tmp_path / "root"
     assert convert(source, ["train", "valid"], root) == {"train": 2, "valid": 1}
     cfg = load_config(Path(__file__).resolve().parents[2] / "training/configs/llamas/erfnet.yaml",
-                      [f"dataset.root={root}", f"output.dir={tmp_path / 'run'}", *TINY_TRAIN])
+                      [f"dataset.root={root}", f"output.dir={tmp_path / 'run'}", "dataset.val_list=valid_gt.txt", *TINY_TRAIN])  # no --split-valid here
     assert Trainer(cfg, Dist()).run()["last_val"]["val/f1"] >= 0.0
     onnx_path = tmp_path / "student.onnx"
     export_checkpoint(tmp_path / "run" / "last.pt", onnx_path, parity_count=1, save_pt2=False)

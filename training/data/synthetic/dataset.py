@@ -34,8 +34,9 @@ import cv2
 import numpy as np
 
 from runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from runtime.cli import positive_int
+from runtime.cli import check_output_dir, fail, positive_int
 from runtime.culane import CATEGORIES, split_list_name
+from runtime.errors import DataError
 from runtime.lines import format_lines
 from runtime.parallel import worker_context
 from training.data.synthetic.render import render_scene
@@ -211,6 +212,49 @@ def finish(root: Path, manifest: dict) -> dict:
     return manifest
 
 
+@dataclass(frozen=True)
+class SplitJob:
+    """One image of a generator whose images are numbered per split: its root, split, index and the set's seed."""
+
+    root: str
+    split: str
+    index: int
+    seed: int
+
+    def rng(self, splits: tuple[str, ...], salt: int) -> np.random.Generator:
+        """The image's own random stream (``salt`` keeps one generator's scenes apart from another's)."""
+        return np.random.default_rng(np.random.SeedSequence([self.seed, splits.index(self.split), self.index, salt]))
+
+
+SJ = TypeVar("SJ", bound=SplitJob)
+
+
+def plan_splits(job: Callable[[str, str, int, int], SJ], root: Path, counts: dict[str, int], seed: int) -> list[SJ]:
+    """Every image's job, split by split in ``counts``' order."""
+    return [job(str(root), split, i, seed) for split, n in counts.items() for i in range(n)]
+
+
+def run_figures(skipped: list[bool], elapsed: float, workers: int) -> dict:
+    """A manifest's record of the run: images generated and kept from an earlier run, seconds, workers,
+    ms per image per worker."""
+    return {"generated": sum(not s for s in skipped), "resumed_skipped": sum(skipped), "seconds": round(elapsed, 2), "workers": workers,
+            "ms_per_image_per_worker": round(1000 * elapsed * workers / max(1, len(skipped)), 2)}
+
+
+def generator_main(out: str, make: Callable[[], dict], what: str, extra: Callable[[dict], str] = lambda manifest: "") -> int:
+    """A generator's command-line body: check ``out``, ``make()`` the manifest, print one line about it
+    (``what`` names the set; ``extra`` adds to the line), or one ``error:`` line (exit 2)."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        check_output_dir(out, "dataset folder")
+        manifest = make()
+    except (DataError, OSError, ValueError, RuntimeError) as err:
+        return fail(err)
+    print(f"{what} at {out}: {manifest['counts']} images, {manifest['seconds']} s "
+          f"({manifest['ms_per_image_per_worker']} ms/image/worker, {manifest['workers']} workers){extra(manifest)}")
+    return 0
+
+
 def add_generator_arguments(parser: argparse.ArgumentParser, example: str) -> None:
     """The options every synthetic generator's command line has: --out (``example``), --seed, --workers, --force, --no-progress."""
     parser.add_argument("--out", required=True, help=f"dataset root to write (e.g. {example})")
@@ -249,11 +293,7 @@ def generate_dataset(
         "categories": {
             s: dict(Counter(r.category for j, r in zip(jobs, results) if j.split == s)) for s in SPLITS
         },
-        "generated": sum(not r.skipped for r in results),
-        "resumed_skipped": sum(r.skipped for r in results),
-        "seconds": round(elapsed, 2),
-        "workers": workers,
-        "ms_per_image_per_worker": round(1000 * elapsed * workers / max(1, len(jobs)), 2),
+        **run_figures([r.skipped for r in results], elapsed, workers),
     })
 
 

@@ -19,7 +19,6 @@ killed run resumes; writes are atomic.
 """
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import sys
@@ -31,9 +30,10 @@ import numpy as np
 
 from runtime import apolloscape
 from runtime.atomic import atomic_write_bytes, atomic_write_text
-from runtime.cli import Parser, check_output_dir, fail, non_negative_int
+from runtime.cli import Parser, non_negative_int
 from runtime.errors import DataError
-from training.data.synthetic.dataset import MANIFEST, PARTIAL, SPLITS, add_generator_arguments, claim_root, finish, run_jobs
+from training.data.synthetic.dataset import (MANIFEST, PARTIAL, SPLITS, add_generator_arguments, claim_root, finish, generator_main,
+                                             plan_splits, run_figures, run_jobs, SplitJob)
 from training.data.synthetic.render import render_scene
 from training.data.synthetic.scene import YELLOW, Crossing, Decal, Scene, _u, sample_scene
 
@@ -50,12 +50,7 @@ WORDS = ("STOP", "SLOW", "BUS", "KEEP", "30", "50", "XING")
 
 
 @dataclass(frozen=True)
-class Job:
-    root: str
-    split: str
-    index: int
-    seed: int
-
+class Job(SplitJob):
     @property
     def image(self) -> str:
         stamp = f"170927_{self.index:09d}_Camera_5"
@@ -106,7 +101,7 @@ class Result:
 
 
 def image_rng(job: Job) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([job.seed, SPLITS.index(job.split), job.index, SALT]))
+    return job.rng(SPLITS, SALT)
 
 
 def make_image(job: Job) -> Result:
@@ -132,7 +127,7 @@ def make_image(job: Job) -> Result:
 
 
 def plan(root: Path, counts: dict[str, int], seed: int) -> list[Job]:
-    return [Job(str(root), split, i, seed) for split in SPLITS for i in range(counts[split])]
+    return plan_splits(Job, root, {split: counts[split] for split in SPLITS}, seed)
 
 
 def _remove_owned(root: Path) -> None:
@@ -171,11 +166,7 @@ def generate(out: str | os.PathLike[str], train: int, val: int, test: int, seed:
         "counts": counts,
         "pixels_per_class": {split: {apolloscape.CLASS_NAMES[k]: int(n) for k, n in enumerate(pixels[split]) if n}
                              for split in SPLITS},
-        "generated": sum(not r.skipped for r in results),
-        "resumed_skipped": sum(r.skipped for r in results),
-        "seconds": round(elapsed, 2),
-        "workers": workers,
-        "ms_per_image_per_worker": round(1000 * elapsed * workers / max(1, len(jobs)), 2),
+        **run_figures([r.skipped for r in results], elapsed, workers),
     })
 
 
@@ -187,17 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val", type=non_negative_int, default=100, help="validation images (road02)")
     parser.add_argument("--test", type=non_negative_int, default=200, help="test images (road03)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        check_output_dir(args.out, "dataset folder")
-        manifest = generate(args.out, args.train, args.val, args.test, args.seed, workers=args.workers, force=args.force,
-                            progress=not args.no_progress)
-    except (DataError, OSError, ValueError, RuntimeError) as err:
-        return fail(err)
-    print(f"synthetic ApolloScape at {args.out}: {manifest['counts']} images, {manifest['seconds']} s "
-          f"({manifest['ms_per_image_per_worker']} ms/image/worker, {manifest['workers']} workers); "
-          f"{len(manifest['pixels_per_class']['train'])} classes in the training split")
-    return 0
+    return generator_main(args.out, lambda: generate(args.out, args.train, args.val, args.test, args.seed, workers=args.workers,
+                                                     force=args.force, progress=not args.no_progress),
+                          "synthetic ApolloScape", lambda m: f"; {len(m['pixels_per_class']['train'])} classes in the training split")
 
 
 if __name__ == "__main__":
