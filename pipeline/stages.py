@@ -361,18 +361,17 @@ def map_models(lay: Layout) -> dict[str, Path]:
 
 def map_commands(lay: Layout) -> list[Command]:
     """Per model: probability maps of the test split in the official layout (``runtime.predict_llamas``), their
-    mAP (``runtime.llamas``); the maps (5 PNGs of 1276x717 an image) are removed once scored."""
-    limit = [] if lay.settings["eval_max_images"] is None else ["--max-images", str(lay.settings["eval_max_images"])]
-    cmds, scratch = [], []
+    mAP (``runtime.llamas``), then the maps (5 PNGs of 1276x717 an image) removed before the next model. Every test
+    frame (the official script scores every label of the split: ``eval_max_images`` does not apply)."""
+    cmds = []
     for name, model in map_models(lay).items():
         pred = lay.runs / "llamas_pred" / name
         device = ["--device", "cuda"] if model.suffix == ".engine" else ["--device", "cpu"]
         cmds.append(py("-m", "runtime.predict_llamas", "--model", str(model), "--llamas-root", str(lay.data_root), "--split", "test",
-                       "--pred-root", str(pred), *device, *limit))
+                       "--pred-root", str(pred), *device))
         cmds.append(py("-m", "runtime.llamas", "--labels-root", str(lay.data_root / "labels"), "--pred-root", str(pred), "--split", "test",
                        "--workers", "2", "--out", str(lay.reports / "map" / f"{name}.json")))
-        scratch.append(str(pred))
-    cmds.append(py("-c", "import shutil, sys; [shutil.rmtree(p, ignore_errors=True) for p in sys.argv[1:]]", *scratch))
+        cmds.append(py("-c", "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)", str(pred)))
     return cmds
 
 

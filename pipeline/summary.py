@@ -297,7 +297,8 @@ def build(dataset: str, data_root: str, profile: str, synthetic: bool, base: Pat
         "teacher_below_student": None if comparison is None else comparison["below"],
         "teacher_vs_student": comparison,
         "extra_eval": extra_eval_section(reports, run.get("extra_eval") or []),
-        "data": data_section(Path(data_root)) if synthetic else None,
+        "data": data_section(Path(data_root) if benchmark == "culane" else Path(data_root).parent / f"{Path(data_root).name}-src")
+        if synthetic else None,
         "subset": read_json(Path(data_root) / "subset.json"),
         "benchmark": benchmark,
         "map": map_section(reports),
@@ -352,8 +353,8 @@ def markdown(s: dict[str, Any], reports: Path, runs: Path) -> str:
     lines += [""]
     if "cross" in categories:
         lines.append("`cross` has no annotated lanes: F1 is undefined there (-); judge it by its false positives in the stage reports.")
-    lines += ["LLAMAS' lanes scored by CULane's F1 (30 px wide lines, IoU 0.5) on the converted root: a second view; the paper "
-              "reports mAP for LLAMAS (above).", ""] if llamas else [
+    lines += ["LLAMAS' lanes scored by CULane's F1 (30 px wide lines, IoU 0.5) on the converted root: a second view, drawn on "
+              "CULane's 1640x590 canvas (rows below 590 of the 717 are not scored); the paper reports mAP for LLAMAS (above).", ""] if llamas else [
               f"Paper (CULane, Table 3): {', '.join(f'{k} {v}' for k, v in PAPER['f1'].items())}.", ""]
     if s.get("extra_eval"):
         lines += extra_eval_markdown(s["extra_eval"], reports)
@@ -436,7 +437,7 @@ def paper_markdown(pair: dict[str, Any] | None, paper_size: str = "976x208") -> 
              f"| student: ERFNet | {ms((s.get('params') or 0) / 1e6)} | {cell(s, 'model')} | {ms(s.get('loop_model_p50_ms'))} | "
              f"{cell(s, 'frame')} |",
              f"| **teacher / student (p50)** | | **{pair['ratio_model_p50']:.1f}x** | {loop_ratio} | {frame_ratio} |",
-             f"| paper: ResNet-101 / ERFNet, {paper['device']} | 52.53 / 2.49 | {paper['teacher_ms']} / {paper['student_ms']} (mean), "
+             f"| paper (CULane, 976x208): ResNet-101 / ERFNet, {paper['device']} | 52.53 / 2.49 | {paper['teacher_ms']} / {paper['student_ms']} (mean), "
              f"**{paper['ratio']}x** | | |", "",
              "Frame: decode + preprocessing (the frame to the network input) + model + decoding (lanes or class map), per frame of the clip "
              f"`{Path(str(t.get('video') or '-')).name}`.", ""]

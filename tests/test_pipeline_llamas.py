@@ -65,7 +65,7 @@ def test_the_smoke_profile_times_llamas_pair_at_the_paper_size(tmp_path):
     lay, _ = resolve_layout("llamas", None, "smoke", tmp_path)
     commands = [" ".join(c) for c in paper_commands(lay, backends=())]
     trains = [c for c in commands if "training.train" in c]
-    assert len(trains) == 2 and "llamas/resnet101_psp.yaml" in trains[0] and "llamas/erfnet.yaml" in trains[1]
+    assert len(trains) == 2 and "configs/llamas/resnet101_psp.yaml" in trains[0] and "configs/llamas/erfnet.yaml" in trains[1]
     assert all("input.net_width=960" in c and "input.net_height=288" in c for c in trains)
     assert not [c for c in commands if "culane/" in c]
     paper = next(stage for stage in STAGES if stage.name == "paper")

@@ -26,10 +26,13 @@ under those names) with ``list/val_gt.txt``, ``list/test.txt``, ``list/test_gt.t
 configs' preprocessing (``runtime.llamas.CROP_TOP``, ``NET_SIZE``). Every label file is read and
 every image checked before anything is written (one line naming the first bad file); a label
 already converted and newer than its JSON is kept (a killed run resumes; ``--force`` redoes all);
-files are written atomically, lists last.
+files are written atomically, lists last. ``--force`` first removes the output's folders of the splits it
+writes (images, label JSONs, label PNGs: links and files of an earlier conversion, never the source's),
+since the official tools score every label a split folder holds.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -140,6 +143,8 @@ def convert(llamas_root: str | Path, splits: list[str], out_root: str | Path, ki
     root, out = Path(llamas_root), Path(out_root)
     if not root.is_dir():
         raise DataError(root, "LLAMAS root is not a directory")
+    if out.resolve() == root.resolve():
+        raise DataError(out, "the output root is the LLAMAS root: choose another --out-root")
     entries = {split: read_split(root, split, kind) for split in splits}
     if valid_to_val_test:
         if "valid" not in entries:
@@ -147,6 +152,10 @@ def convert(llamas_root: str | Path, splits: list[str], out_root: str | Path, ki
         entries = {**{k: v for k, v in entries.items() if k != "valid"}, **split_valid(entries["valid"])}
         if not entries["val"]:
             raise DataError(root / "labels" / "valid", "too few images to split into val and test (no recording has 2 frames)")
+    if force:  # nothing of an earlier conversion may stay in a split folder: the official tools read whole folders
+        for split in entries:
+            for folder in (f"{'color' if kind == 'color' else 'grayscale'}_images", "labels", LABELS_DIR):
+                shutil.rmtree(out / folder / split, ignore_errors=True)
     from tqdm import tqdm
 
     for split, found in entries.items():

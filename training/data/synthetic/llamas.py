@@ -16,8 +16,9 @@ categories only: no crossings or arrows) seen through a LLAMAS-like camera inste
 dashcam (:func:`llamas_camera`: 1276x717 rectified frames, focal length ~1380 px, vanishing point
 near row 369 as in the official sample; no hood, margins, overlay or lens: LLAMAS frames are
 rectified and cropped). Labels are written as LLAMAS' are, from the road geometry (its labels come
-from a map, so worn or hidden paint is still labelled): every painted interval of a line is one
-marker (a dash; a solid line cut into ``SOLID_PIECE`` m pieces), with world end points in camera
+from a map, so worn, hidden or missing paint is still labelled, and the official reader's
+renumbering never shifts an outer line inwards): every interval of a line's paint pattern is one
+marker (a dash; a solid line cut into ``SOLID_PIECE`` m pieces; a double line's on its inner line), with world end points in camera
 coordinates (x right, y down = camera height, z forward; metres) and their projections through the
 ``projection_matrix`` K (rounded pixels; ``pixel_start`` the near end). Lanes are named by their
 side and rank from the ego lane (l0 / r0 its borders, l1 / r1 the next; LLAMAS' ``lane_id``), numbers
@@ -46,7 +47,7 @@ from training.data.synthetic.geometry import Camera
 from training.data.synthetic.render import painted_intervals, render_scene
 from training.data.synthetic.scene import Marking, Scene, _u, sample_scene
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: unpainted lines labelled (a map's labels: no renumbering of the lines outside them); double lines on the inner line
 SPLITS = ("train", "valid")
 RECORD_SIZE = 50  # frames per recording folder
 SALT = 0x11A3A5  # keeps these scenes apart from the other synthetic sets' of the same seed and index
@@ -126,19 +127,18 @@ def _s(value: float) -> str:
 
 
 def label_content(scene: Scene, name: str) -> dict:
-    """The scene's LLAMAS label: ``projection_matrix`` K and each painted line's markers."""
+    """The scene's LLAMAS label: ``projection_matrix`` K and each line's markers (unpainted lines too, as a map has them)."""
     cam, road = scene.camera, scene.road
     k = [[cam.focal, 0.0, cam.cx], [0.0, cam.focal, cam.horizon], [0.0, 0.0, 1.0]]
     near = cam.nearest_visible
     lanes, marker_id = [], 0
     for position, lane_id in lane_ids(scene.markings).items():
         m = scene.markings[position]
-        if not m.painted:
-            continue
+        offset = m.index * road.lane_width - (np.sign(m.index) * (m.paint_width + 0.12) / 2 if m.double else 0.0)  # render.paint_markings' gap
         markers = []
         for a, b in marker_intervals(m, near):
             z = np.array([a, b])
-            x = road.lateral(m.index * road.lane_width, z)
+            x = road.lateral(offset, z)
             u, v = cam.project(x, z)
             ends = [({"x": _s(x[i]), "y": _s(cam.height), "z": _s(z[i])}, {"x": str(int(round(u[i]))), "y": str(int(round(v[i])))})
                     for i in (0, 1)]
