@@ -450,7 +450,7 @@ def paper_commands(lay: Layout, backends: tuple[PaperBackend, ...] | None = None
         cmds.append(py("-m", "training.train", "--config", str(ROOT / "training" / "configs" / config),
                        *sets([*one_step, f"output.dir={run}", *extra])))
         cmds.append(py("-m", "export.to_onnx", "--ckpt", str(run / "last.pt"), "--out", str(paper_onnx(lay, role)),
-                       "--parity-images", "4", "--no-pt2", "--data-root", str(lay.data_root)))
+                       "--parity-images", str(p.get("parity_images", 4)), "--no-pt2", "--data-root", str(lay.data_root)))
         if any(b.artifact == "pt2" for b in backends):  # the torch.export program, beside a second ONNX in paper/torch/
             cmds.append(best_effort("torch-cuda", f"export-{role}", py(
                 "-m", "export.to_onnx", "--ckpt", str(run / "last.pt"), "--out", str(paper_artifact(lay, role, "pt2").with_suffix(".onnx")),

@@ -70,6 +70,10 @@ def test_the_smoke_profile_times_apolloscapes_pair_at_the_paper_size(tmp_path):
     for c in trains:  # the paper's 1692x505 as 1696x512, on the synthetic frames' geometry
         assert "input.net_width=1696" in c and "input.net_height=512" in c and "input.crop_top=240" in c
     assert not [c for c in commands if "culane/" in c]
+    exports = [c for c in commands if "export.to_onnx" in c]
+    assert len(exports) == 2 and all("--parity-images 1 " in c for c in exports)  # the profile's, not the default 4
+    culane, _ = resolve_layout("culane", None, "smoke", tmp_path)
+    assert all("--parity-images 4 " in " ".join(c) for c in paper_commands(culane, backends=()) if "export.to_onnx" in c)
     tiny, _ = resolve_layout("apolloscape", None, "tiny", tmp_path)
     paper = next(stage for stage in STAGES if stage.name == "paper")
     assert paper.optional(tiny) and not paper.optional(lay)

@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
         "input": "image",  # image | label (LGAD's teacher: reads the one-hot label map, ERFNet only)
         "depth": 101,  # pspnet: ResNet depth 18/34/50/101
         "head_channels": 512,  # pspnet: pyramid-pooling bottleneck width
+        "output_stride": 8,  # pspnet: 8 (PSPNet's, layer3 and layer4 dilated) or 16 (layer4 only; ~3x cheaper)
+        "decoder_channels": 0,  # pspnet: > 0 fuses the head with layer1 (1/4) before the classifier (DeepLabv3+-style); 0 none
         "dropout": 0.1,
         "pretrained": None,  # pspnet: local torchvision ImageNet .pth; erfnet: an ERFNet-CULane checkpoint
         "freeze_bn": False,
@@ -175,6 +177,11 @@ def validate(config: dict[str, Any]) -> None:
         raise ConfigError(f"dataset.classes: {err}") from None
     if config["model"]["arch"] not in ("erfnet", "pspnet"):
         raise ConfigError(f"model.arch: expected erfnet or pspnet, got {config['model']['arch']!r}")
+    if config["model"]["output_stride"] not in (8, 16):
+        raise ConfigError(f"model.output_stride: expected 8 or 16, got {config['model']['output_stride']!r}")
+    decoder = config["model"]["decoder_channels"]
+    if isinstance(decoder, bool) or not isinstance(decoder, int) or decoder < 0:
+        raise ConfigError(f"model.decoder_channels: expected a non-negative integer, got {decoder!r}")
     size = (config["input"]["net_width"], config["input"]["net_height"])
     if any(v % 16 for v in size):  # both networks check it too (ERFNet and PSPNet constructors)
         raise ConfigError(f"input.net_width x input.net_height = {size[0]}x{size[1]}: {config['model']['arch']} needs multiples of 16")

@@ -62,6 +62,39 @@ def test_teacher_shapes_and_taps():
         model(torch.randn(1, 3, 64, 192), taps=("layer9",))
 
 
+def test_stride_16_teacher_with_decoder_predicts_at_a_quarter():
+    model = PSPNet((64, 192), depth=18, head_channels=64, output_stride=16, decoder_channels=32).eval()
+    b = model.backbone
+    assert b.layer3[0].conv1.stride == (2, 2) and b.layer3[1].conv2.dilation == (1, 1)  # layer3 strided, not dilated
+    assert b.layer4[0].conv2.dilation == (1, 1) and b.layer4[1].conv2.dilation == (2, 2)  # torchvision [False, False, True]
+    with torch.no_grad():
+        seg, exist, taps = model(torch.randn(2, 3, 64, 192), taps=("layer1", "layer2", "layer4", "psp"))
+    assert seg.shape == (2, 5, 64, 192) and exist.shape == (2, 4)
+    assert taps["layer2"].shape == (2, 128, 8, 24) and taps["layer4"].shape == (2, 512, 4, 12)  # output stride 16
+    assert taps["psp"].shape == (2, 64, 4, 12) and model.lane_exist.flat_features == 5 * 2 * 6
+    assert model.classifier[1].in_channels == 32 and model.decoder.fuse[0].in_channels == 64 + 48
+    logits = {}
+    model.classifier.register_forward_hook(lambda m, i, o: logits.update(shape=o.shape))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 64, 192))
+    assert logits["shape"] == (1, 5, 16, 48)  # the classifier predicts at 1/4, from the decoder's map
+
+
+def test_teacher_options_default_to_pspnet_and_old_configs_build_it():
+    from training.config import DEFAULTS, ConfigError, validate
+    from training.models import build_model
+
+    config = {**DEFAULTS, "input": {**DEFAULTS["input"], "net_width": 192, "net_height": 64}}
+    old = {k: v for k, v in DEFAULTS["model"].items() if k not in ("output_stride", "decoder_channels")}
+    model = build_model({**config, "model": {**old, "arch": "pspnet", "depth": 18, "head_channels": 32}})
+    assert model.backbone.output_stride == 8 and model.decoder is None  # a checkpoint's config from before the options
+    for key, bad in (("output_stride", 32), ("decoder_channels", -1), ("decoder_channels", True)):
+        with pytest.raises(ConfigError, match=f"model.{key}"):
+            validate({**config, "model": {**DEFAULTS["model"], key: bad}})
+    with pytest.raises(ValueError, match="output stride must be 8 or 16"):
+        ResNet(18, output_stride=4)
+
+
 def test_resnet101_teacher_size_and_torchvision_names():
     model = PSPNet((208, 976), depth=101)
     assert 60e6 < n_params(model) < 70e6  # ResNet-101 trunk 42.5 M + PSP head + existence

@@ -25,7 +25,9 @@ def build_model(config: dict[str, Any]) -> nn.Module:
         in_channels = table.num_classes if m.get("input") == "label" else 3
         model: nn.Module = ERFNet(size, dropout=m["dropout"], in_channels=in_channels, **classes)
     else:
-        model = PSPNet(size, depth=m["depth"], head_channels=m["head_channels"], dropout=m["dropout"], **classes)
+        # .get: checkpoints older than these options hold PSPNet's stride 8 without a decoder
+        model = PSPNet(size, depth=m["depth"], head_channels=m["head_channels"], dropout=m["dropout"],
+                       output_stride=m.get("output_stride", 8), decoder_channels=m.get("decoder_channels", 0), **classes)
     if m.get("pretrained"):
         load_pretrained(model, m["pretrained"])
     return model

@@ -1,6 +1,7 @@
 """ResNet-18/34/50/101 backbones with torchvision's parameter names (so ImageNet ``.pth`` files
 load), and output stride 8 by dilation: layer3 dilation 2, layer4 dilation 4, no strides after
-layer2 (torchvision's ``replace_stride_with_dilation=[False, True, True]``).
+layer2 (torchvision's ``replace_stride_with_dilation=[False, True, True]``); or output stride 16:
+layer3 strided, layer4 dilation 2 (``[False, False, True]``, ~3x cheaper at the same input).
 
 torchvision itself is not used: its wheels fail to load with the CPU build of torch here.
 """
@@ -66,13 +67,16 @@ SPECS = {
 class ResNet(nn.Module):
     """Dilated ResNet trunk. ``forward`` returns the outputs of ``layer1``..``layer4`` by name.
 
-    Spatial strides: conv1+maxpool 1/4, layer1 1/4, layer2 1/8, layer3 1/8, layer4 1/8.
+    Spatial strides: conv1+maxpool 1/4, layer1 1/4, layer2 1/8, layer3 1/8 (1/16 at
+    ``output_stride=16``), layer4 1/8 (1/16).
     """
 
-    def __init__(self, depth: int = 101) -> None:
+    def __init__(self, depth: int = 101, output_stride: int = 8) -> None:
         super().__init__()
         if depth not in SPECS:
             raise ValueError(f"ResNet depth must be one of {sorted(SPECS)}, got {depth}")
+        if output_stride not in (8, 16):
+            raise ValueError(f"ResNet output stride must be 8 or 16, got {output_stride}")
         block, counts = SPECS[depth]
         self.depth = depth
         self.inplanes = 64
@@ -83,7 +87,8 @@ class ResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         self.layer1 = self._make_layer(block, 64, counts[0])
         self.layer2 = self._make_layer(block, 128, counts[1], stride=2)
-        self.layer3 = self._make_layer(block, 256, counts[2], stride=2, dilate=True)
+        self.output_stride = output_stride
+        self.layer3 = self._make_layer(block, 256, counts[2], stride=2, dilate=output_stride == 8)
         self.layer4 = self._make_layer(block, 512, counts[3], stride=2, dilate=True)
         self.out_channels = {"layer1": 64 * block.expansion, "layer2": 128 * block.expansion,
                              "layer3": 256 * block.expansion, "layer4": 512 * block.expansion}
