@@ -66,7 +66,12 @@ def predict_many(backends: list[Backend], data_root: str | os.PathLike[str], sam
 
     def read(sample: Sample) -> np.ndarray | None:
         try:
-            return data.read_image(sample)
+            image = data.read_image(sample)
+            try:
+                pre.check_size(image, "frame")
+            except ValueError as err:  # another camera's frames: one line naming the file, not a traceback
+                raise DataError(data.path(sample.image), f"{err} (the model's {backends[0].path.name})") from None
+            return image
         except DataError as err:
             if on_bad is None:
                 raise

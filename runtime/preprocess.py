@@ -103,7 +103,8 @@ class Preprocess:
         return (x + 0.5) / self.scale_x - 0.5, (y + 0.5) / self.scale_y - 0.5 + self.crop_top
 
     # -- images -------------------------------------------------------------------------------
-    def _check(self, image: np.ndarray, what: str = "image") -> None:
+    def check_size(self, image: np.ndarray, what: str = "image") -> None:
+        """ValueError unless ``image`` (H, W, ...) is the source size this preprocessing reads."""
         expected = (self.src_height, self.src_width)
         if image.shape[:2] != expected:
             raise ValueError(
@@ -113,7 +114,7 @@ class Preprocess:
 
     def resize_image(self, image: np.ndarray) -> np.ndarray:
         """Crop + resize one (H, W, 3) uint8 image -> (net_height, net_width, 3) uint8, still BGR."""
-        self._check(image)
+        self.check_size(image)
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"image must be (H, W, 3), got shape {image.shape}")
         return cv2.resize(
@@ -143,7 +144,7 @@ class Preprocess:
 
     def label(self, label: np.ndarray) -> np.ndarray:
         """Crop + resize an (H, W) label map -> (net_height, net_width) uint8, nearest neighbour."""
-        self._check(label, "label map")
+        self.check_size(label, "label map")
         return cv2.resize(
             label[self.crop_top :], (self.net_width, self.net_height), interpolation=cv2.INTER_NEAREST_EXACT
         )
