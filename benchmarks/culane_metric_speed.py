@@ -17,7 +17,7 @@ import numpy as np
 from runtime.culane import CulaneDataset
 from runtime.culane_metric import count_images, totals
 from runtime.lines import write_lines_file
-from training.data.synthetic.dataset import generate_dataset
+from lanedata.synthetic.dataset import generate_dataset
 
 
 def perturbed_predictions(root: Path, pred: Path, rng: np.random.Generator) -> list[str]:

@@ -4,7 +4,7 @@
 
 Needs only what a bare NVIDIA machine here has: CUDA PyTorch (and, where installed, ONNX Runtime's
 CUDA provider). Builds both architectures with untrained weights (latency does not depend on
-them), then times them interleaved (``runtime.benchmark.time_interleaved``: each round one untimed
+them), then times them interleaved (``runtime.latency.time_interleaved``: each round one untimed
 and one timed call of each model, the order alternating), batch 1, in FP32 and FP16
 (``model.half()``, FP16 input), with cuDNN autotuning:
 host latency (``perf_counter`` around the forward pass and a synchronize, ms) and GPU time (CUDA
@@ -48,7 +48,7 @@ def build_pair(width: int, height: int) -> dict[str, Any]:
 
 class TorchRunner:
     """A torch model behind the runtime's backend interface (``infer``, ``last_device_times``), so
-    ``runtime.benchmark.time_interleaved`` times it: the call synchronizes, and on CUDA the GPU time
+    ``runtime.latency.time_interleaved`` times it: the call synchronizes, and on CUDA the GPU time
     of the forward pass (CUDA events) is ``last_device_times["compute_ms"]``."""
 
     def __init__(self, torch: Any, model: Any, cuda: bool) -> None:
@@ -81,7 +81,7 @@ class SessionRunner:
 def timed_row(backend: str, precision: str, runners: dict[str, Any], inputs: dict[str, Any], iterations: int,
               warmup: int) -> dict[str, Any]:
     """Teacher and student timed interleaved (the runtime's benchmark loop), summarized, with ratios."""
-    from runtime.benchmark import summarize_records, time_interleaved
+    from runtime.latency import summarize_records, time_interleaved
 
     names = list(runners)
     records = time_interleaved([runners[n] for n in names], [inputs[n] for n in names], iterations, warmup)

@@ -15,10 +15,10 @@ import cv2
 import numpy as np
 
 from runtime.culane import CATEGORIES
-from training.data.synthetic.dataset import generate_dataset
-from training.data.synthetic.render import render_scene
-from training.data.synthetic.scene import sample_scene
-from training.data.synthetic.textures import bank
+from lanedata.synthetic.dataset import generate_dataset
+from lanedata.synthetic.render import render_scene
+from lanedata.synthetic.scene import sample_scene
+from lanedata.synthetic.textures import bank
 
 
 def main() -> None:

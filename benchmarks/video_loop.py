@@ -30,9 +30,10 @@ sys.path.insert(0, str(ROOT))
 from runtime.atomic import atomic_write_json  # noqa: E402
 from runtime.affinity import plan_cores  # noqa: E402
 from runtime.backends import Backend, load_backend  # noqa: E402
-from runtime.benchmark import time_inference  # noqa: E402
+from runtime.latency import time_inference  # noqa: E402
 from runtime.frame_policy import FramePolicy  # noqa: E402
-from runtime.infer_video import Pipeline, render, run_loop  # noqa: E402
+from runtime.frame_loop import run_loop  # noqa: E402
+from runtime.predictor import FramePredictor, render  # noqa: E402
 from runtime.latency import summarize  # noqa: E402
 from runtime.video_io import FrameReader, FrameWriter, quiet_opencv  # noqa: E402
 
@@ -45,13 +46,13 @@ def first_frame_batch(backend: Backend, video: Path) -> Any:
     reader = FrameReader(video, max_frames=1)
     try:
         frame = next(iter(reader)).image
-        return Pipeline(backend, FramePolicy(backend.sidecar.pre, *reader.size)).preprocess(frame)
+        return FramePredictor(backend, FramePolicy(backend.sidecar.pre, *reader.size)).preprocess(frame)
     finally:
         reader.close()
 
 
 def time_bare(backend: Backend, batch: Any, iterations: int) -> dict[str, float]:
-    """Bare ``backend.infer`` on one input (``runtime.benchmark.time_inference``): mean and p50 ms, CPU ms per call."""
+    """Bare ``backend.infer`` on one input (``runtime.latency.time_inference``): mean and p50 ms, CPU ms per call."""
     time_inference(backend, batch, 0, WARMUP)
     cpu0 = time.process_time()
     stats = summarize(r["host"] for r in time_inference(backend, batch, iterations, 0))
@@ -66,7 +67,7 @@ def time_loop(backend: Backend, video: Path, frames: int, out: Path | None, thre
     io_cores = plan.io_cores(threads) if plan else None
     reader = FrameReader(video, max_frames=frames, cores=io_cores)
     writer = FrameWriter(out, reader.info.fps, reader.size, render=render, cores=io_cores) if out else None
-    pipeline = Pipeline(backend, FramePolicy(backend.sidecar.pre, *reader.size), model_cores)
+    pipeline = FramePredictor(backend, FramePolicy(backend.sidecar.pre, *reader.size), model_cores)
     reader.prepare = pipeline.preprocess  # as runtime/infer_video.py does
     cpu0 = time.process_time()
     try:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from calibration.calibrate import add_arguments, calibrate, calibration_samples, check_images, check_outputs, fp32_model, write_int8
+from calibration.int8 import add_arguments, calibrate, calibration_samples, check_images, check_outputs, fp32_model, write_int8
 from runtime.artifacts import library_versions, read_sidecar, sha256_file
 from runtime.atomic import atomic_write_bytes
 from runtime.cli import Parser, fail

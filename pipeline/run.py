@@ -37,9 +37,9 @@ from typing import Any
 
 import yaml
 
-from pipeline import extra_eval, subset
+from pipeline import extra_eval, subset_view
+from pipeline.report import teacher_vs_student, teacher_warning
 from pipeline.stages import BENCHMARKS, ROOT, STAGE_NAMES, STAGES, TASKS, Layout, Stage
-from pipeline.summary import teacher_vs_student, teacher_warning
 from runtime.atomic import atomic_write_json
 from runtime.cli import Parser, check_output_dir, fail
 from runtime.errors import DataError
@@ -99,10 +99,10 @@ def resolve_layout(dataset: str, data_root: str | None, profile: str | None, bas
 
 
 def check_subset(lay: Layout) -> None:
-    """A subset's source, before any stage: its lists, and every file the subset draws (:func:`pipeline.subset.plan`)."""
+    """A subset's source, before any stage: its lists, and every file the subset draws (:func:`pipeline.subset_view.plan`)."""
     if lay.source_root is not None:
         d = lay.settings["data"]
-        subset.plan(lay.source_root, d["train"], d["val"], d["test_per_category"], d["seed"])
+        subset_view.plan(lay.source_root, d["train"], d["val"], d["test_per_category"], d["seed"])
 
 
 def is_fresh(stage: Stage, lay: Layout, recorded: dict[str, Any] | None = None) -> bool:
@@ -183,7 +183,7 @@ def record(state_path: Path, stage: str, entry: dict[str, Any]) -> None:
 
 
 def warn_weak_teacher(lay: Layout) -> None:
-    """Print the WARNING line when the teacher scores below the student alone (see :func:`pipeline.summary.teacher_vs_student`)."""
+    """Print the WARNING line when the teacher scores below the student alone (see :func:`pipeline.report.teacher_vs_student`)."""
     line = teacher_warning(teacher_vs_student(lay.runs, lay.task))
     if line:
         print(line, flush=True)

@@ -154,30 +154,30 @@ def sets(items: list[str]) -> list[str]:
 def data_commands(lay: Layout) -> list[Command]:
     d = lay.settings["data"]
     if lay.llamas and lay.source_root is None:  # the synthetic LLAMAS-style set, then the converter (IntRA-KD's val / test of valid)
-        return [py("-m", "training.data.synthetic.llamas", "--out", str(lay.source_dir), "--train", str(d["train"]), "--valid", str(d["valid"]),
+        return [py("-m", "lanedata.llamas.synthetic", "--out", str(lay.source_dir), "--train", str(d["train"]), "--valid", str(d["valid"]),
                    "--seed", str(d["seed"]), "--no-progress", "--force"),
-                py("-m", "training.data.llamas", "--llamas-root", str(lay.source_dir), "--split", "train", "--split", "valid", "--split-valid",
+                py("-m", "lanedata.llamas.convert", "--llamas-root", str(lay.source_dir), "--split", "train", "--split", "valid", "--split-valid",
                    "--out-root", str(lay.data_root), "--force")]
     if lay.markings and lay.source_root is None:  # the synthetic ApolloScape-style set, then the converter as for the real one
         lists = [a for split in ("train", "val", "test") for a in ("--list", f"{split}={lay.source_dir / 'lists' / f'{split}.txt'}")]
-        return [py("-m", "training.data.synthetic.markings", "--out", str(lay.source_dir), "--train", str(d["train"]), "--val", str(d["val"]),
+        return [py("-m", "lanedata.apolloscape.synthetic", "--out", str(lay.source_dir), "--train", str(d["train"]), "--val", str(d["val"]),
                    "--test", str(d["test"]), "--seed", str(d["seed"]), "--no-progress", "--force"),
-                py("-m", "training.data.apolloscape", "--apollo-root", str(lay.source_dir), *lists, "--out-root", str(lay.data_root), "--force")]
+                py("-m", "lanedata.apolloscape.convert", "--apollo-root", str(lay.source_dir), *lists, "--out-root", str(lay.data_root), "--force")]
     if lay.source_root is not None:
         return [py("-m", "pipeline.subset", "--source", str(lay.source_root), "--out", str(lay.data_root), "--train", str(d["train"]),
                    "--val", str(d["val"]), "--test-per-category", str(d["test_per_category"]), "--seed", str(d["seed"]))]
-    return [py("-m", "training.data.synthetic", "--out", str(lay.data_root), "--train", str(d["train"]), "--val", str(d["val"]),
+    return [py("-m", "lanedata.synthetic", "--out", str(lay.data_root), "--train", str(d["train"]), "--val", str(d["val"]),
                "--test-per-category", str(d["test_per_category"]), "--seed", str(d["seed"]), "--video", str(lay.synthetic_video),
                "--frames", str(d["video_frames"]), "--no-progress", "--force")]  # the pipeline owns this folder
 
 
 def data_signature(lay: Layout) -> dict[str, Any]:
     """The generator's settings and version, or the subset's draw and source: other data makes the dataset stale."""
-    from training.data.synthetic import dataset, llamas, markings
+    from lanedata.synthetic import versions
 
     d = dict(lay.settings["data"])
     if lay.source_root is None:
-        version = {"apolloscape": markings.GENERATOR_VERSION, "llamas": llamas.GENERATOR_VERSION}.get(lay.benchmark, dataset.GENERATOR_VERSION)
+        version = {"apolloscape": versions.APOLLOSCAPE, "llamas": versions.LLAMAS}.get(lay.benchmark, versions.CULANE)
         return {**d, "generator": version, **({"task": lay.task} if lay.markings else {}),
                 **({"benchmark": lay.benchmark} if lay.llamas else {})}
     d.pop("video_frames", None)  # the generator's setting: not the subset's
@@ -360,16 +360,16 @@ def map_models(lay: Layout) -> dict[str, Path]:
 
 
 def map_commands(lay: Layout) -> list[Command]:
-    """Per model: probability maps of the test split in the official layout (``runtime.predict_llamas``), their
-    mAP (``runtime.llamas``), then the maps (5 PNGs of 1276x717 an image) removed before the next model. Every test
+    """Per model: probability maps of the test split in the official layout (``lanedata.llamas.predict``), their
+    mAP (``lanedata.llamas.evaluate``), then the maps (5 PNGs of 1276x717 an image) removed before the next model. Every test
     frame (the official script scores every label of the split: ``eval_max_images`` does not apply)."""
     cmds = []
     for name, model in map_models(lay).items():
         pred = lay.runs / "llamas_pred" / name
         device = ["--device", "cuda"] if model.suffix == ".engine" else ["--device", "cpu"]
-        cmds.append(py("-m", "runtime.predict_llamas", "--model", str(model), "--llamas-root", str(lay.data_root), "--split", "test",
+        cmds.append(py("-m", "lanedata.llamas.predict", "--model", str(model), "--llamas-root", str(lay.data_root), "--split", "test",
                        "--pred-root", str(pred), *device))
-        cmds.append(py("-m", "runtime.llamas", "--labels-root", str(lay.data_root / "labels"), "--pred-root", str(pred), "--split", "test",
+        cmds.append(py("-m", "lanedata.llamas.evaluate", "--labels-root", str(lay.data_root / "labels"), "--pred-root", str(pred), "--split", "test",
                        "--workers", "2", "--out", str(lay.reports / "map" / f"{name}.json")))
         cmds.append(py("-c", "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)", str(pred)))
     return cmds

@@ -1,5 +1,5 @@
 """The LLAMAS part of a lane summary: each model's official segmentation mAP (``reports/<ds>/map/*.json``,
-written by ``runtime.llamas``) beside the paper's Table 4."""
+written by ``lanedata.llamas.evaluate``) beside the paper's Table 4."""
 from __future__ import annotations
 
 import json
@@ -30,7 +30,7 @@ def map_markdown(section: dict[str, Any] | None) -> list[str]:
     order = [m for m in ROLES if m in section] + sorted(m for m in section if m not in ROLES)
     lines = ["## LLAMAS: the official segmentation mAP (test split)", "",
              "Per image average precision of each lane class (the official `binary_approx_auc` over 101 thresholds on the "
-             "probability maps at 1276x717), averaged over images; mAP over l1, l0, r0, r1 (`runtime.llamas`).", "",
+             "probability maps at 1276x717), averaged over images; mAP over l1, l0, r0, r1 (`lanedata.llamas.evaluate`).", "",
              "| model | mAP | " + " | ".join(f"AP {c}" for c in classes) + " | images |", "|---|---:|" + "---:|" * len(classes) + "---:|"]
     for name in order:
         m = section[name]

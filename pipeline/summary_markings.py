@@ -3,7 +3,7 @@
 Every number is read from a stage's own report: ``training.evaluate``'s ``eval_test/miou.json``
 (PyTorch, network size), the runtime's evaluation reports ``reports/<ds>/eval/*.json`` (deployed
 artifacts, the official rule at full label resolution), the benchmarks, the latency comparison, the
-paper pair and the video reports (:mod:`pipeline.summary` reads those). ``summary.json`` holds::
+paper pair and the video reports (:mod:`pipeline.report` reads those). ``summary.json`` holds::
 
     dataset, synthetic, profile, task "markings", duration_s, stages,
     models {name: {role, method, params, miou, iou {class: IoU|None}}},
@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.summary import (
+from pipeline.report import (
     bench_latency, evaluation_reports, latency_section, ms, paper_markdown, paper_section, pct, read_json, stages_markdown, teacher_vs_student,
     trained_models, video_section, warning_lines,
 )

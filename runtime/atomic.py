@@ -6,6 +6,7 @@ file or the new complete one.
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import json
 import os
 import shutil
@@ -87,3 +88,23 @@ def staged_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
         destination.parent.mkdir(parents=True, exist_ok=True)
         os.replace(file, destination)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def place_file(source: Path, target: Path) -> str:
+    """Hard-link (else copy) ``source`` to ``target`` atomically: ``"linked"``, ``"copied"`` or ``"kept"``."""
+    if target.exists() and (os.path.samefile(source, target) or filecmp.cmp(source, target, shallow=True)):
+        return "kept"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.urandom(8).hex()}.tmp")
+    try:
+        try:
+            os.link(source, temporary)
+            how = "linked"
+        except OSError:
+            shutil.copy2(source, temporary)
+            how = "copied"
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return how

@@ -7,7 +7,7 @@ augmentation) and which classes the dataset's official mIoU averages.
 - ``culane`` (task ``lanes``): background + lanes 1..4 by CULane ID, plus a 4-way lane-existence
   head; decoded to lanes, scored by CULane F1. A mirror swaps lanes 1<->4 and 2<->3.
 - ``apolloscape`` (task ``markings``): the 36 train IDs of ApolloScape's lane-marking table
-  (:mod:`runtime.apolloscape`); no existence head; scored by mIoU over its 18 evaluated classes.
+  (:mod:`runtime.marking_classes`); no existence head; scored by mIoU over its 18 evaluated classes.
   A mirror swaps the left and right turn arrows (thru-left <-> thru-right, left <-> right); the
   U-turn arrows, text-like and other asymmetric markings have no partner in the table and map to
   themselves, so flip augmentation is off in the ApolloScape configs.
@@ -20,7 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime import apolloscape
+from runtime import marking_classes
+
+
+LANE_COLORS: dict[int, tuple[int, int, int]] = {
+    1: (255, 160, 0),  # left neighbour: blue
+    2: (0, 220, 0),  # ego left: green
+    3: (0, 200, 255),  # ego right: amber
+    4: (255, 0, 200),  # right neighbour: magenta
+}
+"""B, G, R of CULane's lanes by ID, as drawn everywhere (:mod:`runtime.draw`)."""
 
 
 @dataclass(frozen=True)
@@ -57,19 +66,17 @@ class ClassTable:
 
 
 def _culane() -> ClassTable:
-    from runtime.draw import LANE_COLORS
-
     return ClassTable("culane", "lanes", ("background", "lane1", "lane2", "lane3", "lane4"),
                       ((0, 0, 0), *(tuple(LANE_COLORS[k]) for k in (1, 2, 3, 4))), (0, 4, 3, 2, 1), (True,) * 5)
 
 
 def _apolloscape() -> ClassTable:
-    names = apolloscape.CLASS_NAMES
+    names = marking_classes.CLASS_NAMES
     partners = {"a_w_tl": "a_w_tr", "a_w_l": "a_w_r"}
     partners.update({b: a for a, b in partners.items()})
     mirror = tuple(names.index(partners.get(n, n)) for n in names)
-    colors = tuple((int(b), int(g), int(r)) for (r, g, b) in apolloscape.PALETTE_RGB)
-    return ClassTable("apolloscape", "markings", names, colors, mirror, tuple(bool(e) for e in apolloscape.EVALUATED))
+    colors = tuple((int(b), int(g), int(r)) for (r, g, b) in marking_classes.PALETTE_RGB)
+    return ClassTable("apolloscape", "markings", names, colors, mirror, tuple(bool(e) for e in marking_classes.EVALUATED))
 
 
 TABLES = {"culane": _culane, "apolloscape": _apolloscape}

@@ -21,7 +21,7 @@ Marking models (sidecar ``class_table`` without lanes, e.g. ``apolloscape``; eve
 one sheet has the same task): each tile shows the model's class map blended in the table's
 colours, with a legend of the classes present (top right); from a list (default
 ``test_gt.txt``: ``/image /label`` lines) the header gives the mIoU over the sheet's frames at
-full label resolution (:mod:`runtime.evaluate_markings`); no ground truth is drawn.
+full label resolution (:mod:`runtime.marking_scoring`); no ground truth is drawn.
 """
 from __future__ import annotations
 
@@ -39,15 +39,15 @@ from runtime.atomic import atomic_write_bytes
 from runtime.cli import Parser, check_output_file, fail, positive_int, with_sidecars
 from runtime.backends import BACKENDS, DEVICES, Backend, load_backend, probabilities
 from runtime.class_map import ClassOverlay, class_map
-from runtime.culane import CulaneDataset, Sample
+from runtime.culane import CULANE_WIDTH, CulaneDataset, Sample
 from runtime.culane_metric import Counts, count_image
 from runtime.decode import DecodedLane
 from runtime.draw import LANE_COLORS, blend_classes, class_legend, draw_hud, draw_lanes, draw_legend
 from runtime.errors import DataError
-from runtime.evaluate import drive_of, predict
-from runtime.evaluate_markings import image_confusion, read_pair
+from runtime.scoring import drive_of, predict
+from runtime.marking_scoring import image_confusion, read_pair
 from runtime.frame_policy import FramePolicy
-from runtime.infer_video import Pipeline
+from runtime.predictor import FramePredictor
 from runtime.lines import Lane
 from runtime.miou import iou_report
 from runtime.video_io import FrameReader, quiet_opencv
@@ -274,7 +274,7 @@ def from_video(models: Sequence[str], labels: Sequence[str], video: str, n: int,
     columns = []
     for model, label in zip(models, labels):
         runner = load_backend(model, backend, device, threads)
-        pipeline = Pipeline(runner, FramePolicy(runner.sidecar.pre, w, h))
+        pipeline = FramePredictor(runner, FramePolicy(runner.sidecar.pre, w, h))
         overlays = [pipeline(f)[1] for f in frames]
         if isinstance(overlays[0], ClassOverlay):
             columns.append(Column(label, [[] for _ in frames], classes=overlays))
@@ -314,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.label and len(args.label) != len(args.model):
         print(f"error: {len(args.label)} --label for {len(args.model)} --model: give one per model or none", file=sys.stderr)
         return 2
-    if args.frames < 1 or not 16 <= args.tile_width <= 1640:
-        print("error: --frames must be >= 1 and --tile-width within 16..1640", file=sys.stderr)
+    if args.frames < 1 or not 16 <= args.tile_width <= CULANE_WIDTH:
+        print(f"error: --frames must be >= 1 and --tile-width within 16..{CULANE_WIDTH}", file=sys.stderr)
         return 2
     labels = args.label or [Path(m).name for m in args.model]
     quiet_opencv()

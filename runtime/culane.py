@@ -27,6 +27,9 @@ from runtime.lines import Lane, read_lines_file
 
 log = logging.getLogger(__name__)
 
+CULANE_WIDTH, CULANE_HEIGHT = 1640, 590
+"""px: CULane's frame (every dataset is converted to this layout; the models' default source size)."""
+
 NUM_LANES = 4
 """CULane annotates at most four lanes: IDs 1, 2 left of the ego vehicle, 3, 4 right of it."""
 NUM_CLASSES = NUM_LANES + 1
@@ -258,3 +261,27 @@ def read_label(path: str | os.PathLike[str], num_classes: int = NUM_CLASSES, exp
     if bad:
         raise DataError(path, f"label values {bad[:5]} outside 0..{num_classes - 1} and {IGNORE_LABEL}")
     return label
+
+
+_SPLIT_RE = re.compile(r"^test(\d+)_(\w+)\.txt$")
+
+
+def default_lists(data_root: str | os.PathLike[str]) -> dict[str, Path]:
+    """The category lists under ``ROOT/list/test_split``, keyed by category, in CULane order."""
+    if not Path(data_root).is_dir():
+        raise DataError(data_root, "dataset root is not a directory")
+    split_dir = Path(data_root) / "list" / "test_split"
+    found = []
+    for path in split_dir.glob("test*_*.txt"):
+        m = _SPLIT_RE.match(path.name)
+        if m:
+            found.append((int(m.group(1)), m.group(2), path))
+    if not found:
+        raise DataError(split_dir, "no test_split lists (test<N>_<category>.txt) found; pass --list")
+    return {name: path for _, name, path in sorted(found)}
+
+
+def split_category(path: Path) -> str:
+    """The category a test-split list reports as (``test7_cross.txt`` -> ``cross``); else the file's stem."""
+    m = _SPLIT_RE.match(path.name)
+    return m.group(2) if m and m.group(2) in CATEGORIES else path.stem

@@ -43,6 +43,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from runtime.culane import CULANE_HEIGHT, CULANE_WIDTH, read_list
 from runtime.errors import DataError
 from runtime.lines import Lane, read_lines_file
 from runtime.parallel import worker_context
@@ -139,7 +140,7 @@ OFF_CANVAS = LaneMask(0, 0, np.zeros((0, 0), dtype=np.uint8), 0, drawn=True)
 INT_MIN = -(2**31)
 
 
-def rasterize_lane(lane: Lane, width: int = 30, im_width: int = 1640, im_height: int = 590) -> LaneMask:
+def rasterize_lane(lane: Lane, width: int = 30, im_width: int = CULANE_WIDTH, im_height: int = CULANE_HEIGHT) -> LaneMask:
     """Draw a lane as the official evaluator does (``cv::line`` per segment, ``width`` px thick)."""
     if len(np.asarray(lane).reshape(-1, 2)) < 2:
         return UNDRAWN
@@ -193,7 +194,7 @@ def mask_iou(a: LaneMask, b: LaneMask) -> float:
 
 
 def iou_matrix(
-    annotations: Sequence[Lane], predictions: Sequence[Lane], width: int = 30, im_width: int = 1640, im_height: int = 590
+    annotations: Sequence[Lane], predictions: Sequence[Lane], width: int = 30, im_width: int = CULANE_WIDTH, im_height: int = CULANE_HEIGHT
 ) -> np.ndarray:
     """(len(annotations), len(predictions)) IoU matrix, each lane drawn once."""
     masks_a = [rasterize_lane(lane, width, im_width, im_height) for lane in annotations]
@@ -324,8 +325,8 @@ def count_image(
     predictions: Sequence[Lane],
     width: int = 30,
     iou_threshold: float = 0.5,
-    im_width: int = 1640,
-    im_height: int = 590,
+    im_width: int = CULANE_WIDTH,
+    im_height: int = CULANE_HEIGHT,
 ) -> Counts:
     """Official ``Counter::count_im_pair`` for one image."""
     if not annotations:
@@ -345,8 +346,8 @@ def count_image(
 class MetricParams:
     width: int = 30
     iou_threshold: float = 0.5
-    im_width: int = 1640
-    im_height: int = 590
+    im_width: int = CULANE_WIDTH
+    im_height: int = CULANE_HEIGHT
 
 
 def _count_files(job: tuple[Path, Path, MetricParams]) -> tuple[int, int, int]:
@@ -402,3 +403,37 @@ def totals(per_image: np.ndarray) -> Counts:
     """Pool per-image (tp, fp, fn) rows into one :class:`Counts`."""
     tp, fp, fn = (int(v) for v in per_image.sum(axis=0)) if len(per_image) else (0, 0, 0)
     return Counts(tp=tp, fp=fp, fn=fn, images=len(per_image))
+
+
+def evaluate_lists(
+    data_root: str | os.PathLike[str],
+    pred_dir: str | os.PathLike[str],
+    lists: dict[str, Path],
+    params: MetricParams = MetricParams(),
+    workers: int = 1,
+    progress: bool = False,
+) -> dict[str, Counts]:
+    """Counts per list and ``"total"`` pooled over the distinct images of all lists."""
+    per_list = {name: [s.lines_name for s in read_list(path).samples] for name, path in lists.items()}
+    for name, path in lists.items():
+        if not per_list[name]:
+            raise DataError(path, "the list names no images (empty file)")
+    unique = list(dict.fromkeys(n for names in per_list.values() for n in names))
+    rows = count_images(data_root, pred_dir, unique, params, workers=workers, progress=progress)
+    index = {name: i for i, name in enumerate(unique)}
+    result = {name: totals(rows[[index[n] for n in names]]) for name, names in per_list.items()}
+    result["total"] = totals(rows)
+    return result
+
+
+def format_table(results: dict[str, Counts]) -> str:
+    def fmt(v: float | None) -> str:
+        return "   -  " if v is None else f"{v:6.4f}"
+
+    lines = [f"{'list':<12} {'images':>7} {'tp':>7} {'fp':>7} {'fn':>7} {'prec':>7} {'recall':>7} {'f1':>7}"]
+    for name, c in results.items():
+        lines.append(
+            f"{name:<12} {c.images:>7} {c.tp:>7} {c.fp:>7} {c.fn:>7} "
+            f"{fmt(c.precision):>7} {fmt(c.recall):>7} {fmt(c.f1):>7}"
+        )
+    return "\n".join(lines)

@@ -10,22 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from runtime.classes import LANE_COLORS, ClassTable
+from runtime.culane import CULANE_WIDTH
 from runtime.decode import DecodedLane
 
-if TYPE_CHECKING:  # runtime.classes imports this module for the lane colours
-    from runtime.classes import ClassTable
-
-LANE_COLORS: dict[int, tuple[int, int, int]] = {
-    1: (255, 160, 0),  # left neighbour: blue
-    2: (0, 220, 0),  # ego left: green
-    3: (0, 200, 255),  # ego right: amber
-    4: (255, 0, 200),  # right neighbour: magenta
-}
 OTHER_COLOR = (200, 200, 200)
 _SHIFT = 4  # fractional bits for sub-pixel drawing
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -72,7 +64,7 @@ class _TextBox:
 
     @classmethod
     def fit(cls, frame_w: int, texts: Sequence[str]) -> "_TextBox":
-        scale = max(0.35, frame_w / 1640 * 0.8)
+        scale = max(0.35, frame_w / CULANE_WIDTH * 0.8)
         thick = max(1, int(round(scale * 1.5)))
         sizes = [cv2.getTextSize(text, _FONT, scale, thick)[0] for text in texts]
         pad = max(3, int(6 * scale))
@@ -133,7 +125,7 @@ def draw_legend(frame: np.ndarray, entries: Sequence[tuple[str, tuple[int, int, 
     return frame
 
 
-def draw_classes(frame: np.ndarray, classes: np.ndarray, table: "ClassTable", legend: bool = True) -> np.ndarray:
+def draw_classes(frame: np.ndarray, classes: np.ndarray, table: ClassTable, legend: bool = True) -> np.ndarray:
     """A marking model's class map (H, W) on its (H, W, 3) frame: classes != 0 blended in the
     table's colours and, with ``legend``, the classes present named top-right."""
     blend_classes(frame, classes, table.colors)
@@ -142,6 +134,6 @@ def draw_classes(frame: np.ndarray, classes: np.ndarray, table: "ClassTable", le
     return frame
 
 
-def class_legend(classes: np.ndarray, table: "ClassTable") -> list[tuple[str, tuple[int, int, int]]]:
+def class_legend(classes: np.ndarray, table: ClassTable) -> list[tuple[str, tuple[int, int, int]]]:
     """(name, BGR colour) of each class other than 0 present in ``classes``."""
     return [(table.names[c], table.colors[c]) for c in present_classes(classes, table.num_classes)]

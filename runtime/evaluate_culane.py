@@ -13,70 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
-from runtime.culane import CATEGORIES, read_list
-from runtime.culane_metric import Counts, MetricParams, count_images, opencv_draws_like_official, totals
 from runtime.cli import Parser
+from runtime.culane import CULANE_HEIGHT, CULANE_WIDTH, default_lists, split_category
+from runtime.culane_metric import MetricParams, evaluate_lists, format_table, opencv_draws_like_official
 from runtime.errors import DataError
-
-_SPLIT_RE = re.compile(r"^test(\d+)_(\w+)\.txt$")
-
-
-def default_lists(data_root: str | os.PathLike[str]) -> dict[str, Path]:
-    """The category lists under ``ROOT/list/test_split``, keyed by category, in CULane order."""
-    if not Path(data_root).is_dir():
-        raise DataError(data_root, "dataset root is not a directory")
-    split_dir = Path(data_root) / "list" / "test_split"
-    found = []
-    for path in split_dir.glob("test*_*.txt"):
-        m = _SPLIT_RE.match(path.name)
-        if m:
-            found.append((int(m.group(1)), m.group(2), path))
-    if not found:
-        raise DataError(split_dir, "no test_split lists (test<N>_<category>.txt) found; pass --list")
-    return {name: path for _, name, path in sorted(found)}
-
-
-def evaluate_lists(
-    data_root: str | os.PathLike[str],
-    pred_dir: str | os.PathLike[str],
-    lists: dict[str, Path],
-    params: MetricParams = MetricParams(),
-    workers: int = 1,
-    progress: bool = False,
-) -> dict[str, Counts]:
-    """Counts per list and ``"total"`` pooled over the distinct images of all lists."""
-    per_list = {name: [s.lines_name for s in read_list(path).samples] for name, path in lists.items()}
-    for name, path in lists.items():
-        if not per_list[name]:
-            raise DataError(path, "the list names no images (empty file)")
-    unique = list(dict.fromkeys(n for names in per_list.values() for n in names))
-    rows = count_images(data_root, pred_dir, unique, params, workers=workers, progress=progress)
-    index = {name: i for i, name in enumerate(unique)}
-    result = {name: totals(rows[[index[n] for n in names]]) for name, names in per_list.items()}
-    result["total"] = totals(rows)
-    return result
-
-
-def format_table(results: dict[str, Counts]) -> str:
-    def fmt(v: float | None) -> str:
-        return "   -  " if v is None else f"{v:6.4f}"
-
-    lines = [f"{'list':<12} {'images':>7} {'tp':>7} {'fp':>7} {'fn':>7} {'prec':>7} {'recall':>7} {'f1':>7}"]
-    for name, c in results.items():
-        lines.append(
-            f"{name:<12} {c.images:>7} {c.tp:>7} {c.fp:>7} {c.fn:>7} "
-            f"{fmt(c.precision):>7} {fmt(c.recall):>7} {fmt(c.f1):>7}"
-        )
-    return "\n".join(lines)
-
-
-def _list_name(path: Path) -> str:
-    m = _SPLIT_RE.match(path.name)
-    return m.group(2) if m and m.group(2) in CATEGORIES else path.stem
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="append", default=[], help="list file (repeatable); default: ROOT/list/test_split/*")
     parser.add_argument("--width", type=int, default=30, help="lane width in pixels when drawing lanes (default 30)")
     parser.add_argument("--iou", type=float, default=0.5, help="IoU above which a match is a TP (default 0.5)")
-    parser.add_argument("--im-width", type=int, default=1640)
-    parser.add_argument("--im-height", type=int, default=590)
+    parser.add_argument("--im-width", type=int, default=CULANE_WIDTH)
+    parser.add_argument("--im-height", type=int, default=CULANE_HEIGHT)
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="worker processes (default: usable CPUs)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
@@ -110,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 path = Path(item) if Path(item).is_file() else Path(args.data_root) / "list" / item
                 if not path.is_file():
                     raise DataError(item, "list file not found")
-                name = _list_name(path)
+                name = split_category(path)
                 if name in lists:
                     raise DataError(item, f"two lists would both be reported as '{name}' ({lists[name]} and {path})")
                 lists[name] = path

@@ -53,29 +53,22 @@ if not __package__:  # run as a script: make the repository root importable
 
 import argparse
 import json
-import signal
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from runtime.affinity import CorePlan, pin_current_thread, pinned, plan_cores, restored_affinity
+from runtime.affinity import CorePlan, pinned, plan_cores
 from runtime.artifacts import library_versions, now, read_sidecar
 from runtime.atomic import atomic_write_json, atomic_write_text
 from runtime.cli import Parser, check_output_file, fail, non_negative_int, positive_int, with_sidecars
-from runtime.backends import BACKENDS, DEVICES, Backend, load_backend, probabilities
-from runtime.class_map import ClassOverlay, class_map
+from runtime.backends import BACKENDS, DEVICES, Backend, load_backend
 from runtime.culane_metric import Counts, count_image
-from runtime.decode import DecodedLane, LaneDecoder
-from runtime.draw import draw_hud, draw_lanes, hud_lines
+from runtime.decode import DecodedLane
 from runtime.errors import DataError
+from runtime.frame_loop import LoopResult, run_loop, signals_ignored, stop_on_signals
 from runtime.frame_policy import FramePolicy
-from runtime.latency import Stopwatch, summarize
+from runtime.latency import summarize
 from runtime.lines import Lane, read_lines_file
+from runtime.predictor import FramePredictor, render
 from runtime.thread_trial import ThreadTrial, candidate_threads
 from runtime.video_io import DECODE_THREADS, FrameReader, FrameWriter, VideoInfo, check_video_file, quiet_opencv
 
@@ -83,161 +76,6 @@ LATENCY_KEY = "infer_host"
 EXIT_INTERRUPTED = 130
 VERSION_PACKAGES = ("numpy", "opencv-python-headless", "opencv-python", "onnxruntime", "onnxruntime-gpu",
                     "tensorrt", "cuda-python", "tqdm")
-
-
-# --------------------------------------------------------------------------------------------
-# Per-frame work
-# --------------------------------------------------------------------------------------------
-Overlay = list[DecodedLane] | ClassOverlay
-"""What the writer draws on a frame: lanes in frame pixels, or a marking model's class map."""
-
-
-class Pipeline:
-    """Frame -> lanes: frame policy, preprocessing, backend, probabilities + decoding, mapping back
-    (a marking model: frame -> its class map, no lanes)."""
-
-    def __init__(self, backend: Backend, policy: FramePolicy, cores: frozenset[int] | None = None) -> None:
-        self.backend = backend
-        self.policy = policy
-        self.cores = cores  # the model thread's CPU cores (runtime.affinity; None: not pinned)
-        self.pre = backend.sidecar.pre
-        self.table = backend.sidecar.table
-        self.decoder = LaneDecoder(self.pre, backend.sidecar.decode_params) if self.table.existence else None
-        self.batch = np.empty((1, 3, self.pre.net_height, self.pre.net_width), dtype=np.float32)
-
-    def preprocess(self, image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """(H, W, 3) uint8 frame -> the (1, 3, h, w) float32 network input: one warp, then normalisation
-        (into ``out``, else a new array: the reader thread prepares frames ahead with it)."""
-        if out is None:
-            out = np.empty_like(self.batch)
-        self.pre.normalize(self.policy.to_net(image), out=out[0])
-        return out
-
-    def postprocess(self, outputs: dict[str, np.ndarray]) -> tuple[list[DecodedLane], Overlay]:
-        """One image's outputs -> (lanes in source pixels, what the writer draws): the lanes in frame
-        pixels, or for a marking model no lanes and its class map (argmax at the network size)."""
-        seg, exist = probabilities(outputs)
-        if self.decoder is None:
-            return [], ClassOverlay(class_map(seg[0]), self.policy, self.table)
-        lanes = self.decoder(seg[0], exist[0])
-        return lanes, [DecodedLane(lane.lane_id, self.policy.points_to_frame(lane.points)) for lane in lanes]
-
-    def __call__(self, image: np.ndarray, prepared: np.ndarray | None = None, prepare_ms: float = 0.0
-                 ) -> tuple[list[DecodedLane], Overlay, dict[str, float]]:
-        """(H, W, 3) uint8 frame -> (lanes in source pixels, the frame's overlay (:meth:`postprocess`),
-        times in ms). ``prepared``: its network input made ahead (by the reader thread, in ``prepare_ms``)."""
-        if prepared is None:
-            with Stopwatch() as t_pre:
-                prepared = self.preprocess(image, self.batch)
-            prepare_ms = t_pre.ms
-        pin_current_thread(self.cores)  # a system call only when the cores change (a thread trial switches pipelines)
-        with Stopwatch() as t_inf:
-            outputs = self.backend.infer(prepared)
-        device_ms = self.backend.last_device_times.get("compute_ms")
-        with Stopwatch() as t_post:
-            lanes, in_frame = self.postprocess(outputs)
-        times = {"preprocess": prepare_ms, "infer_host": t_inf.ms}
-        if device_ms is not None:
-            times["infer_device"] = float(device_ms)
-        times["postprocess"] = t_post.ms
-        times["total"] = prepare_ms + t_inf.ms + t_post.ms
-        return lanes, in_frame, times
-
-
-def render(item: tuple[np.ndarray, Overlay, list[str]]) -> np.ndarray:
-    """Writer-thread rendering of one queued (frame, overlay: lanes in frame pixels or a class map, HUD lines)."""
-    frame, overlay, hud = item
-    if isinstance(overlay, ClassOverlay):
-        overlay.draw(frame)
-    else:
-        draw_lanes(frame, overlay)
-    return draw_hud(frame, hud)
-
-
-# --------------------------------------------------------------------------------------------
-# Interruption
-# --------------------------------------------------------------------------------------------
-@contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set ``stop`` (the loop ends after the frame in progress); a second one raises
-    KeyboardInterrupt. Handlers are restored on exit (no-op outside the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        _restore(old)
-
-
-def _restore(old: dict) -> None:
-    for sig, previous in old.items():
-        signal.signal(sig, signal.SIG_DFL if previous is None else previous)
-
-
-@contextmanager
-def signals_ignored() -> Iterator[None]:
-    """Finish writing (video, report) without being interrupted again."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        _restore(old)
-
-
-# --------------------------------------------------------------------------------------------
-# The loop
-# --------------------------------------------------------------------------------------------
-@dataclass
-class LoopResult:
-    records: list[dict[str, float]] = field(default_factory=list)
-    lanes: list[list[DecodedLane]] = field(default_factory=list)  # per processed frame, source pixels
-    processed: int = 0
-    interrupted: bool = False
-    trial: dict[str, Any] | None = None  # the thread trial's outcome (runtime.thread_trial), when there was one
-    affinity: dict[str, Any] | None = None  # cores of the model and I/O threads (runtime.affinity), when pinned
-
-
-def run_loop(pipeline: Pipeline, reader: FrameReader, writer: FrameWriter | None, warmup: int,
-             stop: threading.Event, on_frame: Callable[[], None] | None = None) -> LoopResult:
-    """Process every frame the reader yields until it ends or ``stop`` is set (or KeyboardInterrupt)."""
-    backend, result = pipeline.backend, LoopResult()
-    tag = (backend.name, backend.device, backend.sidecar.precision)
-    fps = 0.0
-    last = time.perf_counter()
-    with restored_affinity():  # the model thread is pinned by its pipeline while the loop runs
-        try:
-            for frame in reader:
-                if stop.is_set():
-                    break
-                lanes, in_frame, times = pipeline(frame.image, frame.prepared, frame.prepare_ms)
-                if writer is not None:
-                    writer.write((frame.image, in_frame, hud_lines(times["infer_host"], times["total"], fps, *tag)))
-                end = time.perf_counter()
-                wall, last = (end - last) * 1000.0, end
-                fps = 1000.0 / wall if fps == 0.0 else 0.9 * fps + 0.1 * 1000.0 / max(wall, 1e-6)
-                result.processed += 1
-                result.lanes.append(lanes)
-                if result.processed > warmup:
-                    result.records.append({"frame": frame.index, "decode": frame.decode_ms, **times, "wall": wall})
-                if on_frame is not None:
-                    on_frame()
-                if stop.is_set():
-                    break
-        except KeyboardInterrupt:
-            stop.set()
-    result.interrupted = stop.is_set()
-    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,12 +292,12 @@ def thread_trial(args: argparse.Namespace, candidates: list[int], policy: FrameP
 
 
 def pinned_pipeline(model: str, backend: str, device: str, threads: int | None, policy: FramePolicy, plan: CorePlan | None
-                    ) -> Pipeline:
+                    ) -> FramePredictor:
     """A pipeline whose backend is created on its model's cores (ONNX Runtime's pool threads inherit
     them) and whose calls run there (every core when the model needs them all)."""
     cores = plan.model_threads_cores(threads) if plan else None
     with pinned(cores):
-        return Pipeline(load_backend(model, backend, device, threads), policy, cores)
+        return FramePredictor(load_backend(model, backend, device, threads), policy, cores)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -487,7 +325,7 @@ def run(args: argparse.Namespace) -> int:
                     pipeline.on_decide = lambda chosen: [t.pin(plan.io_cores(chosen)) for t in (reader, writer) if t is not None]
                 if pipeline is None:
                     pipeline = (pinned_pipeline(args.model, args.backend, args.device, args.threads, policy, plan)
-                                if plan is not None and (args.threads or 1) > 1 else Pipeline(backend, policy, plan and plan.model_cores(args.threads)))
+                                if plan is not None and (args.threads or 1) > 1 else FramePredictor(backend, policy, plan and plan.model_cores(args.threads)))
                 backend = pipeline.backend  # with a trial, the first session (default threads) is let go
                 reader.prepare = pipeline.preprocess  # in the reader thread, overlapping the previous frame's inference
                 result = run_loop(pipeline, reader, writer, warmup, stop, on_frame=bar.update)

@@ -70,3 +70,10 @@ def iou_report(conf: np.ndarray, names: Sequence[str], evaluated: Sequence[bool]
     iou = evaluated_iou(conf, np.asarray(evaluated, bool))
     per_class = {names[c]: (None if np.isnan(iou[c]) else float(iou[c])) for c in range(len(names)) if evaluated[c]}
     return {"miou": nan_mean(iou), "iou": per_class, "classes_scored": int(np.isfinite(iou).sum()), "pixels": int(np.asarray(conf).sum())}
+
+
+def format_iou_table(report: dict) -> str:
+    """An :func:`iou_report` with ``images`` as a text table: IoU % per evaluated class, then the mIoU line."""
+    rows = [f"{name:10s} {'-' if iou is None else f'{100 * iou:6.2f}'}" for name, iou in report["iou"].items()]
+    return "\n".join(["class      IoU %", *rows, f"mIoU {100 * report['miou']:.2f} % over {report['classes_scored']} classes, "
+                      f"{report['images']} images"])

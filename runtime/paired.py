@@ -1,15 +1,32 @@
-"""Image-paired bootstrap intervals of a CULane F1 difference (numpy only, torch-free).
+"""Paired comparisons of two methods (numpy only, torch-free): image-paired bootstrap intervals of a
+CULane F1 difference and seed-paired t intervals.
 
-Two models scored on the same images are compared by resampling the *images* with replacement
-(the same draw for both), recomputing each model's CULane F1 from its pooled tp/fp/fn, and taking
-the 2.5/97.5 percentiles of the difference. The interval says whether the image set is large
-enough to see the difference; a change whose interval holds 0 is not shown by these images.
+- :func:`bootstrap_interval`: two models scored on the same images are compared by resampling the
+  *images* with replacement (the same draw for both and every seed), recomputing each model's CULane
+  F1 from its pooled tp/fp/fn, and taking the 2.5/97.5 percentiles of the difference. It says
+  whether the image set is large enough to see the difference (a change whose interval holds 0 is
+  not shown by these images), not whether another seed would.
+- :func:`seed_interval`: methods trained with the same seeds (same student initialisation, same
+  data order) compared by the mean of their per-seed differences of total F1 and its 95 %
+  Student-t interval (k seeds, k - 1 degrees of freedom). With 3 seeds t = 4.30: only a consistent
+  difference excludes 0.
+
+Per-image counts come from the predictions a run's evaluation wrote (:func:`per_image_counts`).
 """
 from __future__ import annotations
 
+import math
+import os
+import statistics
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from runtime.culane import CulaneDataset
+from runtime.culane_metric import count_image
+from runtime.errors import DataError
+from runtime.lines import read_lines_file
 
 RESAMPLES = 2000
 CHUNK = 200  # resamples drawn at once
@@ -57,3 +74,37 @@ def format_change(change: Mapping[str, Any] | None) -> str:
     if not change:
         return "-"
     return f"{change['points']:+.2f} [{change['low']:+.2f}, {change['high']:+.2f}]"
+
+# two-sided 95 % quantiles of Student's t, by degrees of freedom (1..30); 1.96 beyond
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def t975(dof: int) -> float:
+    if dof < 1:
+        raise ValueError("an interval over seeds needs at least 2 seeds")
+    return T975[dof - 1] if dof <= len(T975) else 1.96
+
+
+def seed_interval(method: list[float], baseline: list[float]) -> tuple[float, float, float]:
+    """Per-seed paired values (same seed order) -> (mean difference, low, high), 95 %."""
+    if len(method) != len(baseline):
+        raise ValueError(f"paired seeds differ in number: {len(method)} vs {len(baseline)}")
+    diffs = [m - b for m, b in zip(method, baseline)]
+    mean = statistics.mean(diffs)
+    half = t975(len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+    return mean, mean - half, mean + half
+
+
+def per_image_counts(data_root: str | os.PathLike[str], pred_dir: str | os.PathLike[str], list_name: str = "test.txt") -> tuple[list[str], np.ndarray]:
+    """The images of ``list_name`` (sorted) and their (images, 3) tp, fp, fn from the predictions
+    under ``pred_dir`` (CULane layout, as ``training.evaluate`` writes them)."""
+    samples = sorted(CulaneDataset(data_root).read_list(list_name).samples, key=lambda s: s.image)
+    counts = np.zeros((len(samples), 3), dtype=np.int64)
+    for i, sample in enumerate(samples):
+        predicted = Path(pred_dir) / sample.lines_name
+        if not predicted.exists():
+            raise DataError(predicted, "no prediction for this image: evaluate the run first")
+        c = count_image(read_lines_file(Path(data_root) / sample.lines_name), read_lines_file(predicted))
+        counts[i] = c.tp, c.fp, c.fn
+    return [s.image for s in samples], counts

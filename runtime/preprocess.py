@@ -24,6 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from runtime.culane import CULANE_HEIGHT, CULANE_WIDTH
+
 IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
 IMAGENET_STD_RGB = (58.395, 57.12, 57.375)
 
@@ -34,8 +36,8 @@ _INTERPOLATION = {"linear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA, "cubic": c
 class Preprocess:
     """Crop, resize and normalisation parameters (pixels; mean/std in 0..255 units, network order)."""
 
-    src_width: int = 1640
-    src_height: int = 590
+    src_width: int = CULANE_WIDTH
+    src_height: int = CULANE_HEIGHT
     crop_top: int = 240
     net_width: int = 976
     net_height: int = 208

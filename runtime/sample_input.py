@@ -15,10 +15,10 @@ import os
 import cv2
 import numpy as np
 
-from runtime.culane import read_image  # noqa: F401  (re-exported: one image reader)
+from runtime.culane import CULANE_HEIGHT, CULANE_WIDTH, read_image
 from runtime.preprocess import Preprocess
 
-SCENE_WIDTH, SCENE_HEIGHT = 1640, 590
+SCENE_WIDTH, SCENE_HEIGHT = CULANE_WIDTH, CULANE_HEIGHT
 HORIZON = 0.40  # horizon row as a fraction of the height (CULane crops the top 240 of 590 rows)
 DASH_DEPTH = 700.0  # ground distance of a row is DASH_DEPTH / (rows below the horizon); one dash + gap = 1 unit
 DASH_NEAR = 12  # no dashes closer than this many rows to the horizon (they would be sub-pixel)

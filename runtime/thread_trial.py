@@ -5,7 +5,7 @@ encoding) threads. Whether the model runs faster in the loop with every core or 
 them depends on the model and the machine (measured on 2 cores: a 320x64 ERFNet in INT8 loops at
 about 160 FPS with one intra-op thread and 120 with two; at 976x208 two threads win, 26 against
 21 FPS): so the loop tries both. :class:`ThreadTrial` stands in for the loop's
-:class:`runtime.infer_video.Pipeline`: the first ``frames_each`` warm-up frames go through the
+:class:`runtime.predictor.FramePredictor`: the first ``frames_each`` warm-up frames go through the
 model with ``cores`` threads, the next ``frames_each`` with ``cores - 1``, each candidate is
 judged by the median loop period of its frames after the first ``SETTLE`` (the loop's real rate,
 I/O contention included), and the faster one runs the rest of the video (the other session is
@@ -40,7 +40,7 @@ def candidate_threads(warmup: int, cores: int | None = None) -> list[int]:
 
 
 class ThreadTrial:
-    """Calls ``pipelines[threads]`` (callables like :class:`runtime.infer_video.Pipeline`) in turn
+    """Calls ``pipelines[threads]`` (callables like :class:`runtime.predictor.FramePredictor`) in turn
     over the first ``frames_each`` frames each, then only the faster one. ``chosen`` (None until
     decided) and ``periods_ms`` (candidate -> judged median loop period) describe the outcome."""
 

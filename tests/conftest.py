@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import TINY_TRAIN, TRAINED_TINY
-from training.data.synthetic.dataset import generate_dataset
+from lanedata.synthetic.dataset import generate_dataset
 
 TINY = {"train": 12, "val": 4, "test_per_category": 3, "seed": 3}
 

@@ -327,9 +327,9 @@ COMMANDS = {
     # module: arguments naming a missing input (MISSING) and outputs under OUT
     "runtime.evaluate": ["--model", "MISSING.onnx", "--data-root", "OUT"],
     "runtime.evaluate_culane": ["--data-root", "OUT", "--pred-dir", "MISSING"],
-    "runtime.evaluate_apolloscape": ["--data-root", "MISSING", "--list", "OUT/l.txt", "--pred-dir", "OUT"],
-    "runtime.tusimple_metric": ["--pred", "MISSING.json", "--gt", "MISSING.json"],
-    "runtime.llamas": ["--labels-root", "MISSING", "--pred-root", "OUT"],
+    "lanedata.apolloscape.evaluate": ["--data-root", "MISSING", "--list", "OUT/l.txt", "--pred-dir", "OUT"],
+    "lanedata.tusimple.evaluate": ["--pred", "MISSING.json", "--gt", "MISSING.json"],
+    "lanedata.llamas.evaluate": ["--labels-root", "MISSING", "--pred-root", "OUT"],
     "runtime.benchmark": ["--model", "MISSING.onnx"],
     "runtime.infer_video": ["--model", "OUT/m.onnx", "--video", "MISSING.mp4", "--report", "OUT/r.json", "--no-video"],
     "runtime.compare_latency": ["MISSING.json", "MISSING.json", "--out", "OUT/x.md"],
@@ -343,13 +343,13 @@ COMMANDS = {
     "training.evaluate": ["--ckpt", "MISSING.pt"],
     "training.loss_balance": ["--config", "MISSING.yaml"],
     "training.experiments": ["--config", "MISSING.yaml"],
-    "training.data.synthetic": ["--out", "MISSING/ds"],  # MISSING is made a regular file below
-    "training.data.make_labels": ["--data-root", "MISSING", "--list", "train.txt"],
-    "training.data.tusimple": ["--tusimple-root", "MISSING", "--label-json", "label_data_0313.json", "--out-root", "OUT/r"],
-    "training.data.apolloscape": ["--apollo-root", "MISSING", "--list", "train=MISSING/train.txt", "--out-root", "OUT/r"],
-    "training.data.llamas": ["--llamas-root", "MISSING", "--split", "train", "--out-root", "OUT/r"],
-    "runtime.predict_llamas": ["--model", "OUT/m.onnx", "--llamas-root", "MISSING", "--pred-root", "OUT/p"],
-    "runtime.predict_tusimple": ["--model", "OUT/m.onnx", "--tusimple-root", "OUT", "--gt", "MISSING.json", "--out", "OUT/p.json"],
+    "lanedata.synthetic": ["--out", "MISSING/ds"],  # MISSING is made a regular file below
+    "lanedata.labels.make_labels": ["--data-root", "MISSING", "--list", "train.txt"],
+    "lanedata.tusimple.convert": ["--tusimple-root", "MISSING", "--label-json", "label_data_0313.json", "--out-root", "OUT/r"],
+    "lanedata.apolloscape.convert": ["--apollo-root", "MISSING", "--list", "train=MISSING/train.txt", "--out-root", "OUT/r"],
+    "lanedata.llamas.convert": ["--llamas-root", "MISSING", "--split", "train", "--out-root", "OUT/r"],
+    "lanedata.llamas.predict": ["--model", "OUT/m.onnx", "--llamas-root", "MISSING", "--pred-root", "OUT/p"],
+    "lanedata.tusimple.predict": ["--model", "OUT/m.onnx", "--tusimple-root", "OUT", "--gt", "MISSING.json", "--out", "OUT/p.json"],
     "pipeline.subset": ["--source", "MISSING", "--out", "OUT/view", "--train", "2", "--val", "1", "--test-per-category", "1"],
     "pipeline.run": ["culane", "--data-root", "MISSING"],
     "pipeline.summary": ["--dataset", "x", "--data-root", "MISSING", "--profile", "tiny", "--base", "OUT"],
@@ -364,7 +364,7 @@ def test_every_command_has_help_and_refuses_a_missing_input_in_one_line(tmp_path
         if help_run.returncode != 0 or "usage:" not in help_run.stdout:
             return module, f"--help: exit {help_run.returncode}: {help_run.stderr[-300:]}"
         target = str(tmp_path / module / "missing")
-        if module == "training.data.synthetic":
+        if module == "lanedata.synthetic":
             Path(target).write_text("")
         args = [a.replace("MISSING", target).replace("OUT", str(out)) for a in COMMANDS[module]]
         proc = cli("-m", module, *args)

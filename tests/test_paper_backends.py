@@ -13,7 +13,7 @@ from pipeline import paper_backends
 from pipeline.paper_backends import ONNXRUNTIME_CUDA, TENSORRT, TORCH_CUDA
 from pipeline.run import resolve_layout
 from pipeline.stages import paper_artifact, paper_commands, paper_signature
-from pipeline.summary import other_backends, paper_markdown, paper_section
+from pipeline.report import other_backends, paper_markdown, paper_section
 
 GPU_BACKENDS = (ONNXRUNTIME_CUDA, *TORCH_CUDA, *TENSORRT)
 

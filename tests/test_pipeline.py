@@ -17,7 +17,7 @@ from pipeline import extra_eval
 from pipeline.run import is_fresh, resolve_layout, restart_reason
 from pipeline.run import main as run_main
 from pipeline.stages import STAGES as PIPELINE_STAGES
-from pipeline.summary import teacher_vs_student, teacher_warning
+from pipeline.report import teacher_vs_student, teacher_warning
 from runtime.backends.tensorrt_backend import trt_available
 from runtime.contact_sheet import FOOTER_H, GAP, HEADER_H
 from tests.runtime.test_contact_sheet import DRIVES, write_two_drive_root

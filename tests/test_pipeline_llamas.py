@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.run import resolve_layout
 from pipeline.stages import STAGES, map_models, paper_commands
-from runtime import llamas
+from lanedata.llamas import metric as llamas
 from runtime.artifacts import read_sidecar
 from tests.helpers import read_json as read
 from tests.test_pipeline import pipeline

@@ -1,5 +1,5 @@
 """./pipeline.sh on a real-format root that had lane points only: labelled with
-``training.data.make_labels``, run with the tiny profile on a seeded subset of its lists (real
+``lanedata.labels.make_labels``, run with the tiny profile on a seeded subset of its lists (real
 CULane frames of ``../shared/data/culane_real_dev`` when present, else synthetic frames); bad roots
 refused in one line before any stage."""
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.subset import plan
+from pipeline.subset_view import plan
 from runtime.culane import read_list
 from runtime.lines import read_lines_file
 from tests.helpers import real_format_root
-from training.data.make_labels import make_labels
+from lanedata.labels.label_maps import make_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,5 +103,5 @@ def test_a_bad_real_root_is_one_line_before_any_stage(tiny_dataset, tmp_path, ca
     assert r.returncode != 0 and len(lines) == 1, r.stderr
     assert (f"error: {named}" in lines[0]) if named else "invalid choice: 'huge'" in lines[0], lines[0]
     if case == "no labels":
-        assert "python -m training.data.make_labels" in lines[0]
+        assert "python -m lanedata.labels.make_labels" in lines[0]
     assert not base.exists()  # nothing made: no data view, no runs, no reports

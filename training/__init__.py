@@ -1,4 +1,4 @@
 """Training: models, datasets, distillation losses, trainer, experiments (torch).
 
-Submodules that do not need torch (``training.data.synthetic``) do not import it.
+Torch-free dataset code (formats, converters, the synthetic generator) lives in :mod:`lanedata`.
 """

@@ -29,7 +29,8 @@ from runtime.culane_metric import Counts
 from runtime.decode import DecodeParams
 from runtime.cli import Parser, check_output_dir, fail, non_negative_int, positive_int
 from runtime.errors import DataError
-from runtime.evaluate_culane import default_lists, evaluate_lists, format_table
+from runtime.culane import default_lists
+from runtime.culane_metric import evaluate_lists, format_table
 from runtime.lines import write_lines_file
 from runtime.miou import iou_report
 from runtime.preprocess import Preprocess

@@ -28,7 +28,7 @@ Experiment file (paths relative to it)::
     extra_eval: [../shared/data/culane_real_dev:all.txt]   # also scored there (never trained on)
 
 The report adds the paired differences to the student alone (95 % intervals over seeds and over
-test images, :mod:`training.paired`) on the test split and on every ``extra_eval`` set.
+test images, :mod:`runtime.paired`) on the test split and on every ``extra_eval`` set.
 """
 from __future__ import annotations
 
@@ -36,7 +36,6 @@ import csv
 import functools
 import io
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -46,26 +45,14 @@ from typing import Any
 import numpy as np
 import yaml
 
-from runtime.atomic import atomic_write_bytes, atomic_write_text
+from runtime.atomic import atomic_write_text
 from runtime.cli import Parser, check_output_dir, fail, non_negative_int
 from runtime.culane import CATEGORIES
 from runtime.errors import DataError
+from runtime.paired import bootstrap_interval, per_image_counts, seed_interval
 from training.config import ConfigError
-from training.distill.distiller import LGAD_NOTE
-from training.paired import bootstrap_interval, per_image_counts, seed_interval
-
-LABELS = {
-    "baseline": ("S", "ERFNet (student alone)"),
-    "kd": ("TSD", "ERFNet-KD"),
-    "at": ("TSD", "ERFNet-AT"),
-    "skd": ("TSD", "ERFNet-SKD"),
-    "lgad": ("TSD", "ERFNet-LGAD"),
-    "intra_kd": ("TSD", "ERFNet-IntRA-KD (+AT)"),
-    "intra_kd_only": ("TSD", "ERFNet-IntRA-KD (L_m only)"),
-    "intra_kd_nofloor": ("TSD", "ERFNet-IntRA-KD (+AT), no skew floor"),
-    "intra_kd_only_nofloor": ("TSD", "ERFNet-IntRA-KD (L_m only), no skew floor"),
-    "skd_no_gan": ("TSD", "ERFNet-SKD (pixel + pair)"),
-}
+from training.experiment_report import LABELS, comparison_plot, mean_std, method_notes
+from training.marking_report import write_marking_report
 
 
 def load_experiment(path: str | Path) -> dict[str, Any]:
@@ -216,35 +203,10 @@ def run_grid(spec: dict[str, Any], only: list[str] | None = None, seeds: list[in
     say("done")
     return results
 
-# What each row is, printed under the report's tables for the methods it holds.
-METHOD_NOTES = {
-    "kd": "KD: Hinton's per-pixel KL at the experiment's temperature, on the segmentation logits.",
-    "at": "AT: attention transfer (Zagoruyko & Komodakis) on IntRA-KD's layer pairs, weight 0.1 (IntRA-KD eq. 5, alpha_2).",
-    "intra_kd": "IntRA-KD: inter-region affinity graphs of per-class AOI moments (mean, variance, skewness) "
-                "after the paper's equations (the official code never published the loss), moments exact in float32 "
-                "(two passes), skew floor 0.01 unless the row says otherwise; see training/distill/intra_kd.py.",
-    "skd": "SKD: pixel-wise, pair-wise and holistic (WGAN-GP) terms with the authors' code's update order "
-           "(student step, then one discriminator step), weights 10 / 0.5 / 0.1 and pair pooling; the differences "
-           "that remain are listed in training/distill/skd.py.",
-    "lgad": LGAD_NOTE,
-}
-
-
-def method_notes(methods: list[str]) -> str:
-    """A 'Methods' section for the report: one paragraph per method family present."""
-    families = [f for f in METHOD_NOTES if any(m == f or m.startswith(f + "_") for m in methods)]
-    if not families:
-        return ""
-    return "## Methods\n\n" + "\n\n".join(f"- {METHOD_NOTES[f]}" for f in families) + "\n"
-
 
 def total_f1(report: dict[str, Any]) -> float:
     """A report's pooled F1, in %."""
     return 100 * float(report["f1"]["total"]["f1"])
-
-
-def _stats(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -256,8 +218,8 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
         for cat in CATEGORIES:
             key = "fp" if cat == "cross" else "f1"
             values = [float(rep["f1"][cat][key]) * (1 if key == "fp" else 100) for rep in reports]
-            r[cat] = _stats(values)
-        r["total"] = _stats([total_f1(rep) for rep in reports])
+            r[cat] = mean_std(values)
+        r["total"] = mean_std([total_f1(rep) for rep in reports])
         r["per_seed_total"] = [round(total_f1(rep), 2) for rep in reports]
         return r
 
@@ -305,54 +267,6 @@ def set_totals(results: dict[str, Any]) -> list[tuple[str, str, list[float]]]:
     return out
 
 
-def comparison_plot(panels: list[tuple[str, list[tuple[str, str, list[float]]], list[dict[str, Any]]]], path: Path, title: str,
-                    metric: str = "total F1") -> None:
-    """One row per evaluation set: ``metric`` (%) per model (bar = mean, dots = seeds, whisker = std) and
-    the paired difference to the student alone (dot = mean of per-seed differences, thick = 95 %
-    interval over seeds, thin = over test images where a row has ``image_ci``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    width = max(len(totals) for _, totals, _ in panels)
-    fig, axes = plt.subplots(len(panels), 2, figsize=(1.1 * width + 8, 3.6 * len(panels)), squeeze=False,
-                             gridspec_kw={"width_ratios": [max(width, 1), 6]})
-    colors = {"T": "#888888", "S": "#4c72b0", "TSD": "#dd8452"}
-    for (name, totals, paired), (left, right) in zip(panels, axes):
-        means = [statistics.mean(v) for _, _, v in totals]
-        stds = [statistics.stdev(v) if len(v) > 1 else 0.0 for _, _, v in totals]
-        left.bar(range(len(totals)), means, yerr=stds, capsize=3, color=[colors.get(k, "#dd8452") for k, _, _ in totals])
-        for i, (_, _, values) in enumerate(totals):
-            left.plot([i] * len(values), values, "k.", markersize=4)
-            left.text(i, max(values) + 0.6, f"{means[i]:.1f}", ha="center", fontsize=8)
-        left.set_xticks(range(len(totals)), [label.replace("ERFNet-", "").replace(" (", "\n(") for _, label, _ in totals],
-                        fontsize=7, rotation=30, ha="right")
-        left.set_ylabel(f"{metric} (%)")
-        left.set_title(f"{name}: {metric} per model", fontsize=10)
-        left.grid(axis="y", alpha=0.3)
-        y = np.arange(len(paired))[::-1]
-        for yi, r in zip(y, paired):
-            right.plot(r["seed_ci"], [yi, yi], color="#dd8452", linewidth=5, alpha=0.7, label="over seeds" if yi == y[0] else None)
-            if r.get("image_ci"):
-                right.plot(r["image_ci"], [yi - 0.2, yi - 0.2], color="#333333", linewidth=1.2, label="over test images" if yi == y[0] else None)
-            right.plot([r["diff"]], [yi], "ko", markersize=4)
-        right.axvline(0, color="k", linewidth=0.8)
-        right.set_ylim(-0.7, max(len(paired), 1) - 0.3)
-        if paired:
-            right.legend(fontsize=7, loc="lower right")
-        right.set_yticks(y, [r["algorithm"].replace("ERFNet-", "") for r in paired], fontsize=7)
-        right.set_xlabel(f"{metric} points vs the student alone")
-        right.set_title(f"{name}: paired difference, 95 % intervals", fontsize=10)
-        right.grid(axis="x", alpha=0.3)
-    fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
 def _counts(report: dict[str, Any]) -> np.ndarray:
     """(images, 3) per-image tp, fp, fn of one evaluation report, from the predictions it wrote."""
     predictions = report.get("predictions") or str(Path(report["checkpoint"]).parent / "eval_test" / "predictions")
@@ -379,7 +293,7 @@ def view(results: dict[str, Any], extra: str | None) -> dict[str, Any]:
 def paired_rows(results: dict[str, Any], baseline: str = "baseline", methods: list[str] | None = None) -> list[dict[str, Any]]:
     """Each method (or those of ``methods``) against ``baseline`` on the seeds both have: total F1
     difference (points) with its 95 % interval over seeds and by bootstrap over test images
-    (:mod:`training.paired`)."""
+    (:mod:`runtime.paired`)."""
     base = results["methods"].get(baseline, {})
     rows = []
     for name, by_seed in results["methods"].items():
@@ -401,7 +315,7 @@ def totals_markdown(results: dict[str, Any], title: str) -> str:
         if kind == "T":
             lines.append(f"| {label} | {values[0]:.2f} | |")
             continue
-        mean, std = _stats(values)
+        mean, std = mean_std(values)
         lines.append(f"| {label} | {mean:.2f} ± {std:.2f} | {' / '.join(f'{v:.1f}' for v in values)} |")
     return "\n".join(lines) + "\n"
 
@@ -467,8 +381,6 @@ def main(argv: list[str] | None = None) -> int:
         results = run_grid(spec, args.only, args.seeds)
         title = f"Distillation on {Path(spec['runs_dir']).parent.name}"
         if spec["task"] == "markings":
-            from training.marking_report import write_marking_report
-
             for line in write_marking_report(results, Path(spec["report_dir"]), title):
                 print(line)
             print(f"report: {Path(spec['report_dir']) / 'distillation.md'}")

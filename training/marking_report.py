@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from runtime.atomic import atomic_write_text
-from training.experiments import LABELS, _stats, comparison_plot, method_notes
-from training.paired import seed_interval
+from runtime.paired import seed_interval
+from training.experiment_report import LABELS, comparison_plot, mean_std, method_notes
 
 
 def miou(report: dict[str, Any]) -> float:
@@ -70,7 +70,7 @@ def write_marking_report(results: dict[str, Any], report_dir: Path, title: str) 
     table, printed = [], []
     for r in rows:
         values = [miou(rep) for rep in r["reports"]]
-        mean, std = _stats(values)
+        mean, std = mean_std(values)
         per_class = class_means(r["reports"])
         cell = f"{mean:.2f}" if len(values) == 1 else f"{mean:.2f} ± {std:.2f}"
         lines.append(f"| {r['type']} | {r['algorithm']} | **{cell}** | {' / '.join(f'{v:.1f}' for v in values)} | "

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.artifacts import Sidecar
-from runtime.backends import check_graph_shapes, cpu_name, run_checked
+from runtime.backends.base import check_graph_shapes, cpu_name, run_checked
 from runtime.errors import DataError
 
 

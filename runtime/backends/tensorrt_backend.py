@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from runtime.artifacts import Sidecar
-from runtime.backends import check_graph_shapes
+from runtime.backends.base import check_graph_shapes
 from runtime.errors import DataError
 
 log = logging.getLogger("runtime.backends.tensorrt")
@@ -77,7 +77,7 @@ def trt_available() -> str | None:
         import_tensorrt()
     except TensorRTUnavailable as err:
         return str(err)
-    from runtime.backends import cuda_util
+    from runtime.backends.base import cuda_util
 
     try:
         return cuda_util.device_count_problem()
@@ -221,7 +221,7 @@ class TensorRTBackend:
         if sidecar.format != "tensorrt":
             raise DataError(self.path, f"not a TensorRT engine (sidecar format {sidecar.format!r})")
         self._trt = _require_runtime(self.path)
-        from runtime.backends import cuda_util
+        from runtime.backends.base import cuda_util
 
         self._cu = cuda_util
         gpu = cuda_util.gpu_properties(0)

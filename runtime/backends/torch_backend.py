@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.artifacts import Sidecar
-from runtime.backends import cpu_name, run_checked
+from runtime.backends.base import cpu_name, run_checked
 from runtime.errors import DataError
 
 

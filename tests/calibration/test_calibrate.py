@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from calibration.calibrate import calibrate
+from calibration.int8 import calibrate
 from runtime.artifacts import read_sidecar
 from runtime.backends import load_backend
 from runtime.decode import DecodedLane, lanes_agree

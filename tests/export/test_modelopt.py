@@ -55,7 +55,7 @@ def test_modelopt_graph_is_int8_qdq_with_fp16_elsewhere_and_reported(tiny_onnx, 
 
 def test_an_excluded_layer_is_that_layer_only_not_every_name_it_begins(tiny_onnx, tiny_dataset, tmp_path):
     from export.modelopt_int8 import calibration_array, modelopt_quantize
-    from calibration.calibrate import calibration_samples
+    from calibration.int8 import calibration_samples
 
     names = [n.name for n in onnx.load(tiny_onnx).graph.node if n.op_type == "Conv"]
     calib = calibration_array(tiny_dataset, calibration_samples(tiny_dataset, "train_gt.txt", 2, 0), read_sidecar(tiny_onnx).pre)

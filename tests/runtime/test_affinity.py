@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 
 from runtime import infer_video
+from runtime.frame_loop import run_loop
+from runtime import predictor
+from runtime.predictor import FramePredictor
 from runtime.affinity import CorePlan, allowed_cores, pin_current_thread, plan_cores, restored_affinity
 from runtime.backends import load_backend
 from runtime.frame_policy import FramePolicy
@@ -64,7 +67,7 @@ def test_reader_writer_and_model_threads_run_on_their_cores(tiny_onnx, tmp_path)
 
     backend.infer = spying_infer
     reader = FrameReader(video, cores=plan.io)
-    pipeline = infer_video.Pipeline(backend, FramePolicy(backend.sidecar.pre, *reader.size), model_cores)
+    pipeline = FramePredictor(backend, FramePolicy(backend.sidecar.pre, *reader.size), model_cores)
 
     def prepare(image):
         seen["reader"] = os.sched_getaffinity(0)
@@ -72,12 +75,12 @@ def test_reader_writer_and_model_threads_run_on_their_cores(tiny_onnx, tmp_path)
 
     def render(item):
         seen["writer"] = os.sched_getaffinity(0)
-        return infer_video.render(item)
+        return predictor.render(item)
 
     reader.prepare = prepare
     writer = FrameWriter(tmp_path / "out.mp4", 30, reader.size, render=render, cores=plan.io)
     try:
-        result = infer_video.run_loop(pipeline, reader, writer, 1, threading.Event())
+        result = run_loop(pipeline, reader, writer, 1, threading.Event())
     finally:
         writer.close()
         reader.close()

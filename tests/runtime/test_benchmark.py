@@ -11,7 +11,8 @@ import pytest
 
 from runtime.artifacts import read_sidecar
 from runtime.backends import load_backend
-from runtime.benchmark import format_summary, main, summarize_records, time_inference
+from runtime.benchmark import format_summary, main
+from runtime.latency import summarize_records, time_inference
 from runtime.errors import DataError
 from runtime.sample_input import draw_road_scene, sample_batch
 
@@ -174,7 +175,7 @@ class _Recorded:
 
 
 def test_interleaved_rounds_alternate_and_rewarm_each_model(tiny_onnx: Path):
-    from runtime.benchmark import time_interleaved
+    from runtime.latency import time_interleaved
 
     log: list[str] = []
     runners = [_Recorded(load_backend(tiny_onnx, "onnxruntime", "cpu", 1), name, log) for name in ("T", "S")]

@@ -6,7 +6,8 @@ import sys
 import numpy as np
 
 from runtime.culane import CATEGORIES, CulaneDataset, split_list_name
-from runtime.evaluate_culane import default_lists, evaluate_lists
+from runtime.culane import default_lists
+from runtime.culane_metric import evaluate_lists
 from runtime.lines import write_lines_file
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from runtime.culane import Sample
 from runtime.culane_metric import Counts
-from runtime.evaluate import drive_of, group_counts, main
+from runtime.evaluate import main
+from runtime.scoring import drive_of, group_counts
 from tests.runtime.test_contact_sheet import DRIVES, write_two_drive_root
 
 

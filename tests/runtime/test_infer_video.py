@@ -349,7 +349,7 @@ def test_bad_inputs_give_one_error_line(case, tiny_onnx, tmp_path):
 # accuracy against the synthetic drive's ground truth
 # --------------------------------------------------------------------------------------------
 def test_gt_scores_the_synthetic_drive(tiny_onnx, tmp_path, capsys):
-    from training.data.synthetic.video import generate_video  # test-side only: runtime never imports training
+    from lanedata.synthetic.video import generate_video  # test-side only: runtime never imports training
 
     video = tmp_path / "drive" / "drive.mp4"
     generate_video(video, 8, seed=5, progress=False)

@@ -165,7 +165,7 @@ def test_bad_marking_inputs_give_one_line(case, tmp_path, capsys):
 def test_lane_only_commands_refuse_a_marking_model_in_one_line(tmp_path, capsys):
     from calibration.calibrate import main as calibrate
     from runtime.backends import load_backend
-    from runtime.evaluate import predict_many
+    from runtime.scoring import predict_many
 
     model = hand_model(tmp_path / "hand.onnx", HAND_NET, HAND_PRE)
     root = hand_root(tmp_path / "root", HAND_LABEL)

@@ -12,7 +12,7 @@ from runtime.thread_trial import MIN_FRAMES_EACH, SETTLE, ThreadTrial, candidate
 
 
 class FakePipeline:
-    """Stands in for runtime.infer_video.Pipeline: a call takes ``ms`` and is counted."""
+    """Stands in for runtime.predictor.FramePredictor: a call takes ``ms`` and is counted."""
 
     def __init__(self, ms: float) -> None:
         self.ms, self.calls, self.backend = ms, 0, f"backend {ms}"

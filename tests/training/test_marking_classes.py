@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from runtime import apolloscape
+from runtime import marking_classes
 from runtime.classes import class_table
 from runtime.draw import LANE_COLORS
 from runtime.errors import DataError
@@ -35,7 +35,7 @@ def test_tables_keep_culane_as_it_was_and_describe_apolloscape():
     lut = apollo.mirror_lut()
     assert (lut[lut] == np.arange(256)).all() and lut[255] == 255  # a mirror twice is no mirror
     assert apollo.names[lut[apollo.names.index("a_w_l")]] == "a_w_r" and lut[0] == 0
-    assert apollo.colors[1] == tuple(reversed(apolloscape.LABELS[1].color))  # (B, G, R)
+    assert apollo.colors[1] == tuple(reversed(marking_classes.LABELS[1].color))  # (B, G, R)
     with pytest.raises(ValueError, match="unknown class table 'kitti'; known: culane, apolloscape"):
         class_table("kitti")
 

@@ -6,7 +6,7 @@ import pytest
 from training.config import ConfigError
 from training.experiments import load_experiment
 from training.marking_report import class_means, paired, write_marking_report
-from training.paired import seed_interval
+from runtime.paired import seed_interval
 
 
 def report(miou: float, iou: dict) -> dict:

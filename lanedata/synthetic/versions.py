@@ -1,0 +1,9 @@
+"""Version of each synthetic generator's output: raised whenever a generator changes what it writes
+for the same seed. The manifests record it, and the pipeline's data stage signs with it, so a
+dataset made by an older generator is regenerated (:func:`pipeline.stages.data_signature`); kept
+here, apart from the generator commands, so that the pipeline reads it without importing them.
+"""
+
+CULANE = 2  # 2: CULane rig (hood, margins, overlay, lens), roadside, vehicles, textured tarmac
+APOLLOSCAPE = 1  # the ApolloScape-style marking set (lanedata.apolloscape.synthetic)
+LLAMAS = 2  # 2: unpainted lines labelled (a map's labels: no renumbering of the lines outside them); double lines on the inner line
