@@ -2,7 +2,9 @@
 
     (command: python -m lanedata.tusimple.evaluate --pred P.json --gt G.json [--out report.json])
 
-Both files hold one JSON object per line (blank lines are skipped). A ground-truth line is
+Both files hold one JSON object per line (a blank line is refused: the official script's
+``json.loads`` of every ``readlines()`` line fails on it; the converter, reading TuSimple's own
+label files, skips them). A ground-truth line is
 ``{"raw_file": str, "lanes": [[x, ...], ...], "h_samples": [y, ...]}``; a prediction line is
 ``{"raw_file": str, "lanes": [[x, ...], ...], "run_time": ms}``. Every lane holds one x (px) per
 ``h_samples`` row of its image's ground truth; an x < 0 (TuSimple writes -2) means no lane there.
@@ -12,7 +14,13 @@ Parameters (the official values, module constants):
 - ``PIXEL_THRESH = 20`` px, widened per ground-truth lane to ``20 / cos(arctan(k))``, where ``k``
   is the slope of the least-squares line ``x = k*y + b`` through that lane's points with x >= 0
   (``k = 0`` with fewer than 2 such points). The official script fits it with sklearn's
-  ``LinearRegression``; here with the same closed form on centred data.
+  ``LinearRegression``, which centres y (the regressor) and x (the target) by their means and
+  solves the centred problem with ``scipy.linalg.lstsq`` (LAPACK ``gelsd``); :func:`lane_slope` does
+  the same arithmetic with ``numpy.linalg.lstsq`` (the same LAPACK driver), not the closed form
+  ``sum(dy*dx) / sum(dy*dy)``. The two differ in the last bit, and where ``20 / cos(arctan k)`` is
+  an integer in exact arithmetic (k = 3/4, 21/20, 12/5, ...: 25, 29, 52 px), a point exactly that
+  far off is scored by which side of the integer the rounding lands: e.g. the official 28.999999999999996
+  (a miss at 29 px) against the closed form's 29.000000000000004 (a hit).
 - ``ABSENT = -100``: every x < 0, in predictions and ground truth alike, becomes -100 before
   comparing, so a row absent on both sides counts as correct.
 - Line accuracy of a prediction against a ground-truth lane: the share of **all** h_samples rows
@@ -71,14 +79,18 @@ PRED_KEYS = ("raw_file", "lanes", "run_time")
 # One image
 # --------------------------------------------------------------------------------------------
 def lane_slope(xs: np.ndarray, y_samples: np.ndarray) -> float:
-    """Least-squares slope ``k`` of ``x = k*y + b`` over the points with x >= 0 (0 with < 2 of them)."""
-    keep = xs >= 0
-    x, y = xs[keep], y_samples[keep]
+    """Least-squares slope ``k`` of ``x = k*y + b`` over the points with x >= 0 (0 with < 2 of them),
+    in the official arithmetic: sklearn ``LinearRegression().fit(ys[:, None], xs).coef_[0]``
+    (sklearn/linear_model/_base.py: ``_preprocess_data`` subtracts the means of X and y, then
+    ``scipy.linalg.lstsq`` on the centred data); here ``numpy.linalg.lstsq`` of the centred x on
+    the centred (n, 1) y. A constant y gives 0 (rank 0: the minimum-norm solution), as there."""
+    keep = np.asarray(xs) >= 0
+    x = np.asarray(xs, dtype=np.float64)[keep]
+    y = np.asarray(y_samples, dtype=np.float64)[keep][:, None]
     if len(x) < 2:
         return 0.0
-    dy = y - y.mean()
-    denom = float(np.dot(dy, dy))
-    return float(np.dot(dy, x - x.mean()) / denom) if denom > 0 else 0.0
+    coef = np.linalg.lstsq(y - y.mean(axis=0), x - x.mean(), rcond=None)[0]
+    return float(coef[0])
 
 
 def lane_threshold(gt_xs: np.ndarray, y_samples: np.ndarray) -> float:
@@ -139,8 +151,10 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def read_json_lines(path: str | os.PathLike[str], keys: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) per non-blank line of a JSON-lines file; each must be an object with ``keys``."""
+def read_json_lines(path: str | os.PathLike[str], keys: Sequence[str],
+                    skip_blank: bool = True) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) per non-blank line of a JSON-lines file; each must be an object with ``keys``.
+    ``skip_blank=False``: a blank line is a :class:`DataError`, as the official script fails on it."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -150,7 +164,9 @@ def read_json_lines(path: str | os.PathLike[str], keys: Sequence[str]) -> list[t
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
-            continue
+            if skip_blank:
+                continue
+            raise DataError(path, "blank line (the official script's json.loads fails on it)", line=number)
         try:
             obj = json.loads(line, parse_constant=_refuse_constant)
         except ValueError as err:
@@ -213,8 +229,8 @@ def bench_files(pred_path: str | os.PathLike[str], gt_path: str | os.PathLike[st
     Returns ``{"Accuracy", "FP", "FN"}`` (means over the ground-truth images), ``"images"`` and
     ``"penalised"`` (images scored (0, 0, 1) for run time or too many lanes). Everything is checked
     before anything is scored."""
-    gts = _by_raw_file(read_json_lines(gt_path, GT_KEYS), gt_path)
-    preds = read_json_lines(pred_path, PRED_KEYS)
+    gts = _by_raw_file(read_json_lines(gt_path, GT_KEYS, skip_blank=False), gt_path)
+    preds = read_json_lines(pred_path, PRED_KEYS, skip_blank=False)
     _by_raw_file(preds, pred_path)
     for number, gt in gts.values():
         checked_lanes(gt, len(checked_h_samples(gt, gt_path, number)), gt_path, number)

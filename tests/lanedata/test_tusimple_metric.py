@@ -3,6 +3,7 @@ official ``LaneEval`` arithmetic (TuSimple/tusimple-benchmark ``evaluate/lane.py
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,8 @@ def with_absent(lane: list[float], rows: slice) -> list[float]:
 
 
 # ----------------------------------------------------------------------------------------------
-# The official arithmetic, re-stated (sklearn's LinearRegression slope replaced by numpy.polyfit)
+# The official arithmetic, re-stated (sklearn's LinearRegression slope: numpy.linalg.lstsq of the
+# centred x on the centred y, as sklearn's _preprocess_data + scipy.linalg.lstsq compute it)
 # ----------------------------------------------------------------------------------------------
 class ReferenceLaneEval:
     pixel_thresh = 20
@@ -47,7 +49,8 @@ class ReferenceLaneEval:
         valid = xs >= 0
         xs, ys = xs[valid], y_samples[valid]
         if len(xs) > 1:
-            return np.arctan(np.polyfit(ys, xs, 1)[0])
+            X, t = ys.astype(float)[:, None], xs.astype(float)
+            return np.arctan(np.linalg.lstsq(X - X.mean(axis=0), t - t.mean(), rcond=None)[0][0])
         return 0
 
     @staticmethod
@@ -131,6 +134,50 @@ def test_the_lane_angle_widens_the_threshold():
     assert bench_image([shifted(vertical(600), 25)], [vertical(600)], YS, 0) == (0.0, 1.0, 1.0)
     assert bench_image([shifted(slanted(-200), 25)], [slanted(-200)], YS, 0) == (1.0, 0.0, 0.0)
     assert bench_image([shifted(slanted(-200), 29)], [slanted(-200)], YS, 0) == (0.0, 1.0, 1.0)
+
+
+# Drawn lanes (integer x, as TuSimple's labels; the top rows absent, -2) whose least-squares slope is
+# exactly 21/20 or 3/4, so that 20 / cos(arctan k) is exactly 29 or 25 px in exact arithmetic. The
+# official script's sklearn fit lands on one side of the integer, the closed form
+# sum(dy*dx) / sum(dy*dy) on the other (as on clips/0313-2/1110 and clips/0313-1/840 of
+# label_data_0313.json: 28.999999999999996 and 52.00000000000002 official).
+TIE_29 = [-2.0] * 11 + [265, 276, 284, 296, 308, 318, 326, 339, 350, 360, 368, 381, 391, 402, 410, 421, 434, 443, 453,
+                        465, 476, 484, 495, 507, 518, 527, 537, 548, 558, 568, 579, 591, 604, 612, 620, 631, 644]
+TIE_25 = [-2.0] * 7 + [338, 347, 355, 362, 370, 377, 386, 391, 399, 406, 414, 422, 428, 437, 446, 453, 459, 467, 474, 483,
+                       488, 498, 504, 512, 518, 526, 535, 543, 550, 556, 565, 571, 580, 588, 595, 602, 609, 615, 624, 632, 640]
+
+
+def exact_slope(lane: list[float]) -> Fraction:
+    pts = [(Fraction(y), Fraction(int(x))) for x, y in zip(lane, YS) if x >= 0]
+    ym, xm = sum(y for y, _ in pts) / len(pts), sum(x for _, x in pts) / len(pts)
+    return sum((y - ym) * (x - xm) for y, x in pts) / sum((y - ym) ** 2 for y, _ in pts)
+
+
+@pytest.mark.parametrize("lane, k, tie, official", [
+    (TIE_29, Fraction(21, 20), 29, 28.999999999999996),  # official: a point 29 px off misses
+    (TIE_25, Fraction(3, 4), 25, 25.000000000000004),  # official: a point 25 px off hits
+])
+def test_a_point_exactly_at_an_integer_threshold_is_scored_as_the_official_script_scores_it(lane, k, tie, official):
+    assert exact_slope(lane) == k and (1 + k * k) * 20 ** 2 == tie ** 2  # a tie in exact arithmetic
+    xs, ys = np.array(lane, float), np.array(YS, float)
+    assert lane_threshold(xs, ys) == official
+    absent = lane.count(-2.0)
+    hit = official > tie
+    # the lane shifted by exactly the threshold's integer: every drawn row hits or every one misses
+    expected = (1.0, 0.0, 0.0) if hit else (absent / N, 1.0, 1.0)
+    assert bench_image([shifted(lane, tie)], [lane], YS, 0) == expected
+    assert ReferenceLaneEval.bench([shifted(lane, tie)], [lane], YS, 0) == expected
+
+
+def test_the_tie_frame_scores_as_the_official_script_from_files(tmp_path):
+    """The issue's minimal case, drawn: one frame, its lanes, and a prediction moving one lane 29 px."""
+    gt = write_jsonl(tmp_path / "gt.json", [{"raw_file": "clips/t/20.jpg", "lanes": [vertical(100), TIE_29], "h_samples": YS}])
+    pred = write_jsonl(tmp_path / "pred.json", [{"raw_file": "clips/t/20.jpg", "run_time": 10,
+                                                 "lanes": [vertical(100), shifted(TIE_29, 29)]}])
+    # the vertical lane: 1; the tie lane: only its 11 absent rows agree; 1 of 2 predictions matched
+    expected = {"Accuracy": (1 + 11 / N) / 2, "FP": 0.5, "FN": 0.5, "images": 1, "penalised": 0}
+    assert bench_files(pred, gt) == expected
+    assert [r["value"] for r in ReferenceLaneEval.bench_one_submit(pred, gt)] == [0.6145833333333334, 0.5, 0.5]
 
 
 def test_extra_predictions_are_false_positives_and_matching_is_not_one_to_one():
@@ -291,6 +338,8 @@ def test_good_files_score_as_computed_by_hand(tmp_path):
     ("repeated image", "gt", 2, "repeats line 1"),
     ("run_time list", "pred", 1, "'run_time' must be one finite number"),
     ("string x", "pred", 1, "lane 0 must be a list of finite numbers"),
+    ("blank pred line", "pred", 2, "blank line"),  # official: json.loads('\n') fails
+    ("blank gt line", "gt", 3, "blank line"),
 ])
 def test_bad_input_is_one_line_naming_the_file_and_line(tmp_path, capsys, case, file, line, problem):
     gt, pred = json.loads(json.dumps(GOOD_GT)), json.loads(json.dumps(GOOD_PRED))
@@ -317,10 +366,14 @@ def test_bad_input_is_one_line_naming_the_file_and_line(tmp_path, capsys, case, 
         pred[0]["run_time"] = [12, 13]
     elif case == "string x":
         pred[0]["lanes"][0][3] = "300"
+    elif case == "blank pred line":
+        pred_text = json.dumps(pred[0]) + "\n\n" + json.dumps(pred[1]) + "\n"
     gt_file = write_jsonl(tmp_path / "gt.json", gt)
     pred_file = write_jsonl(tmp_path / "pred.json", pred)
     if pred_text is not None:
         pred_file.write_text(pred_text)
+    if case == "blank gt line":
+        gt_file.write_text(gt_file.read_text() + "   \n")
     named = {"gt": gt_file, "pred": pred_file}[file]
     with pytest.raises(DataError) as err:
         bench_files(pred_file, gt_file)
