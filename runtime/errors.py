@@ -1,7 +1,9 @@
-"""One error type for bad input data, whose message names the file, the line and the problem."""
+"""One error type for bad input data, whose message names the file, the line and the problem;
+and one warning type for input we read but an official tool would not."""
 from __future__ import annotations
 
 import os
+import warnings
 
 
 class DataError(ValueError):
@@ -29,3 +31,14 @@ class DataError(ValueError):
         if not self.path:
             return (type(self), (str(self),))
         return (type(self), (self.path, self.problem, self.line))
+
+
+class DataWarning(UserWarning):
+    """Input read, but an official tool of its format would refuse or misread it (a writer's bug
+    that a lenient reader must not hide). ``str(w)`` is one line like :class:`DataError`'s."""
+
+
+def warn_data(path: str | os.PathLike[str], problem: str, line: int | None = None) -> None:
+    """Warn ``<path>[:<line>]: <problem>`` as a :class:`DataWarning`."""
+    where = os.fspath(path) if line is None else f"{os.fspath(path)}:{line}"
+    warnings.warn(DataWarning(f"{where}: {problem}"), stacklevel=3)

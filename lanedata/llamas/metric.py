@@ -34,7 +34,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from runtime.errors import DataError
+from runtime.errors import DataError, warn_data
 from runtime.parallel import worker_context
 
 IMAGE_WIDTH = 1276
@@ -127,7 +127,8 @@ def _list(obj: Any, where: str, path: str) -> list:
 
 
 def _number(value: Any, where: str, path: str, integer: bool = False) -> float | int:
-    """A number stored as a string (or a plain JSON number); pixels are int() like read_json does."""
+    """A marker point's number, stored as a string (or a plain JSON number, which the official
+    ``int()`` / ``float()`` take too); pixels are int() like read_json does."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise DataError(path, f"{where}: expected a number, got {type(value).__name__}")
     try:
@@ -141,7 +142,11 @@ def _number(value: Any, where: str, path: str, integer: bool = False) -> float |
 
 
 def _point(obj: Any, keys: str, where: str, path: str, integer: bool = False) -> tuple:
-    return tuple(_number(_get(obj, k, where, path), f"{where}.{k}", path, integer) for k in keys)
+    point = tuple(_number(_get(obj, k, where, path), f"{where}.{k}", path, integer) for k in keys)
+    for k, v in obj.items():  # read_json casts every key of a point, not only x, y, z
+        if k not in keys:
+            _number(v, f"{where}.{k}", path, integer)
+    return point
 
 
 def _marker(obj: Any, where: str, path: str) -> Marker:
@@ -155,11 +160,39 @@ def _marker(obj: Any, where: str, path: str) -> Marker:
 
 
 def _projection(obj: Any, path: str) -> np.ndarray:
+    """The 3x3 matrix, JSON numbers only: the published labels store numbers here (only the marker
+    points are strings), and the official ``project_point`` (``numpy.asarray(P).dot(p)``) fails on a
+    string with "ValueError: data type must provide an itemsize"."""
     rows = _list(obj, "projection_matrix", path)
     if len(rows) != 3 or any(not isinstance(r, list) or len(r) != 3 for r in rows):
         raise DataError(path, "projection_matrix: expected 3 rows of 3 numbers")
+    for i, r in enumerate(rows):
+        for j, v in enumerate(r):
+            if isinstance(v, str):
+                raise DataError(path, f"projection_matrix[{i}][{j}]: a string ({v[:20]!r}), not a number: the official "
+                                      "reader fails on it (project_point: data type must provide an itemsize)")
     return np.array([[_number(v, f"projection_matrix[{i}][{j}]", path) for j, v in enumerate(r)]
                      for i, r in enumerate(rows)], dtype=np.float64)
+
+
+def _warn_for_spline_tools(lanes: Sequence[Lane], path: str) -> None:
+    """Warn (:class:`~runtime.errors.DataWarning`, once per file) where the official lane-regression
+    tools (``lane_regression/evaluate.py`` via ``spline_creator``) cannot read a cleaned label that the
+    segmentation tools read: ``_sample_points`` indexes 717 rows by pixel y (a ``pixel_start`` row
+    > 716 stops in ``pdb``, one < 0 counts from the bottom; any pixel row outside 0..716 warns), and
+    ``_extend_lane`` fails (``min()`` of nothing) on a lane whose every marker starts and ends on one
+    pixel row or column."""
+    for lane in lanes:
+        for m in lane.markers:
+            for p in (m.pixel_start, m.pixel_end):
+                if not 0 <= p[1] < IMAGE_HEIGHT:
+                    warn_data(path, f"lane {lane.source_id}: pixel row {p[1]} outside the frame's rows 0..{IMAGE_HEIGHT - 1} "
+                                    "(the official spline tools index rows 0..716 by it)")
+                    return
+        if all(m.pixel_start[0] == m.pixel_end[0] or m.pixel_start[1] == m.pixel_end[1] for m in lane.markers):
+            warn_data(path, f"lane {lane.source_id}: every marker starts and ends on one pixel row or column "
+                            "(the official spline tools fail on it)")
+            return
 
 
 def renumber_lanes(lane_ids: Sequence[str]) -> list[str]:
@@ -181,10 +214,14 @@ def read_label(path: str | os.PathLike[str], min_lane_height: int = MIN_LANE_HEI
     """Read one label JSON and clean it like ``read_json``.
 
     Drops a lane whose markers' ``pixel_start.y`` span (max - min) is < ``min_lane_height`` px, then
-    lanes with < 2 markers, then renumbers each side. Differences from the official reader, on files
-    it cannot read anyway: a lane without markers is dropped (official: crash); every lane is
-    parsed, also dropped ones, and world depths must be > 0: a malformed file is a
-    :class:`DataError` (one line naming the file), never a partial result.
+    lanes with < 2 markers, then renumbers each side. Never more lenient than the official tools,
+    so that a writer's bug cannot hide behind this reader: what the official reader fails on is a
+    :class:`DataError` (one line naming the file, never a partial result): a string in
+    ``projection_matrix``, a lane without markers (``min()`` of nothing), a point value that
+    ``int()`` / ``float()`` refuse (every key of a point, as ``read_json`` casts them all); what only
+    the official lane-regression tools fail on warns (:func:`_warn_for_spline_tools`). Stricter than
+    the official reader: every lane is parsed, also dropped ones; world depths must be > 0; numbers
+    must be finite.
     """
     name = os.fspath(path)
     try:
@@ -204,13 +241,16 @@ def read_label(path: str | os.PathLike[str], min_lane_height: int = MIN_LANE_HEI
         if not isinstance(lane_id, str) or lane_id[:1] not in ("l", "r"):
             raise DataError(name, f"{where}.lane_id: expected 'l<n>' or 'r<n>', got {str(lane_id)[:40]!r}")
         markers = _list(_get(lane, "markers", where, name), f"{where}.markers", name)
+        if not markers:
+            raise DataError(name, f"{where}.markers: empty (the official read_json fails on a lane without markers)")
         parsed.append((lane_id, tuple(_marker(m, f"{where}.markers[{j}]", name) for j, m in enumerate(markers))))
     kept = [(lane_id, markers) for lane_id, markers in parsed
-            if markers and max(m.pixel_start[1] for m in markers) - min(m.pixel_start[1] for m in markers)
+            if max(m.pixel_start[1] for m in markers) - min(m.pixel_start[1] for m in markers)
             >= min_lane_height]
     kept = [(lane_id, markers) for lane_id, markers in kept if len(markers) >= MIN_MARKERS]
     new_ids = renumber_lanes([lane_id for lane_id, _ in kept])
     lanes = tuple(Lane(new, old, markers) for new, (old, markers) in zip(new_ids, kept))
+    _warn_for_spline_tools(lanes, name)
     return Label(name, projection, lanes)
 
 

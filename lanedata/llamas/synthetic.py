@@ -20,9 +20,15 @@ from a map, so worn, hidden or missing paint is still labelled, and the official
 renumbering never shifts an outer line inwards): every interval of a line's paint pattern is one
 marker (a dash; a solid line cut into ``SOLID_PIECE`` m pieces; a double line's on its inner line), with world end points in camera
 coordinates (x right, y down = camera height, z forward; metres) and their projections through the
-``projection_matrix`` K (rounded pixels; ``pixel_start`` the near end). Lanes are named by their
-side and rank from the ego lane (l0 / r0 its borders, l1 / r1 the next; LLAMAS' ``lane_id``), numbers
-as strings like the real files. Every image has its own seed; a killed run resumes; writes are atomic.
+``projection_matrix`` K (rounded pixels; ``pixel_start`` the near end). Markers are cut to the
+frame, as the real ones (whose pixels lie in columns 0..1275, rows 0..716; the official spline
+tools index rows 0..716 by them): from the distance of the bottom row 716 and, where a line leaves
+the frame sideways, to the distance where it crosses column 0 or 1275 (:func:`in_frame`). Lanes are
+named by their side and rank from the ego lane (l0 / r0 its borders, l1 / r1 the next; LLAMAS'
+``lane_id``). Types as the published labels (the sample ``1419287247_0942030000.json`` of
+karstenBehrendt/benchmarks_website): every marker number a string, ``projection_matrix`` JSON
+numbers (the official reader fails on strings there). Every image has its own seed; a killed run
+resumes; writes are atomic.
 """
 from __future__ import annotations
 
@@ -51,7 +57,7 @@ from lanedata.synthetic.dataset import (
     run_figures,
     run_jobs,
 )
-from lanedata.synthetic.geometry import Camera
+from lanedata.synthetic.geometry import Camera, Road
 from lanedata.synthetic.render import painted_intervals, render_scene
 from lanedata.synthetic.scene import Marking, Scene, _u, sample_scene
 from runtime.atomic import atomic_write_bytes, atomic_write_text
@@ -137,28 +143,77 @@ def _s(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
+def bottom_distance(cam: Camera) -> float:
+    """Distance (m) of the ground on the frame's last row, ``height_px - 1`` (716): markers start there."""
+    return float(cam.row_to_distance(cam.height_px - 1))
+
+
+IN_FRAME_SAMPLES = 17  # points per marker where in_frame looks for the frame's side edges
+IN_FRAME_STEPS = 50  # bisection steps for an edge crossing (to well below 1e-9 m on a marker)
+
+
+def in_frame(cam: Camera, road: Road, offset: float, a: float, b: float) -> list[tuple[float, float]]:
+    """The parts of the marker ``[a, b]`` (m, ``a`` >= :func:`bottom_distance`) of the line at
+    lateral ``offset`` whose projection lies in columns 0..W-1 (each crossing of a side edge found
+    by bisection, on the inner side), so that its rounded pixels are in the frame."""
+    def inside(z: np.ndarray) -> np.ndarray:
+        u = cam.project(road.lateral(offset, z), z)[0]
+        return (u >= 0) & (u <= cam.width - 1)
+
+    z = np.linspace(a, b, IN_FRAME_SAMPLES)
+    ok = inside(z)
+    if ok.all():
+        return [(a, b)]
+
+    def edge(z_in: float, z_out: float) -> float:
+        for _ in range(IN_FRAME_STEPS):
+            mid = (z_in + z_out) / 2
+            z_in, z_out = (mid, z_out) if inside(np.array([mid]))[0] else (z_in, mid)
+        return z_in
+
+    out, i = [], 0
+    while i < len(z):
+        if not ok[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(z) and ok[j + 1]:
+            j += 1
+        start = a if i == 0 else edge(z[i], z[i - 1])
+        end = b if j == len(z) - 1 else edge(z[j], z[j + 1])
+        if end > start:
+            out.append((float(start), float(end)))
+        i = j + 1
+    return out
+
+
 def label_content(scene: Scene, name: str) -> dict:
-    """The scene's LLAMAS label: ``projection_matrix`` K and each line's markers (unpainted lines too, as a map has them)."""
+    """The scene's LLAMAS label: ``projection_matrix`` K and each line's markers (unpainted lines too,
+    as a map has them), cut to the frame; keys and types as the published labels."""
     cam, road = scene.camera, scene.road
-    k = [[cam.focal, 0.0, cam.cx], [0.0, cam.focal, cam.horizon], [0.0, 0.0, 1.0]]
-    near = cam.nearest_visible
+    f, cx, cy = (float(_s(v)) for v in (cam.focal, cam.cx, cam.horizon))
+    k = [[f, 0, cx], [0, f, cy], [0, 0, 1]]  # numbers, as the published labels (0 and 1 as there)
+    near = bottom_distance(cam)
     lanes, marker_id = [], 0
     for position, lane_id in lane_ids(scene.markings).items():
         m = scene.markings[position]
         offset = m.index * road.lane_width - (np.sign(m.index) * (m.paint_width + 0.12) / 2 if m.double else 0.0)  # render.paint_markings' gap
         markers = []
-        for a, b in marker_intervals(m, near):
+        for a, b in (piece for interval in marker_intervals(m, near) for piece in in_frame(cam, road, offset, *interval)):
             z = np.array([a, b])
             x = road.lateral(offset, z)
             u, v = cam.project(x, z)
-            ends = [({"x": _s(x[i]), "y": _s(cam.height), "z": _s(z[i])}, {"x": str(int(round(u[i]))), "y": str(int(round(v[i])))})
+            px = [(int(round(u[i])), int(round(v[i]))) for i in (0, 1)]
+            if not all(0 <= c < cam.width and 0 <= r < cam.height_px for c, r in px):
+                raise RuntimeError(f"marker outside the frame: {px}")  # in_frame's promise broken: a bug here
+            ends = [({"x": _s(x[i]), "y": _s(cam.height), "z": _s(z[i])}, {"x": str(px[i][0]), "y": str(px[i][1])})
                     for i in (0, 1)]
             marker_id += 1
-            markers.append({"lane_marker_id": str(marker_id), "world_start": ends[0][0], "world_end": ends[1][0],
-                            "pixel_start": ends[0][1], "pixel_end": ends[1][1]})
+            markers.append({"lane_marker_id": str(marker_id), "world_start": ends[0][0], "pixel_start": ends[0][1],
+                            "world_end": ends[1][0], "pixel_end": ends[1][1]})  # the published key order
         if markers:
             lanes.append({"lane_id": lane_id, "markers": markers})
-    return {"image_name": name, "projection_matrix": [[_s(v) for v in row] for row in k], "lanes": lanes}
+    return {"image_name": name, "projection_matrix": k, "lanes": lanes}
 
 
 def image_rng(job: Job) -> np.random.Generator:

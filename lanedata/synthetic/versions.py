@@ -6,4 +6,5 @@ here, apart from the generator commands, so that the pipeline reads it without i
 
 CULANE = 2  # 2: CULane rig (hood, margins, overlay, lens), roadside, vehicles, textured tarmac
 APOLLOSCAPE = 1  # the ApolloScape-style marking set (lanedata.apolloscape.synthetic)
-LLAMAS = 2  # 2: unpainted lines labelled (a map's labels: no renumbering of the lines outside them); double lines on the inner line
+LLAMAS = 3  # 2: unpainted lines labelled (a map's labels: no renumbering of the lines outside them); double lines on the inner line;
+#            3: labels as the official tools read them: projection_matrix numbers, markers cut to the frame (rows 0..716, columns 0..1275)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,7 @@ import pytest
 
 from lanedata.llamas import evaluate as llamas_evaluate
 from lanedata.llamas import metric as llamas
-from runtime.errors import DataError
+from runtime.errors import DataError, DataWarning
 
 FX = FY = 1000.0
 CX, CY = 638.0, 300.0
@@ -109,7 +110,6 @@ def test_plain_json_numbers_read_the_same(tmp_path, label):
                 m[key] = {k: float(v) for k, v in m[key].items()}
             for key in ("pixel_start", "pixel_end"):
                 m[key] = {k: int(v) for k, v in m[key].items()}
-    content["projection_matrix"] = [[str(v) for v in row] for row in content["projection_matrix"]]
     again = llamas.read_label(_write(tmp_path / "n.json", content))
     assert again.lanes == label.lanes and np.array_equal(again.projection, label.projection)
 
@@ -145,6 +145,45 @@ def test_bad_label_files_are_one_line_errors(tmp_path):
     content["lanes"][0]["lane_id"] = "x1"
     _one_line_error(_write(tmp_path / "id.json", content), "lane_id")
     _one_line_error(tmp_path / "absent.json", "not found")
+
+
+def test_what_the_official_reader_fails_on_is_refused(tmp_path):
+    """Never more lenient than the official tools (a lenient reader hid the generator's string matrix)."""
+    content = _content()  # published: numbers in the matrix; the official project_point fails on a string
+    content["projection_matrix"][0][0] = str(FX)
+    _one_line_error(_write(tmp_path / "kstr.json", content), "projection_matrix[0][0]: a string ('1000.0')")
+    content = _content()  # the official _filter_lanes_by_size takes min() of the lane's markers
+    content["lanes"][3]["markers"] = []
+    _one_line_error(_write(tmp_path / "empty.json", content), "lanes[3].markers: empty")
+    content = _content()  # read_json casts every key of a point
+    content["lanes"][0]["markers"][1]["world_end"]["w"] = "n/a"
+    _one_line_error(_write(tmp_path / "key.json", content), "lanes[0].markers[1].world_end.w: not a number")
+    content["lanes"][0]["markers"][1]["world_end"]["w"] = "1.5"  # a key it can cast: read, as there
+    assert llamas.read_label(_write(tmp_path / "key.json", content)).lanes[0].markers[1].world_end == (-5.0, CAM_Y, FAR[1])
+
+
+def test_what_only_the_official_spline_tools_fail_on_warns(tmp_path, label_file):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        llamas.read_label(label_file)  # a clean label: no warning
+    content = _content()  # row 717 of a 717-row frame: spline_creator._sample_points stops in pdb
+    content["lanes"][0]["markers"][0]["pixel_start"]["y"] = "717"
+    path = _write(tmp_path / "row.json", content)
+    with pytest.warns(DataWarning) as record:
+        label = llamas.read_label(path)
+    assert len(record) == 1 and str(record[0].message).startswith(f"{path}: lane l4: pixel row 717 outside")
+    assert label.lanes[0].markers[0].pixel_start[1] == 717  # read all the same: the official mAP reads it
+    content = _content()  # every marker on one pixel column: spline_creator._extend_lane has none to extend
+    for m in content["lanes"][3]["markers"]:
+        m["pixel_end"]["x"] = m["pixel_start"]["x"]
+    with pytest.warns(DataWarning, match="lane l0: every marker starts and ends on one pixel row or column"):
+        llamas.read_label(_write(tmp_path / "column.json", content))
+    content = _content()  # a dropped lane is never handed to those tools: no warning
+    content["lanes"][2]["markers"][0]["pixel_start"]["y"] = "-3"
+    content["lanes"][2]["markers"][1]["pixel_start"]["y"] = "0"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        assert "l1" not in [lane.source_id for lane in llamas.read_label(_write(tmp_path / "dropped.json", content)).lanes]
 
 
 # ----------------------------------------------------------------------------- segmentation labels

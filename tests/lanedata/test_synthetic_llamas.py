@@ -3,6 +3,7 @@ back by lanedata.llamas.metric, projected through their own matrix), the convert
 split of valid, determinism and resume."""
 import hashlib
 import json
+import re
 
 import cv2
 import numpy as np
@@ -33,7 +34,7 @@ def test_markers_are_the_painted_lines_in_the_official_schema(tmp_path):
     path = tmp_path / "labels" / "valid" / "rec" / "1419283521_0000000000.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(content))
-    assert all(isinstance(v, str) for row in content["projection_matrix"] for v in row)  # strings, as the real files
+    assert not any(isinstance(v, str) for row in content["projection_matrix"] for v in row)  # numbers, as the real files
     label = llamas.read_label(path)
     k = label.projection
     assert k.shape == (3, 3) and k[0, 0] == pytest.approx(scene.camera.focal, abs=1e-5) and k[1, 2] == pytest.approx(scene.camera.horizon, abs=1e-5)
@@ -57,6 +58,75 @@ def test_markers_are_the_painted_lines_in_the_official_schema(tmp_path):
     scene.markings[1].painted = False  # unpainted: still labelled (a map's label), so no line is renumbered
     path.write_text(json.dumps(label_content(scene, "x")))
     assert sorted(lane.lane_id for lane in llamas.read_label(path).lanes) == sorted(ids.values())
+
+
+# A published LLAMAS label, abridged by hand (one lane of the 8, two of its markers, in the file's key
+# order): karstenBehrendt/benchmarks_website @ ecc7698,
+# benchmarks/benchmarks/static/llamas/images/pipeline/1419287247_0942030000.json. The marker points are
+# strings; the projection matrix is JSON numbers (label_file_scripts.read_json casts the points with
+# int() / float() and hands the matrix to numpy as it is).
+PUBLISHED = {
+    "image_name": "1419287247_0942030000",
+    "projection_matrix": [[1381.9564208984375, 0, 648.1651000976562], [0, 1394.720703125, 369.2019348144531], [0, 0, 1]],
+    "lanes": [{"lane_id": "l0", "markers": [
+        {"lane_marker_id": "270750800360742864212582263857266874570",
+         "world_start": {"x": "-1.735090291855153399", "y": "1.146415617782619023", "z": "4.648921570726084695"},
+         "pixel_start": {"x": "132", "y": "713"},
+         "world_end": {"x": "-1.774585126229794696", "y": "1.13736583199352026", "z": "7.684970729504129849"},
+         "pixel_end": {"x": "329", "y": "575"}},
+        {"lane_marker_id": "270750115349242864323431423857259181053",
+         "world_start": {"x": "-1.882324133795918897", "y": "1.108197391964495182", "z": "16.74405278962512966"},
+         "pixel_start": {"x": "492", "y": "461"},
+         "world_end": {"x": "-1.923370349948527291", "y": "1.095665582455694675", "z": "21.45379383511317428"},
+         "pixel_end": {"x": "524", "y": "440"}}]}],
+}
+STRING_FORMS = {  # what the strings hold, by field (read_json: int() of pixels, float() of world points)
+    "image_name": r"\d+_\d+", "lanes[].lane_id": r"[lr]\d", "lanes[].markers[].lane_marker_id": r"\d+",
+    **{f"lanes[].markers[].pixel_{e}.{a}": r"-?\d+" for e in ("start", "end") for a in "xy"},
+    **{f"lanes[].markers[].world_{e}.{a}": r"-?\d+(\.\d+)?" for e in ("start", "end") for a in "xyz"},
+}
+
+
+def json_type(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    return {str: "string", int: "number", float: "number", list: "array", dict: "object"}[type(value)]
+
+
+def fields(value, path: str = "") -> dict[str, set[str]]:
+    """Every field of a JSON value by path (list items as ``[]``) -> the JSON types found there."""
+    out: dict[str, set[str]] = {path or "$": {json_type(value)}}
+    children = [(f"{path}.{k}" if path else k, v) for k, v in value.items()] if isinstance(value, dict) else \
+        [(f"{path}[]", v) for v in value] if isinstance(value, list) else []
+    for child, v in children:
+        for p, types in fields(v, child).items():
+            out.setdefault(p, set()).update(types)
+    return out
+
+
+def strings(value, path: str = ""):
+    """(path, string) for every string of a JSON value."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from strings(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings(v, f"{path}[]")
+
+
+def test_generated_labels_have_the_published_schema_field_by_field(tmp_path):
+    generate(tmp_path, 1, 1, seed=3, workers=1, progress=False)
+    published = fields(PUBLISHED)
+    assert published["projection_matrix[][]"] == {"number"}
+    for path in (tmp_path / "labels").rglob("*.json"):
+        label = json.loads(path.read_text())
+        assert fields(label) == published, path
+        assert list(label) == list(PUBLISHED) and list(label["lanes"][0]["markers"][0]) == list(PUBLISHED["lanes"][0]["markers"][0])
+        for where, text in [*strings(label), *strings(PUBLISHED)]:
+            assert re.fullmatch(STRING_FORMS[where], text), (path, where, text)
+        llamas.read_label(path)
 
 
 def test_the_official_label_lies_on_the_painted_lines(tmp_path):
