@@ -4,7 +4,8 @@ ONNX Runtime's CPU provider is always timed (the lead table of ``SUMMARY.md``); 
 is present the same two architectures are also timed, each backend in one interleaved run of
 its own (same warm-up, same rounds), on:
 
-- ``onnxruntime-cuda``: ONNX Runtime's CUDA provider (the ``gpu`` extra: onnxruntime-gpu),
+- ``onnxruntime-cuda``: ONNX Runtime's CUDA provider (the ``gpu`` extra: onnxruntime-gpu), where a
+  real session starts on it (listed is not enough),
 - ``torch-cuda-fp32`` / ``torch-cuda-fp16``: the torch.export programs (FP16: the FP32 program cast),
 - ``tensorrt-fp32`` / ``tensorrt-fp16``: engines built from the FP32 and FP16 ONNX (TensorRT 10/11
   with cuda-python). No INT8 engines for the pair: its weights are untrained (one step), so an
@@ -21,6 +22,9 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,18 @@ def torch_sees_cuda() -> bool:
 
 
 def onnxruntime_has_cuda() -> bool:
-    import onnxruntime
-
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    """Whether ONNX Runtime's CUDA provider really starts here: a session is made and its active
+    provider read (``runtime.backends.onnxruntime_backend.gpu_provider_problem``), in a child
+    process so that this one holds no CUDA context. Being listed (``get_available_providers``) is
+    not enough: onnxruntime-gpu lists CUDA without its libraries and falls back to the CPU (ONNX
+    Runtime issues #13414, #21424)."""
+    code = ("from runtime.backends.onnxruntime_backend import gpu_provider_problem\n"
+            "problem = gpu_provider_problem('cuda')\nprint('ok' if problem is None else problem)")
+    try:
+        probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0 and probe.stdout.strip().splitlines()[-1:] == ["ok"]
 
 
 @functools.lru_cache(maxsize=1)

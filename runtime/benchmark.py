@@ -16,7 +16,7 @@ The JSON report (``--json``), shared with the video loop's report::
 
     {"kind": "benchmark",
      "meta": {"model", "model_name", "arch", "role", "params", "model_bytes", "precision", "format",
-              "backend", "device", "device_name", "input_shape": [N, 3, h, w], "threads",
+              "backend", "device", "device_name", "settings", "input_shape": [N, 3, h, w], "threads",
               "iterations", "warmup", "versions", "created", ["cast_from"]},
      "latency_key": "host",
      "summary": {"host": summarize(...), ["compute", "h2d", "d2h": summarize(...)]},
@@ -66,6 +66,7 @@ def report_meta(backend: Backend, batch: np.ndarray, threads: int | None, iterat
         "backend": backend.name,
         "device": backend.device,
         "device_name": backend.device_name,
+        "settings": dict(getattr(backend, "settings", {}) or {}),
         "input_shape": [int(v) for v in batch.shape],
         "threads": threads,
         "iterations": iterations,

@@ -13,7 +13,8 @@ artifact (sidecar format)  backends                                    devices
 ========================  ==========================================  ======================
 
 Every backend has ``name``, ``device`` (what it runs on: cpu/cuda/tensorrt), ``device_name``
-(CPU model or GPU name, for reports), ``sidecar``, ``path``, and ``infer``. Backends that can time
+(CPU model or GPU name, for reports), ``settings`` (what makes two timings comparable: the provider
+that really runs, precision, TF32, cuDNN autotuning, ...), ``sidecar``, ``path``, and ``infer``. Backends that can time
 the device (CUDA events) put ``{"h2d_ms", "compute_ms", "d2h_ms"}`` of the last call in
 ``last_device_times``; others leave it empty.
 """
@@ -51,16 +52,10 @@ def require_lanes(backend: Backend, command: str) -> None:
 
 
 def auto_device(fmt: str) -> str:
-    """The device ``auto`` picks for a format: TensorRT engines need CUDA; others use CUDA when present."""
-    if fmt == "tensorrt":
-        return "cuda"
-    if fmt == "onnx":
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            return "cpu"
-        return "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
-    return "cpu"
+    """The device ``auto`` picks for a format: TensorRT engines need CUDA; ONNX models ``auto``
+    (ONNX Runtime's backend runs them on CUDA where a real session starts there, else on the CPU:
+    a listed provider is not a working one); ``.pt2`` programs the CPU."""
+    return {"tensorrt": "cuda", "onnx": "auto"}.get(fmt, "cpu")
 
 
 def add_model_arguments(parser: Any) -> None:
@@ -77,7 +72,9 @@ def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: s
 
     ``backend``: auto (the format's native backend) | onnxruntime | tensorrt | torch. ``device``:
     auto | cpu | cuda (| tensorrt: ONNX Runtime's TensorRT execution provider). ``threads``: CPU
-    intra-op threads. ``options`` go to the backend (``cuda_graph`` for tensorrt, ``fp16`` for torch).
+    intra-op threads. ``options`` go to the backend (``cuda_graph`` for tensorrt; ``fp16``, ``tf32``, ``cudnn_benchmark`` for torch;
+    ``trt_cache`` for onnxruntime). The backend's ``device`` says where it runs (an ONNX model on
+    ``auto`` runs on the CPU where ONNX Runtime's CUDA provider is listed but cannot start).
     """
     path = Path(model)
     if not path.is_file():
@@ -93,7 +90,7 @@ def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: s
     if chosen == "onnxruntime":
         from runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(path, sidecar, device=device, threads=threads)
+        return OnnxRuntimeBackend(path, sidecar, device=device, threads=threads, **options)
     if chosen == "tensorrt":
         from runtime.backends.tensorrt_backend import TensorRTBackend
 

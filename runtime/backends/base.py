@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -19,6 +19,7 @@ class Backend(Protocol):
     name: str
     device: str
     device_name: str
+    settings: dict[str, Any]
     sidecar: Sidecar
     path: Path
     last_device_times: dict[str, float]

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-INSTALL_HINT = ("install cuda-python for your CUDA driver's major version "
-                "(pip install 'cuda-python>=12,<13' for CUDA 12, 'cuda-python>=13' for CUDA 13) on a machine with an NVIDIA GPU")
+INSTALL_HINT = ("install cuda-python for your NVIDIA driver's CUDA major version (pip install 'cuda-python>=12,<13' for "
+                "CUDA 12, beside tensorrt-cu12 and onnxruntime-gpu; 'cuda-python>=13' only with driver >= 580 and tensorrt-cu13) "
+                "on a machine with an NVIDIA GPU")
 
 _CUDART: ModuleType | None = None
 
@@ -85,9 +86,23 @@ def device_count() -> int:
     return int(count) if _code(err) == 0 else 0
 
 
+CUDA_ERROR_INSUFFICIENT_DRIVER = 35  # cudaErrorInsufficientDriver: the driver is older than the runtime
+
+
 def device_count_problem() -> str | None:
-    """None if at least one CUDA GPU is usable, else why not (one line)."""
-    err, count = cudart().cudaGetDeviceCount()
+    """None if at least one CUDA GPU is usable, else why not (one line). A driver older than
+    cuda-python's CUDA runtime (cuda-python 13 on a CUDA-12 driver, < 580) is named as such."""
+    rt = cudart()
+    err, count = rt.cudaGetDeviceCount()
+    if _code(err) == CUDA_ERROR_INSUFFICIENT_DRIVER:
+        versions = []
+        for what, call in (("the driver supports CUDA", "cudaDriverGetVersion"), ("cuda-python's runtime is CUDA", "cudaRuntimeGetVersion")):
+            try:
+                versions.append(f"{what} {_cuda_version(int(check(getattr(rt, call)(), call)))}")
+            except Exception:  # noqa: BLE001 - informative only
+                pass
+        return (f"no usable CUDA GPU (cudaGetDeviceCount: {error_string(err)}; {', '.join(versions) or 'versions unknown'}): "
+                "pip install 'cuda-python>=12,<13' for a CUDA-12 driver (cuda-python 13 needs driver >= 580)")
     if _code(err) != 0:
         return f"no usable CUDA GPU (cudaGetDeviceCount: {error_string(err)})"
     if int(count) < 1:
@@ -195,6 +210,17 @@ def memcpy_dtoh_async(host: np.ndarray, device_ptr: int, stream: "Stream") -> No
 
 # ----------------------------------------------------------------------------- streams, events, graphs
 
+def native_handle(obj: Any) -> int:
+    """The address of a cuda-python object (a ``cudaStream_t`` for TensorRT's ``execute_async_v3``):
+    ``cuda.bindings.utils.get_cuda_native_handle`` where cuda-bindings has it (``int(cuda_obj)``
+    is deprecated since cuda-bindings 13.0, its release notes), ``int()`` before that (12.x)."""
+    try:
+        from cuda.bindings.utils import get_cuda_native_handle
+    except ImportError:
+        return int(obj)
+    return int(get_cuda_native_handle(obj))
+
+
 class Stream:
     """A CUDA stream; ``handle`` is the cuda-python object, ``int(stream)`` its address (for TensorRT)."""
 
@@ -202,7 +228,7 @@ class Stream:
         self.handle: Any = check(cudart().cudaStreamCreate(), "cudaStreamCreate")
 
     def __int__(self) -> int:
-        return int(self.handle)
+        return native_handle(self.handle)
 
     def synchronize(self) -> None:
         check(cudart().cudaStreamSynchronize(self.handle), "cudaStreamSynchronize")
@@ -244,7 +270,12 @@ class CudaGraph:
 
     @classmethod
     def capture(cls, stream: Stream, work) -> "CudaGraph":
-        """Capture ``work()`` (which enqueues on ``stream``) in global capture mode and instantiate it."""
+        """Capture ``work()`` (which enqueues on ``stream``) in global capture mode and instantiate it.
+
+        A capture that fails (``work`` raises, or ``cudaStreamEndCapture`` reports an invalidated
+        capture) is ended, its graph dropped and the error it left cleared with ``cudaGetLastError``
+        before raising, as trtexec's ``endCaptureOnError`` does (``sampleDevice.h``,
+        ``sampleInference.cpp``): the stream and the next CUDA call stay usable."""
         rt = cudart()
         check(rt.cudaStreamBeginCapture(stream.handle, rt.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal),
               "cudaStreamBeginCapture")
@@ -253,7 +284,13 @@ class CudaGraph:
         except BaseException:
             _abandon_capture(stream)
             raise
-        graph = check(rt.cudaStreamEndCapture(stream.handle), "cudaStreamEndCapture")
+        result = rt.cudaStreamEndCapture(stream.handle)
+        if _code(result[0]) != 0:
+            if len(result) > 1 and result[1] is not None:
+                rt.cudaGraphDestroy(result[1])
+            rt.cudaGetLastError()
+            raise CudaError(f"cudaStreamEndCapture failed: {error_string(result[0])}")
+        graph = result[1]
         try:
             graph_exec = check(rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
         except BaseException:

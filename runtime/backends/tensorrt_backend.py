@@ -16,9 +16,11 @@ parent ONNX model. TensorRT and cuda-python are imported only when a backend is 
 torch.
 
 This code follows NVIDIA's TensorRT 10.x/11.x Python API (name-based I/O tensors,
-``execute_async_v3``, ``set_input_shape``, ``set_tensor_address``) and its Python samples
-(``samples/python/common_runtime.py``). It has run nowhere in this project's CI: there is no GPU,
-TensorRT or cuda-python there.
+``execute_async_v3``, ``set_input_shape``, ``set_tensor_address``), its Python samples
+(``samples/python/common_runtime.py``) and trtexec's CUDA-graph handling. Version-compatible
+engines run forward only, with ``engine_host_code_allowed`` (:func:`version_problem`,
+:func:`allow_engine_host_code`). It has run nowhere: there is no GPU, TensorRT or cuda-python in
+this project's CI and no GPU was lent to its sessions.
 """
 from __future__ import annotations
 
@@ -38,9 +40,9 @@ log = logging.getLogger("runtime.backends.tensorrt")
 
 MIN_TRT_MAJOR = 10
 TRT_INSTALL_HINT = (
-    "on a machine with an NVIDIA GPU: pip install tensorrt-cu12 cuda-python (CUDA 12; tensorrt-cu13 for CUDA 13, "
-    "--extra-index-url https://pypi.nvidia.com if your index lacks them); on Jetson, JetPack ships TensorRT 10.x "
-    "(apt install python3-libnvinfer) and pip install cuda-python"
+    "on a machine with an NVIDIA GPU: pip install tensorrt-cu12 'cuda-python>=12,<13' (CUDA 12, NVIDIA driver >= 525; "
+    "tensorrt-cu13 with 'cuda-python>=13' needs driver >= 580; --extra-index-url https://pypi.nvidia.com if your index "
+    "lacks them); on Jetson, JetPack ships TensorRT 10.x (apt install python3-libnvinfer) and pip install 'cuda-python>=12,<13'"
 )
 
 
@@ -77,7 +79,7 @@ def trt_available() -> str | None:
         import_tensorrt()
     except TensorRTUnavailable as err:
         return str(err)
-    from runtime.backends.base import cuda_util
+    from runtime.backends import cuda_util
 
     try:
         return cuda_util.device_count_problem()
@@ -93,23 +95,54 @@ def rebuild_command(sidecar: dict[str, Any], engine_path: str | os.PathLike[str]
     return f"python -m export.to_tensorrt --onnx {parent} --out {os.fspath(engine_path) if engine_path else '<engine>'}"
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """``"10.16.1.11"`` -> (10, 16, 1, 11); non-numeric parts end it."""
+    parts = []
+    for part in str(text).split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def version_problem(built: str, runtime: str, version_compatible: bool) -> str | None:
+    """Why an engine built with TensorRT ``built`` cannot be deserialized by TensorRT ``runtime``.
+
+    TensorRT's rule ("Version Compatibility", TensorRT 10.16 and 11.1 developer guides): an engine
+    runs only under the exact version that built it, unless it was built with
+    ``BuilderFlag.VERSION_COMPATIBLE`` (TensorRT >= 8.6); such an engine runs under that version
+    and every *later* one (forward only: "engines built with newer versions do not work with older
+    runtimes"; 10.x engines run on 11.x), never under an older one."""
+    if str(built) == str(runtime):
+        return None
+    mismatch = f"it was built with TensorRT {built} and this machine has TensorRT {runtime}"
+    if not version_compatible:
+        return mismatch + " (engines are not portable across TensorRT versions)"
+    if _version(built) < (8, 6):
+        return mismatch + " (version compatibility starts with engines built by TensorRT 8.6)"
+    if _version(runtime) < _version(built):
+        return (f"it was built version-compatible with TensorRT {built}, newer than this machine's TensorRT {runtime} "
+                "(a version-compatible engine runs on the same or a later TensorRT only)")
+    return None
+
+
 def engine_compatibility(sidecar: dict[str, Any], trt_version: str, gpu: dict[str, Any],
                          engine_path: str | os.PathLike[str] | None = None) -> str | None:
     """Why an engine (described by its sidecar dict) cannot run under TensorRT ``trt_version`` on
     ``gpu`` (``{"name", "compute_capability"}``), or None when it can.
 
     Engines are tied to the exact TensorRT version that built them (unless built version-compatible,
-    then to the same major version) and to the GPU's compute capability. A different GPU name with
-    the same compute capability runs (TensorRT may warn that tactics were tuned elsewhere).
+    then to that version or a later one: :func:`version_problem`) and to the GPU's compute
+    capability. A different GPU name with the same compute capability runs (TensorRT may warn that
+    tactics were tuned elsewhere).
     """
     problems = []
     built_trt = (sidecar.get("versions") or {}).get("tensorrt") or (sidecar.get("tensorrt") or {}).get("version")
     version_compatible = bool((sidecar.get("tensorrt") or {}).get("version_compatible"))
-    if built_trt and str(built_trt) != str(trt_version):
-        same_major = str(built_trt).split(".")[0] == str(trt_version).split(".")[0]
-        if not (version_compatible and same_major):
-            problems.append(f"it was built with TensorRT {built_trt} and this machine has TensorRT {trt_version} "
-                            "(engines are not portable across TensorRT versions)")
+    if built_trt:
+        problem = version_problem(str(built_trt), str(trt_version), version_compatible)
+        if problem:
+            problems.append(problem)
     built_gpu = sidecar.get("gpu") or {}
     built_cc, here_cc = built_gpu.get("compute_capability"), gpu.get("compute_capability")
     if built_cc and here_cc and str(built_cc) != str(here_cc):
@@ -119,6 +152,17 @@ def engine_compatibility(sidecar: dict[str, Any], trt_version: str, gpu: dict[st
     if not problems:
         return None
     return "; ".join(problems) + f"; rebuild it on this machine: {rebuild_command(sidecar, engine_path)}"
+
+
+def allow_engine_host_code(runtime: Any, sidecar: dict[str, Any]) -> bool:
+    """Let ``runtime`` (a ``trt.Runtime``) run the lean runtime a version-compatible engine carries:
+    TensorRT loads and runs host code from such a plan only with ``runtime.engine_host_code_allowed
+    = True`` ("Version Compatibility": only for trusted plans; ours are built by
+    ``export.to_tensorrt`` and described by their own sidecar). Returns whether it was set."""
+    if not (sidecar.get("tensorrt") or {}).get("version_compatible"):
+        return False
+    runtime.engine_host_code_allowed = True
+    return True
 
 
 # ----------------------------------------------------------------------------- logging
@@ -211,6 +255,7 @@ class TensorRTBackend:
         self.device = "cuda"
         self.device_name = "CUDA GPU"
         self.cuda_graph = bool(cuda_graph)
+        self.settings: dict[str, Any] = {}
         self.last_device_times: dict[str, float] = {}
         self.engine = self.context = self._runtime = self._stream = self._graph = None
         self._events: list[Any] = []
@@ -221,12 +266,17 @@ class TensorRTBackend:
         if sidecar.format != "tensorrt":
             raise DataError(self.path, f"not a TensorRT engine (sidecar format {sidecar.format!r})")
         self._trt = _require_runtime(self.path)
-        from runtime.backends.base import cuda_util
+        from runtime.backends import cuda_util
 
         self._cu = cuda_util
         gpu = cuda_util.gpu_properties(0)
         self._check_compatible(gpu)
         self.device_name = gpu["name"]
+        built = sidecar.extra.get("tensorrt") or {}
+        self.settings = {"provider": f"TensorRT {self._trt.__version__}", "precision": sidecar.precision,
+                         "tf32": bool(built.get("tf32")) if "tf32" in built else None,
+                         "strongly_typed": built.get("strongly_typed"), "cuda_graph": self.cuda_graph,
+                         "version_compatible": bool(built.get("version_compatible"))}
         self._logger = trt_logger(self._trt)
         self.engine = self._deserialize()
         self._read_io()
@@ -254,6 +304,7 @@ class TensorRTBackend:
             raise DataError(self.path, f"cannot read the engine ({err.strerror})") from None
         self._logger.errors.clear()
         self._runtime = self._trt.Runtime(self._logger)  # must outlive the engine
+        allow_engine_host_code(self._runtime, self.sidecar.to_dict())
         engine = self._runtime.deserialize_cuda_engine(data)
         if engine is None:
             why = logged_errors(self._logger) or "no reason logged"
@@ -327,22 +378,28 @@ class TensorRTBackend:
             raise EngineRunError(f"{self.path}: TensorRT execution failed ({logged_errors(self._logger) or 'no reason logged'})")
 
     def _execute(self) -> None:
-        """Enqueue the inference on the stream: replay the CUDA graph, or execute_async_v3."""
-        if self.cuda_graph and self._graph is None:
-            self._graph = self._capture()
+        """Enqueue the inference on the stream: replay the CUDA graph (captured by :meth:`_run`
+        before its timed region), or execute_async_v3."""
         if self._graph is not None:
             self._graph.launch(self._stream)
         else:
             self._enqueue()
 
     def _capture(self) -> Any:
-        """Capture one inference as a CUDA graph; None (and graphs off) where TensorRT cannot be captured."""
-        self._enqueue()  # once before capturing, so that TensorRT's deferred shape work is done outside the graph
+        """Capture one inference as a CUDA graph; None (and graphs off) where TensorRT cannot be captured.
+
+        As trtexec does (``sampleInference.cpp``): one enqueue and a stream synchronize first, so that
+        TensorRT's deferred shape work happens outside the graph, then the capture (which records
+        without running). Called before the timed events, so no call's ``compute_ms`` holds the
+        extra inference."""
+        self._enqueue()
+        self._stream.synchronize()
         try:
             return self._cu.CudaGraph.capture(self._stream, self._enqueue)
         except (self._cu.CudaError, EngineRunError) as err:
             log.warning("%s: CUDA graph capture failed (%s); running without CUDA graphs", self.path, err)
             self.cuda_graph = False
+            self.settings["cuda_graph"] = False
             return None
 
     def _drop_graph(self) -> None:
@@ -356,6 +413,9 @@ class TensorRTBackend:
         start, copied, computed, done = self._events
         host_in = self._input.view()
         np.copyto(host_in, part, casting="unsafe")
+        if self.cuda_graph and self._graph is None:  # (re)capture outside the timed region
+            self._cu.memcpy_htod_async(self._input.device.ptr, host_in, self._stream)
+            self._graph = self._capture()
         start.record(self._stream)
         self._cu.memcpy_htod_async(self._input.device.ptr, host_in, self._stream)
         copied.record(self._stream)

@@ -117,12 +117,15 @@ def test_other_compute_capability_is_refused():
     assert "rebuild" in problem
 
 
-def test_version_compatible_engine_within_a_major_version():
+def test_version_compatible_engine_runs_on_the_same_or_a_later_tensorrt():
     sidecar = _engine_sidecar(trt="10.3.0.26")
     sidecar["tensorrt"]["version_compatible"] = True
     gpu = {"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}
     assert engine_compatibility(sidecar, "10.16.1.11", gpu) is None
-    assert engine_compatibility(sidecar, "11.0.0.1", gpu) is not None
+    # forward across a major version too ("engines built with TensorRT 10 work with TensorRT 11": TensorRT 11.1 docs) ...
+    assert engine_compatibility(sidecar, "11.0.0.1", gpu) is None
+    # ... never backwards (tests/runtime/test_gpu_paths.py has the rule's other cases)
+    assert "newer than this machine's TensorRT 10.2.0.19" in engine_compatibility(sidecar, "10.2.0.19", gpu)
 
 
 # ----------------------------------------------------------------------------- backend without TensorRT
@@ -222,7 +225,8 @@ def test_cuda_graph_replay_gives_the_same_outputs(tiny_engine):
             a, b = plain.infer(x), graphed.infer(x)
             for kind in a:
                 np.testing.assert_allclose(b[kind], a[kind], atol=1e-6)
-        assert graphed.cuda_graph, "CUDA graph capture fell back to plain execution"
+        assert graphed.cuda_graph and graphed.settings["cuda_graph"], "CUDA graph capture fell back to plain execution"
+        assert plain.settings["precision"] == "fp32" and plain.settings["tf32"] is False  # built without TF32
     finally:
         plain.close()
         graphed.close()
