@@ -1,15 +1,16 @@
 """``--extra-eval ROOT[:LIST]``: the extra CULane-format roots every deployed model is scored on.
 
-Measurement only: nothing is trained or tuned on them. Without ``--extra-eval`` the real CULane
-frames at ``../shared/data/culane_real_dev`` (``list/all.txt``) are used when present, unless
-``--no-extra-eval``. Each set is checked up front (root, list, every listed image and its
+Measurement only: nothing is trained or tuned on them. Without ``--extra-eval`` the real dev sets
+``../shared/data/culane_real_dev`` (CULane frames) and ``../shared/data/culane_real_other`` (other
+cameras, other frame sizes) are used where present (``list/all.txt``), unless ``--no-extra-eval``.
+Frames of any size are scored through the model's frame policy (:mod:`runtime.scoring`). Each set is checked up front (root, list, every listed image and its
 ``.lines.txt``), so a bad one fails in one line before any stage runs.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.stages import SHARED_REAL_DEV, ExtraEval
+from pipeline.stages import SHARED_DEV_SETS, ExtraEval
 from runtime.culane import read_list
 from runtime.errors import DataError
 
@@ -56,10 +57,12 @@ def unique_name(name: str, taken: set[str]) -> str:
     return out
 
 
-def resolve(specs: list[str], use_default: bool, default_root: Path = SHARED_REAL_DEV) -> tuple[list[ExtraEval], str | None]:
+def resolve(specs: list[str], use_default: bool, default_roots: tuple[Path, ...] = SHARED_DEV_SETS
+            ) -> tuple[list[ExtraEval], str | None]:
     """The extra sets and the line to print about them (None when there are none).
 
-    Raises ``SystemExit`` with one ``error:`` line for a bad ``--extra-eval``."""
+    Raises ``SystemExit`` with one ``error:`` line for a bad ``--extra-eval``; a default set that is
+    unusable is left out, said in the line."""
     sets: list[tuple[ExtraEval, int]] = []
     if specs:
         for spec in specs:
@@ -71,11 +74,19 @@ def resolve(specs: list[str], use_default: bool, default_root: Path = SHARED_REA
         counts = ", ".join(f"{s.name} ({s.list.relative_to(s.root) if s.list.is_relative_to(s.root) else s.list}, {n} images)"
                            for s, n in sets)
         return [s for s, _ in sets], f"extra evaluation (measurement only): {counts}"
-    if not use_default or not default_root.is_dir():
+    if not use_default:
         return [], None
-    try:
-        extra, n = check_set(default_root, SHARED_LIST, default_root.resolve().name)
-    except DataError as err:
-        return [], f"extra evaluation: the default set is unusable, left out: {err}"
-    return [extra], (f"extra evaluation: real CULane frames at {extra.root} ({SHARED_LIST}, {n} images; measurement only, "
-                     "never trained or tuned on); --no-extra-eval to leave them out")
+    problems = []
+    for root in default_roots:
+        if not root.is_dir():
+            continue
+        try:
+            sets.append(check_set(root, SHARED_LIST, unique_name(root.resolve().name, {s.name for s, _ in sets})))
+        except DataError as err:
+            problems.append(f"{root.name} is unusable, left out: {err}")
+    if not sets and not problems:
+        return [], None
+    found = ", ".join(f"{s.name} ({n} images)" for s, n in sets)
+    line = (f"extra evaluation: real dev sets {found} ({SHARED_LIST}; measurement only, never trained or tuned on); "
+            "--no-extra-eval to leave them out") if sets else "extra evaluation: none"
+    return [s for s, _ in sets], "; ".join([line, *problems])

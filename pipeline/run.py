@@ -140,7 +140,10 @@ def run_stage(stage: Stage, lay: Layout, log_path: Path) -> int:
     """Run the stage's commands, output to the log (and to a terminal as it comes); the exit code."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     echo = sys.stderr.isatty()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    # TQDM_DISABLE: a stage's log is a file, read in an editor or a CI log: no progress-bar frames (carriage returns);
+    # training writes one line every log_every steps instead (training/train.py)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     with open(log_path, "w", encoding="utf-8") as log:
         for command in stage.commands(lay):
             log.write("$ " + " ".join(_quote(c) for c in command) + "\n")
@@ -200,19 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", action="append", default=[], choices=SKIPPABLE,
                         help="leave out this measurement stage (repeatable), e.g. --skip paper where the paper's pair takes too long")
     parser.add_argument("--extra-eval", action="append", default=[], metavar="ROOT[:LIST]",
-                        help="also score every deployed model on this CULane-format root (repeatable; LIST default list/test.txt, "
-                             "relative to ROOT); default: ../shared/data/culane_real_dev when present")
+                        help="also score every deployed lane model on this CULane-format root, frames of any size (repeatable; LIST default "
+                             "list/test.txt, relative to ROOT); default: ../shared/data/culane_real_dev and culane_real_other where present")
     parser.add_argument("--no-extra-eval", action="store_true", help="no default extra evaluation set")
     parser.add_argument("--base", default=str(ROOT), help=argparse.SUPPRESS)  # tests: run in another folder
     args = parser.parse_args(argv)
     if args.extra_eval and args.no_extra_eval:
         parser.error("--extra-eval and --no-extra-eval exclude each other")
     lay, banner = resolve_layout(args.dataset, args.data_root, args.profile, Path(args.base).resolve())
-    culane_frames = not lay.markings and lay.benchmark == "culane"  # the extra sets are CULane frames: 1640x590, CULane's camera
-    if args.extra_eval and not culane_frames:
-        parser.error(f"--extra-eval scores lane models on CULane frames (1640x590): not for a {args.dataset} model "
-                     f"({'36 marking classes' if lay.markings else 'LLAMAS frames, 1276x717'})")
-    lay.extra_eval, extra_line = extra_eval.resolve(args.extra_eval, not args.no_extra_eval and culane_frames)
+    if args.extra_eval and lay.markings:
+        parser.error(f"--extra-eval scores lane models by CULane F1: not for a {args.dataset} model (36 marking classes)")
+    # the default dev sets are CULane-annotated real frames: scored for CULane models (any lane model with --extra-eval)
+    lay.extra_eval, extra_line = extra_eval.resolve(args.extra_eval, not args.no_extra_eval and not lay.markings and lay.benchmark == "culane")
     try:
         for folder, what in ((lay.runs, "runs folder"), (lay.reports, "reports folder")):
             check_output_dir(folder, what)

@@ -22,7 +22,11 @@ from runtime.thread_trial import usable_cores
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_CLIP = ROOT.parent / "shared" / "data" / "videos" / "solidWhiteRight.mp4"
-SHARED_REAL_DEV = ROOT.parent / "shared" / "data" / "culane_real_dev"  # real CULane frames: measurement only (DESIGN.md)
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SHARED_DEV_SETS = (SHARED_DATA / "culane_real_dev", SHARED_DATA / "culane_real_other")
+"""The real dev sets every deployed CULane model is scored on when present (``list/all.txt``): CULane
+frames of two drives, and frames of other cameras (TuSimple, Waymo) of other sizes. Measurement only
+(DESIGN.md): nothing is trained, tuned or chosen on them."""
 PRECISIONS = ("fp32", "fp16", "int8")
 TASKS = {"apolloscape": "markings"}  # dataset -> task when not "lanes" (runtime.classes: lanes are decoded and scored by F1, markings by mIoU)
 BENCHMARKS = ("culane", "apolloscape", "llamas")  # the paper's three: each its synthetic default, configs and paper pair
@@ -256,11 +260,11 @@ def export_commands(lay: Layout) -> list[Command]:
         py("-m", "export.to_onnx", "--ckpt", str(lay.ckpt("teacher")), "--out", str(lay.onnx("teacher")), "--parity-images", n, "--no-pt2"),
         py("-m", "export.to_fp16", "--onnx", str(lay.onnx("student")), "--out", str(lay.onnx("student", "fp16")), "--check-images", n),
     ] + ([py("-m", "export.to_onnx", "--ckpt", str(lay.ckpt("student")), "--out", str(lay.onnx("student_alone")), "--parity-images", n,
-             "--no-pt2")] if lay.llamas else [])  # LLAMAS: the student alone's mAP too (the paper's 0.570 -> 0.598)
+             "--no-pt2")] if not lay.markings else [])  # lanes: the student alone on the real frames too (LLAMAS: its mAP, 0.570 -> 0.598)
 
 
 def export_outputs(lay: Layout) -> list[Path]:
-    return [lay.onnx("student"), lay.onnx("teacher"), lay.onnx("student", "fp16"), *([lay.onnx("student_alone")] if lay.llamas else [])]
+    return [lay.onnx("student"), lay.onnx("teacher"), lay.onnx("student", "fp16"), *([lay.onnx("student_alone")] if not lay.markings else [])]
 
 
 def calibrate_commands(lay: Layout) -> list[Command]:
@@ -324,14 +328,17 @@ def evaluate_commands(lay: Layout) -> list[Command]:
 
 
 def extra_eval_commands(lay: Layout, extra: ExtraEval) -> list[Command]:
-    """Every deployed model on an extra root (per drive too), and a contact sheet of the student and the teacher."""
+    """Every deployed model on an extra root (per drive too), a contact sheet of the student and the teacher, and
+    the student's camera-shift report (:mod:`runtime.evaluate_shifts`)."""
     out = lay.extra_dir(extra)
     cmds = [py("-m", "runtime.evaluate", "--model", str(model), "--data-root", str(extra.root), "--list", str(extra.list),
                "--group-by", "drive", "--device", "cuda" if model.suffix == ".engine" else "cpu", "--report", str(out / f"{name}.json"))
-            for name, model in deployed(lay).items()]
+            for name, model in extra_models(lay).items()]
     cmds.append(py("-m", "runtime.contact_sheet", "--model", str(lay.onnx("student")), "--label", "student (fp32)",
                    "--model", str(lay.onnx("teacher")), "--label", "teacher (fp32)", "--data-root", str(extra.root),
                    "--list", str(extra.list), "--device", "cpu", "--out", str(out / "contact_sheet.png")))
+    cmds.append(py("-m", "runtime.evaluate_shifts", "--model", str(lay.onnx("student")), "--label", "student (fp32)",
+                   "--data-root", str(extra.root), "--list", str(extra.list), "--report", str(out / "camera_shift.json")))
     return cmds
 
 
@@ -340,8 +347,15 @@ def evaluate_outputs(lay: Layout) -> list[Path]:
             + [p for extra in lay.extra_eval for p in extra_eval_outputs(lay, extra)])
 
 
+def extra_models(lay: Layout) -> dict[str, Path]:
+    """Name -> artifact of every model scored on the extra sets: the deployed ones and the student alone (FP32), so
+    that the real frames show what distillation changed."""
+    return {**deployed(lay), "student_alone.fp32": lay.onnx("student_alone")}
+
+
 def extra_eval_outputs(lay: Layout, extra: ExtraEval) -> list[Path]:
-    return [lay.extra_dir(extra) / f"{name}.json" for name in deployed(lay)] + [lay.extra_dir(extra) / "contact_sheet.png"]
+    return ([lay.extra_dir(extra) / f"{name}.json" for name in extra_models(lay)]
+            + [lay.extra_dir(extra) / "contact_sheet.png", lay.extra_dir(extra) / "camera_shift.json"])
 
 
 def extra_eval_signature(lay: Layout) -> list[dict[str, str]] | None:

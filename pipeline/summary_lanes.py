@@ -31,6 +31,7 @@ from pipeline.report import (
     teacher_vs_student, trained_models, video_section, warning_lines,
 )
 from pipeline.summary_llamas import map_markdown, map_section
+from runtime.camera_shift import shift_table
 from runtime.paired import RESAMPLES, change_interval, format_change
 
 CHANGE_NOTE = ("vs FP32: the F1 change against the same model's FP32 artifact on the same images, in points, with its 95 % interval "
@@ -84,14 +85,29 @@ def extra_eval_section(reports: Path, sets: list[dict[str, str]]) -> dict[str, A
                 continue
             total = report["lists"]["total"]
             drives = (report.get("groups") or {}).get("drive", {})
+            empty = no_lane_frames(report.get("per_image") or {})
             models[name] = {**{k: total.get(k) for k in ("f1", "precision", "recall", "tp", "fp", "fn", "images")},
                             "change_vs_fp32": change_vs_fp32(name, evaluations),
-                            "drives": {d: {k: c.get(k) for k in ("f1", "images", "tp", "fp", "fn")} for d, c in drives.items()},
+                            "no_lanes": sum(empty.values()),
+                            "drives": {d: {**{k: c.get(k) for k in ("f1", "images", "tp", "fp", "fn")}, "no_lanes": empty.get(d, 0)}
+                                       for d, c in drives.items()},
                             "report": str(folder / f"{name}.json")}
         sheet = folder / "contact_sheet.png"
         out[entry["name"]] = {"root": entry["root"], "list": entry["list"],
                               "images": next((m["images"] for m in models.values()), None),
-                              "contact_sheet": str(sheet) if sheet.is_file() else None, "models": models}
+                              "contact_sheet": str(sheet) if sheet.is_file() else None, "models": models,
+                              "camera_shift": read_json(folder / "camera_shift.json")}
+    return out
+
+
+def no_lane_frames(per_image: dict[str, list[int]]) -> dict[str, int]:
+    """{drive (first folder of the image path): frames where the model found no lane at all (tp + fp = 0)}."""
+    out: dict[str, int] = {}
+    for image, (tp, fp, _) in per_image.items():
+        if tp + fp == 0:
+            head, sep, _ = image.partition("/")
+            drive = head if sep else "."
+            out[drive] = out.get(drive, 0) + 1
     return out
 
 
@@ -211,13 +227,17 @@ def extra_eval_markdown(sets: dict[str, Any], reports: Path) -> list[str]:
             continue
         drives = sorted({d for m in e["models"].values() for d in m["drives"]})
         counts = {d: next(m["drives"][d]["images"] for m in e["models"].values() if d in m["drives"]) for d in drives}
-        lines += ["| model | F1 % | vs FP32 (95 %) | P % | R % | " + " | ".join(f"{d} F1 % ({counts[d]} img)" for d in drives) + " |",
-                  "|---|---:|---:|---:|---:|" + "---:|" * len(drives)]
+        lines += ["| model | F1 % | vs FP32 (95 %) | P % | R % | no lane | " + " | ".join(f"{d} F1 % ({counts[d]} img)" for d in drives) + " |",
+                  "|---|---:|---:|---:|---:|---:|" + "---:|" * len(drives)]
         for model, m in e["models"].items():
             per_drive = [pct(m["drives"].get(d, {}).get("f1")) for d in drives]
             lines.append(f"| {model} | {pct(m['f1'])} | {format_change(m.get('change_vs_fp32'))} | {pct(m['precision'])} | "
-                         f"{pct(m['recall'])} | " + " | ".join(per_drive) + " |")
-        lines += ["", CHANGE_NOTE, ""]
+                         f"{pct(m['recall'])} | {m.get('no_lanes', '-')}/{m['images']} | " + " | ".join(per_drive) + " |")
+        lines += ["", CHANGE_NOTE + " No lane: frames where the model found no lane at all, of the set's frames.", ""]
+        if e.get("camera_shift"):
+            lines += ["Camera shifts: the same frames and annotations re-projected as other mounts would see them "
+                      "(`runtime/camera_shift.py`); in brackets the share of the unshifted F1 kept. A model of one camera "
+                      "collapses here, a camera-agnostic one degrades gently.", "", shift_table(e["camera_shift"]), ""]
         if e.get("contact_sheet"):
             lines += [f"![{name}: student vs teacher]({quote(os.path.relpath(e['contact_sheet'], reports))})", "",
                       "Contact sheet: frames spread over the drives (rows), student and teacher (columns, F1 on these frames "

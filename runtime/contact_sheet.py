@@ -40,7 +40,7 @@ from runtime.cli import Parser, check_output_file, fail, positive_int, with_side
 from runtime.backends import BACKENDS, DEVICES, Backend, load_backend, probabilities
 from runtime.class_map import ClassOverlay, class_map
 from runtime.culane import CULANE_WIDTH, CulaneDataset, Sample
-from runtime.culane_metric import Counts, count_image
+from runtime.culane_metric import Counts, count_image, frame_metric
 from runtime.decode import DecodedLane
 from runtime.draw import LANE_COLORS, blend_classes, class_legend, draw_hud, draw_lanes, draw_legend
 from runtime.errors import DataError
@@ -108,11 +108,14 @@ class Column:
     confusion: np.ndarray | None = None
 
 
-def column_counts(truth: Sequence[Sequence[Lane]], predictions: Sequence[Sequence[DecodedLane]]) -> Counts:
-    """CULane counts of one model over the sheet's frames (annotations and predictions in 1640x590 pixels)."""
+def column_counts(truth: Sequence[Sequence[Lane]], predictions: Sequence[Sequence[DecodedLane]],
+                  frame_sizes: Sequence[tuple[int, int]]) -> Counts:
+    """CULane counts of one model over the sheet's frames (annotations and predictions in each
+    frame's pixels, scored at its (width, height): :func:`runtime.culane_metric.frame_metric`)."""
     total = Counts()
-    for annotated, lanes in zip(truth, predictions, strict=True):
-        total += count_image(list(annotated), [lane.points for lane in lanes])
+    for annotated, lanes, size in zip(truth, predictions, frame_sizes, strict=True):
+        m = frame_metric(*size)
+        total += count_image(list(annotated), [lane.points for lane in lanes], m.width, m.iou_threshold, m.im_width, m.im_height)
     return total
 
 
@@ -228,7 +231,7 @@ def from_list(models: Sequence[str], labels: Sequence[str], data_root: str, list
     columns = []
     for runner, label in zip(runners, labels):
         lanes = [found for _, found, _ in predict(runner, data.root, samples)]
-        columns.append(Column(label, lanes, column_counts(truth, lanes)))
+        columns.append(Column(label, lanes, column_counts(truth, lanes, [(f.shape[1], f.shape[0]) for f in frames])))
     return frames, names, columns, truth
 
 

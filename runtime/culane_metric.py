@@ -320,6 +320,20 @@ class Counts:
         }
 
 
+LINE_WIDTH = 30
+"""The official evaluator's lane width in pixels (``-w 30``) on CULane's 1640-pixel-wide frames."""
+
+
+def frame_metric(frame_width: int, frame_height: int) -> "MetricParams":
+    """The metric for frames of another size, scored at their own size: the canvas is the frame
+    (the official evaluator's ``-W``/``-H``) and the lane width scales with the frame's width,
+    ``max(1, round(30 * frame_width / 1640))`` px (9 px at 512 wide, 35 at 1920), so that a lane
+    covers the same share of the road as on a CULane frame: a frame scored at its size counts as
+    the same frame resized by hand to 1640 wide would. CULane's own size gives the official 30."""
+    width = max(1, int(round(LINE_WIDTH * frame_width / CULANE_WIDTH)))
+    return MetricParams(width=width, im_width=int(frame_width), im_height=int(frame_height))
+
+
 def count_image(
     annotations: Sequence[Lane],
     predictions: Sequence[Lane],

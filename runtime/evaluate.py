@@ -6,7 +6,10 @@
 
 Reads images through the runtime's reader, preprocesses them as the model's sidecar says, runs
 the backend, decodes lanes with the sidecar's parameters, optionally writes predictions in the
-CULane layout, and counts them against the annotations exactly as the official evaluator does.
+CULane layout, and counts them against the annotations exactly as the official evaluator does. Frames of any size are
+scored: through the model's frame policy (as ``infer_video`` feeds a video), lanes mapped back into
+the frame, the metric at the frame's own size with the lane width scaled to it
+(:mod:`runtime.scoring`). The report also says how many frames got no lane at all (``no_lanes``).
 Without ``--list`` every ``list/test_split`` category is scored, plus the pooled total.
 ``--group-by drive`` also scores the pooled images per drive (the first folder of each image
 path, CULane's ``driver_xx_30frame``), in the report's ``groups.drive``.
@@ -34,8 +37,9 @@ from runtime.cli import Parser, check_output_dir, check_output_file, positive_in
 from runtime.culane import Sample
 from runtime.culane_metric import Counts, format_table
 from runtime.errors import DataError
-from runtime.scoring import (GROUPS, check_files_exist, count_models, counts_by_image, distinct, group_counts, read_lists,
-                             resolve_lists, tally)
+from runtime.frame_policy import DEFAULT_MODE, MODES
+from runtime.scoring import (GROUPS, check_files_exist, count_models, counts_by_image, distinct, frames_without_lanes, group_counts,
+                             read_lists, resolve_lists, tally)
 
 
 def _parser() -> Parser:
@@ -50,6 +54,8 @@ def _parser() -> Parser:
     parser.add_argument("--batch-size", type=positive_int, default=1)
     parser.add_argument("--max-images", type=positive_int, help="first N images of each list")
     parser.add_argument("--pred-dir", help="also write predictions (CULane layout) here; filled only when the whole run succeeds")
+    parser.add_argument("--frame-policy", choices=MODES, default=DEFAULT_MODE,
+                        help="how frames of another size meet the model's geometry (runtime/frame_policy.py; default letterbox)")
     parser.add_argument("--group-by", choices=sorted(GROUPS), help="also score the pooled images per group (drive: first folder of the image path)")
     parser.add_argument("--skip-bad", action="store_true",
                         help="leave out missing, truncated or undecodable images (counted, listed on stderr and in the report) "
@@ -96,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
         with staged_directory(args.pred_dir) if args.pred_dir else nullcontext(None) as pred_dir:
             [counts] = count_models([backend], args.data_root, readable, args.batch_size, pred_dir, sys.stderr.isatty(),
-                                    on_bad=on_bad)
+                                    on_bad=on_bad, frame_policy=args.frame_policy)
             if not counts:
                 raise DataError(args.data_root, f"none of the {len(samples)} listed images could be read")
         report(args, backend, per_list, samples, counts, skipped)
@@ -111,6 +117,8 @@ def report(args, backend: Backend, per_list: dict[str, list[Sample]], samples: l
     results = tally(per_list, counts)
     groups = group_counts(samples, counts, GROUPS[args.group_by]) if args.group_by else None
     print(format_table(results))
+    empty = frames_without_lanes(counts)
+    print(f"frames with no lane found: {empty['frames']} of {empty['images']} ({empty['annotated']} of them with annotated lanes)")
     if groups is not None:
         print(f"\nper {args.group_by}:\n" + format_table(groups))
     for sample, err in skipped:
@@ -119,8 +127,10 @@ def report(args, backend: Backend, per_list: dict[str, list[Sample]], samples: l
         print(f"warning: {len(skipped)} of {len(samples)} images skipped (--skip-bad): not scored", file=sys.stderr)
     record = {"model": args.model, "backend": backend.name, "device": backend.device, "device_name": backend.device_name,
               "precision": backend.sidecar.precision, "data_root": str(args.data_root), "max_images": args.max_images,
+              "frame_policy": args.frame_policy,
               "lists": {k: v.to_dict() for k, v in results.items()},
               "per_image": counts_by_image(counts),
+              "no_lanes": frames_without_lanes(counts),
               "skipped": [{"image": s.image, "problem": str(err)} for s, err in skipped]}
     if groups is not None:
         record["groups"] = {args.group_by: {k: v.to_dict() for k, v in groups.items()}}

@@ -65,7 +65,7 @@ from runtime.culane_metric import Counts, count_image
 from runtime.decode import DecodedLane
 from runtime.errors import DataError
 from runtime.frame_loop import LoopResult, run_loop, signals_ignored, stop_on_signals
-from runtime.frame_policy import FramePolicy
+from runtime.frame_policy import DEFAULT_MODE, MODES, FramePolicy
 from runtime.latency import summarize
 from runtime.lines import Lane, read_lines_file
 from runtime.predictor import FramePredictor, render
@@ -185,6 +185,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="a deployed artifact (.onnx, .engine, .pt2) with its .json sidecar")
     parser.add_argument("--video", required=True, help="input video (any size; see runtime/frame_policy.py). A still image "
                         "is refused with one line: for images use python -m runtime.evaluate or runtime.contact_sheet")
+    parser.add_argument("--frame-policy", choices=MODES, default=DEFAULT_MODE,
+                        help="how a frame of another size meets the model's 1640x590 geometry (runtime/frame_policy.py): "
+                             "letterbox (default: whole frame, scaled to fit, centred) or bottom (full width, bottom rows)")
     parser.add_argument("--out", help="output video (.mp4, mp4v) with lanes (a marking model: classes) and HUD drawn")
     parser.add_argument("--report", required=True, help="latency report (.json; a .csv of per-frame records beside it)")
     parser.add_argument("--backend", default="auto", choices=BACKENDS)
@@ -306,7 +309,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         backend = load_backend(args.model, args.backend, args.device, args.threads)
         w, h = reader.size
-        policy = FramePolicy(backend.sidecar.pre, w, h)
+        policy = FramePolicy(backend.sidecar.pre, w, h, args.frame_policy)
         expected = reader.expected_frames
         ground_truth = load_ground_truth(args.gt, reader.info, expected) if args.gt else None
         warmup = effective_warmup(args.warmup, expected)

@@ -124,15 +124,6 @@ def test_truncated_jpeg_is_refused_naming_the_file_or_skipped_and_listed(tiny_on
     assert record["lists"]["total"]["images"] == 3
 
 
-def test_a_frame_of_another_camera_size_is_refused_naming_the_file(tiny_onnx, tiny_dataset, tmp_path):
-    root = small_root(tiny_dataset, tmp_path / "root")
-    bad = root / read_list(root / "list" / "test.txt").samples[2].image
-    image = cv2.imread(str(bad))
-    cv2.imwrite(str(bad), cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2)))
-    line = one_error_line(evaluate(tiny_onnx, root), bad, "preprocessing expects", "--skip-bad")
-    assert f"frame is {image.shape[1] // 2}x{image.shape[0] // 2}" in line and tiny_onnx.name in line
-
-
 @pytest.mark.parametrize("command", ["runtime.evaluate", "runtime.evaluate_culane"])
 def test_an_empty_list_is_refused(command, tiny_onnx, root4, tmp_path):
     empty = tmp_path / "empty.txt"

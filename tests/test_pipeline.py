@@ -75,6 +75,10 @@ def test_the_tiny_pipeline_makes_every_artifact(tiny_run):
         assert (runs / model / "last.pt").is_file(), model
     for stage in ("teacher", "student", "student_kd", "export", "calibrate", "evaluate", "video"):
         assert (runs / "logs" / f"{stage}.log").is_file(), stage
+    for log in (runs / "logs").glob("*.log"):  # readable in an editor or a CI log: lines, no progress-bar frames
+        assert b"\r" not in log.read_bytes(), log
+    assert "[erfnet] iteration 6/6: loss " in (runs / "logs" / "student.log").read_text()
+    assert (rep / "extra_eval" / EXTRA / "camera_shift.json").is_file()
     reason = trt_available()
     if reason:  # one clear line, and the rest runs
         assert f"engines    skipped: {reason}" in r.stdout
@@ -131,7 +135,8 @@ def test_every_deployed_model_is_scored_on_the_extra_set_per_drive(tiny_run):
     assert f"extra evaluation (measurement only): {EXTRA} (list/test.txt, 6 images)" in r.stdout.splitlines()
     assert read(runs / "pipeline_run.json")["extra_eval"] == [{"name": EXTRA, "root": str(root), "list": str(root / "list" / "test.txt")}]
     s = read(rep / "summary.json")["extra_eval"][EXTRA]
-    assert s["root"] == str(root) and s["images"] == 6 and list(s["models"])[:len(DEPLOYED)] == DEPLOYED  # then engines, if any
+    assert s["root"] == str(root) and s["images"] == 6 and [m for m in s["models"] if m != "student_alone.fp32"][:len(DEPLOYED)] == DEPLOYED  # then engines, if any
+    assert "student_alone.fp32" in s["models"]  # the student alone is scored on the real frames too
     for name, m in s["models"].items():
         report = read(rep / "extra_eval" / EXTRA / f"{name}.json")
         assert report["data_root"] == str(root)
@@ -139,16 +144,19 @@ def test_every_deployed_model_is_scored_on_the_extra_set_per_drive(tiny_run):
             k: report["lists"]["total"][k] for k in ("f1", "precision", "recall", "tp", "fp", "fn")}
         assert set(m["drives"]) == set(DRIVES) and all(d["images"] == 3 for d in m["drives"].values())
         assert sum(d["tp"] + d["fp"] + d["fn"] for d in m["drives"].values()) == m["tp"] + m["fp"] + m["fn"]
-        assert m["drives"] == {d: {k: c[k] for k in ("f1", "images", "tp", "fp", "fn")} for d, c in report["groups"]["drive"].items()}
+        assert {d: {k: c[k] for k in ("f1", "images", "tp", "fp", "fn")} for d, c in m["drives"].items()} == {
+            d: {k: c[k] for k in ("f1", "images", "tp", "fp", "fn")} for d, c in report["groups"]["drive"].items()}
+        empty = [image for image, (tp, fp, _) in report["per_image"].items() if tp + fp == 0]
+        assert m["no_lanes"] == report["no_lanes"]["frames"] == len(empty) == sum(d["no_lanes"] for d in m["drives"].values())
     md = (rep / "SUMMARY.md").read_text()
     models_at, extra_at, deployed_at = md.index("## Models (test split"), md.index("## Real frames (extra evaluation)"), md.index("## Deployed student")
     assert models_at < extra_at < deployed_at  # right after the synthetic models table
     section = md[extra_at:deployed_at]
     assert "no model was trained or tuned on these frames" in section
     header = next(line for line in section.splitlines() if line.startswith("| model |"))
-    assert all(f"{d} F1 % (3 img)" in header for d in sorted(DRIVES)) and header.count("|") == 5 + len(DRIVES) + 1
+    assert all(f"{d} F1 % (3 img)" in header for d in sorted(DRIVES)) and header.count("|") == 6 + len(DRIVES) + 1 and "| no lane |" in header
     assert s["models"]["student.fp32"]["change_vs_fp32"] is None and s["models"]["student.int8cpu"]["change_vs_fp32"]["images"] == 6
-    rows = [line for line in section.splitlines() if line.startswith("| student.") or line.startswith("| teacher.")]
+    rows = [line for line in section.splitlines() if line.startswith(("| student.", "| student_alone.", "| teacher."))]
     assert [row.split(" | ")[0][2:] for row in rows] == list(s["models"])
     # the contact sheet: student and teacher, one row per frame (all six: fewer than the default eight)
     sheet = rep / "extra_eval" / EXTRA / "contact_sheet.png"
@@ -219,14 +227,18 @@ def test_another_extra_set_makes_evaluate_and_summary_stale(tiny_run, tmp_path):
         assert is_fresh(stages["video"], lay, state["video"])  # the rest does not care
 
 
-def test_the_default_extra_set_and_unique_names(tmp_path):
+def test_the_default_extra_sets_and_unique_names(tmp_path):
     default = write_two_drive_root_listed(tmp_path / "culane_real_dev", "all.txt")
-    sets, line = extra_eval.resolve([], True, default_root=default)
-    assert [s.name for s in sets] == ["culane_real_dev"] and sets[0].list == default / "list" / "all.txt"
-    assert str(default) in line and "--no-extra-eval" in line and "measurement only" in line
-    assert extra_eval.resolve([], False, default_root=default) == ([], None)
-    assert extra_eval.resolve([], True, default_root=tmp_path / "absent") == ([], None)
-    sets, _ = extra_eval.resolve([str(default), f"{default}:all.txt", f"{default}:{default / 'list' / 'all.txt'}"], True, default_root=default)
+    other = write_two_drive_root_listed(tmp_path / "culane_real_other", "all.txt")
+    sets, line = extra_eval.resolve([], True, default_roots=(default, other))
+    assert [s.name for s in sets] == ["culane_real_dev", "culane_real_other"] and sets[0].list == default / "list" / "all.txt"
+    assert "culane_real_dev (4 images), culane_real_other (4 images)" in line and "--no-extra-eval" in line and "measurement only" in line
+    assert extra_eval.resolve([], False, default_roots=(default,)) == ([], None)
+    assert extra_eval.resolve([], True, default_roots=(tmp_path / "absent",)) == ([], None)
+    (other / "list" / "all.txt").unlink()  # one default set unusable: the other is still scored, the line says why
+    sets, line = extra_eval.resolve([], True, default_roots=(default, other))
+    assert [s.name for s in sets] == ["culane_real_dev"] and "culane_real_other is unusable, left out" in line
+    sets, _ = extra_eval.resolve([str(default), f"{default}:all.txt", f"{default}:{default / 'list' / 'all.txt'}"], True, default_roots=(default,))
     assert [s.name for s in sets] == ["culane_real_dev", "culane_real_dev-2", "culane_real_dev-3"]
     assert sets[0].list == default / "list" / "test.txt" and sets[1].list == sets[2].list == default / "list" / "all.txt"
 

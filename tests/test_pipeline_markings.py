@@ -53,7 +53,7 @@ def test_the_marking_pipeline_trains_deploys_and_scores_by_miou(marking_run):
 
 def test_a_marking_run_refuses_lane_options(tmp_path):
     r = pipeline("apolloscape", "--profile", "tiny", "--base", str(tmp_path), "--extra-eval", str(tmp_path), timeout=60)
-    assert r.returncode != 0 and "--extra-eval scores lane models on CULane frames" in r.stderr and "36 marking classes" in r.stderr
+    assert r.returncode != 0 and "--extra-eval scores lane models by CULane F1" in r.stderr and "36 marking classes" in r.stderr
     lay, banner = resolve_layout("apolloscape", None, "tiny", tmp_path)
     assert lay.markings and lay.metric_report == "miou.json" and "ApolloScape-style" in banner
     calibrate = next(stage for stage in STAGES if stage.name == "calibrate")

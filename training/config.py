@@ -59,6 +59,12 @@ DEFAULTS: dict[str, Any] = {
         "noise_std": 0.0,  # additive Gaussian noise, std uniform in [0, noise_std] (0..255 units), luma + chroma
         "jpeg_p": 0.0,  # probability of a JPEG re-compression ...
         "jpeg_quality": [60, 95],  # ... at a quality uniform in [lo, hi] (integers, 1..100; at 40 distant dashes vanish at 320x64)
+        "camera_p": 0.0,  # probability of another camera's view (a homography: training/data/augment.py camera_homography) ...
+        "camera_pitch": 3.0,  # ... pitch uniform in +-degrees
+        "camera_yaw": 3.0,  # ... yaw uniform in +-degrees
+        "camera_height": [0.8, 1.25],  # ... height factor, log-uniform
+        "camera_focal": [0.85, 1.18],  # ... focal-length factor, log-uniform
+        "camera_f": 1000.0,  # ... the nominal focal length (source pixels) the rotation assumes
     },
     "train": {
         "iterations": 80000,
@@ -245,6 +251,12 @@ def validate_augment(aug: dict[str, Any]) -> None:
     if not (_is_number(aug["blur_sigma"]) and aug["blur_sigma"] > 0):
         raise ConfigError(f"augment.blur_sigma: expected a number > 0 (network pixels), got {aug['blur_sigma']!r}")
     _pair("jpeg_quality", aug["jpeg_quality"], 1, 100, integers=True)
+    _number_range("camera_p", aug["camera_p"], 0.0, 1.0)
+    for key in ("camera_pitch", "camera_yaw"):
+        _number_range(key, aug[key], 0.0, 30.0)
+    for key in ("camera_height", "camera_focal"):
+        _pair(key, aug[key], 0.25, 4.0)
+    _number_range("camera_f", aug["camera_f"], 1.0)
 
 
 def with_defaults(config: dict[str, Any], source: str = "checkpoint") -> dict[str, Any]:

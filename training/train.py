@@ -263,7 +263,7 @@ class Trainer:
                             worker_init_fn=_worker_init, persistent_workers=False,
                             multiprocessing_context=worker_context() if workers else None)
         bar = None
-        if d.main:
+        if d.main and sys.stderr.isatty():  # a terminal keeps its bar; a log file gets one line every log_every steps
             from tqdm import tqdm
 
             bar = tqdm(total=t["iterations"], initial=self.start, desc=self.config["name"], unit="it", dynamic_ncols=True)
@@ -320,6 +320,12 @@ class Trainer:
                     rate = window_images / (time.perf_counter() - window_start)
                     if scalars:
                         scalars.add(step, {**mean, "lr": self.scheduler.get_last_lr()[0], "speed/img_per_s": rate})
+                    if d.main and bar is None:
+                        its = rate / (t["batch_size"])
+                        eta = (t["iterations"] - step) / its if its > 0 else float("nan")
+                        log.info("[%s] iteration %d/%d: loss %.4f, lr %.2e, %.2f it/s, ETA %dm%02ds", self.config["name"], step,
+                                 t["iterations"], mean.get("loss/total", float("nan")), self.scheduler.get_last_lr()[0], its,
+                                 int(eta // 60) if eta == eta else 0, int(eta % 60) if eta == eta else 0)
                     window_loss, window_steps, window_start, window_images = {}, 0, time.perf_counter(), 0
                 validated = step % t["val_every"] == 0 or step == t["iterations"]
                 if validated:
@@ -328,9 +334,12 @@ class Trainer:
                     self.best = max(self.best, metrics[self.metric])
                     if d.main:
                         scalars.add(step, metrics)  # type: ignore[union-attr]
+                        name = "F1" if self.metric == "val/f1" else "mIoU"
+                        line = f"[{self.config['name']}] iteration {step}: val {name} {metrics[self.metric]:.4f} (best {self.best:.4f})"
                         if bar:
-                            name = "F1" if self.metric == "val/f1" else "mIoU"
-                            bar.write(f"[{self.config['name']}] iteration {step}: val {name} {metrics[self.metric]:.4f} (best {self.best:.4f})")
+                            bar.write(line)
+                        else:
+                            log.info("%s", line)
                         if improved:
                             save_checkpoint(self.out / "best.pt", self._payload(step, metrics))
                 if d.main and (validated or step % t["checkpoint_every"] == 0 or step == stop):

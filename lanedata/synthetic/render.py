@@ -66,11 +66,15 @@ def annotate(scene: Scene) -> dict[int, np.ndarray]:
     points lie within ``ANNOTATION_MARGIN`` of the frame is kept, as CULane does."""
     cam, road = scene.camera, scene.road
     lens = Lens.of(scene.rig, cam) if scene.rig is not None else None
+    win = scene.rig.window if scene.rig is not None else None
+    left, right, bottom_row = (win.left, win.right, win.bottom) if win is not None else (0, cam.width, cam.height_px)
     bottom = cam.height_px * (1.6 if lens is not None and not lens.identity else 1.0)
     dense = np.arange(bottom, cam.horizon + 1.0, -2.0, dtype=np.float64)
     z = cam.row_to_distance(dense)
     dense, z = dense[z <= scene.annotate_until], z[z <= scene.annotate_until]
-    rows = np.arange(cam.height_px, cam.horizon + 2, -ANNOTATION_STEP, dtype=np.float64)
+    rows = np.arange(bottom_row, cam.horizon + 2, -ANNOTATION_STEP, dtype=np.float64)
+    if win is not None:
+        rows = rows[rows >= win.top]
     lanes: dict[int, np.ndarray] = {}
     for m in scene.markings:
         if m.lane_id is None or len(z) < 2:
@@ -86,13 +90,13 @@ def annotate(scene: Scene) -> dict[int, np.ndarray]:
             continue
         within = (rows <= v.max()) & (rows >= v.min())
         ur = np.interp(rows[within], v[::-1], u[::-1])
-        ok = (ur >= -ANNOTATION_MARGIN) & (ur <= cam.width + ANNOTATION_MARGIN)
+        ok = (ur >= left - ANNOTATION_MARGIN) & (ur <= right + ANNOTATION_MARGIN)
         if not ok.any():
             continue
         start = int(np.argmax(ok))  # the first run of points in range, from the bottom up
         stop = start + (len(ok) - start if ok[start:].all() else int(np.argmin(ok[start:])))
         pts = np.stack([ur[start:stop], rows[within][start:stop]], 1)
-        inside = (pts[:, 0] >= 0) & (pts[:, 0] < cam.width) & (pts[:, 1] < cam.height_px)
+        inside = (pts[:, 0] >= left) & (pts[:, 0] < right) & (pts[:, 1] < bottom_row)
         if inside.sum() >= 2:
             lanes[m.lane_id] = np.round(pts, 3)
     return lanes
@@ -552,4 +556,13 @@ def render_scene(scene: Scene, classes: bool = False) -> Rendered:
             clear_changed(ids, before_overlay, image)
 
     lanes = annotate(scene)
-    return Rendered(image=image, lanes=lanes, label=draw_label(lanes, (full.height_px, full.width)), classes=ids)
+    label = draw_label(lanes, (full.height_px, full.width))
+    if rig is not None and rig.window is not None:  # the recorded frame letterboxed: black around it, no label there
+        outside = np.ones(image.shape[:2], bool)
+        w = rig.window
+        outside[w.top : w.bottom, w.left : w.right] = False
+        image[outside] = 0
+        label[outside] = 0
+        if ids is not None:
+            ids[outside] = 0
+    return Rendered(image=image, lanes=lanes, label=label, classes=ids)

@@ -1,22 +1,25 @@
-"""The dashcam rig: what CULane's cameras add to every frame besides the road.
+"""The dashcam rig: what a recording camera adds to every frame besides the road.
 
-CULane was filmed by dashcams behind the windscreen of cars in Beijing. Every frame shows, besides
-the road (its statistics: ``lanedata.synthetic.geometry``):
+Besides the road (``lanedata.synthetic.geometry``) and the camera's placement
+(``lanedata.synthetic.mount``: height, pitch, yaw, field of view, the recorded frame's window in
+the source image), a dashcam frame may show:
 
-- the ego car's **hood** across the bottom quarter: a dome-shaped edge (top near row 400-470 of
-  590 at the centre, reaching the image bottom towards the sides), its paint reflecting the sky
-  and the scene ahead, and the dark cowl and wiper base below it. CULane annotates the lanes
-  straight through the hood down to row 590, and so does the generator (the annotation is
-  geometric, the hood only hides paint);
-- **dark rounded margins**: the recorder's undistortion leaves black circular segments at the
-  middle of the left, right, top and bottom edges (measured on the mean of 30 real frames: up to
-  12-20 px deep at the left/right edges around rows 150-380, ~25 px at the bottom centre);
-- a burnt-in **timestamp** (white digits near the bottom left) and a **logo** (top left);
-- **lens distortion** (mild barrel after the recorder's correction) and a small **roll**.
+- the ego vehicle's **hood** (half the frames, :data:`HOOD_SHARE`): a dome-shaped edge whose top is
+  4-30 % of the frame height above its bottom, reaching lower towards the sides, its paint (common
+  car colours: white, black, grey, silver, blue, red, brown, green, from the paint makers' colour
+  popularity reports) reflecting the sky and the scene ahead, with the dark cowl and wiper base
+  below it. Lanes are annotated straight through the hood (the annotation is geometric, the hood
+  only hides paint), as CULane annotates them;
+- **dark rounded margins** (a third of the frames): the black segments a rectification of a
+  barrel-distorted image leaves at the middle of the edges (4-26 px deep at the sides, up to 30 at
+  the bottom, the size the barrel distortion range below leaves);
+- a burnt-in **timestamp** (white digits near the frame's bottom left) and a **logo** (half the frames);
+- **lens distortion** (mild barrel after the recorder's correction, :data:`EDGE_DISTORTION`) and a small **roll** (+-2 deg).
 
 The distortion and roll are one warp of the rendered frame (:class:`Lens`), and the annotation
-points go through the same warp (:meth:`Lens.forward`), so labels stay on the painted lines.
-Everything here draws from the ``numpy.random.Generator`` it is given.
+points go through the same warp (:meth:`Lens.forward`), so labels stay on the painted lines. A
+frame narrower or wider than the source (``Rig.window``) is black outside its window, as the
+runtime's letterbox makes it. Everything here draws from the ``numpy.random.Generator`` it is given.
 """
 from __future__ import annotations
 
@@ -26,12 +29,13 @@ import cv2
 import numpy as np
 
 from lanedata.synthetic.geometry import Camera
+from lanedata.synthetic.mount import Window
 
 Color = tuple[float, float, float]
 
 HOOD_PAINTS: tuple[Color, ...] = (
     (28.0, 30.0, 32.0),  # black
-    (40.0, 58.0, 36.0),  # dark green (the real dev drive's car)
+    (40.0, 58.0, 36.0),  # dark green
     (70.0, 45.0, 30.0),  # dark blue
     (150.0, 150.0, 152.0),  # silver
     (200.0, 202.0, 205.0),  # white
@@ -93,46 +97,63 @@ class Rig:
     overlay: Overlay | None
     k1: float  # radial distortion (image = pinhole * (1 + k1 r^2)^-1 approx.; > 0 barrel), r in focal units
     roll: float  # degrees, counter-clockwise
+    window: Window | None = None  # where the recorded frame lies in the source image (None: all of it); black outside
 
 
 def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(rng.uniform(lo, hi))
 
 
-def sample_rig(rng: np.random.Generator, camera: Camera) -> Rig:
-    """A random dashcam rig for a full-size camera."""
+HOOD_SHARE = 0.5
+"""Frames with the ego vehicle's hood in view: a windscreen camera sees it or not depending on the
+vehicle's bonnet and the camera's height and pitch (no dataset's share is copied)."""
+EDGE_DISTORTION = (-0.03, 0.11)
+"""Residual radial distortion after a recorder's rectification, as the relative displacement at the
+frame's side edge (``k1 r_edge^2``; > 0 barrel): camera sheets give "TV distortion" of a few per
+cent for rectilinear lenses; wider-angle optics leave more. Set per frame, so a wide field of view
+is not distorted more than a narrow one."""
+HOOD_ROWS = (0.04, 0.30)
+"""The hood's highest point, as a fraction of the frame height above its bottom edge."""
+
+
+def sample_rig(rng: np.random.Generator, camera: Camera, window: Window | None = None) -> Rig:
+    """A random dashcam rig for a full-size camera whose frame lies in ``window`` (None: the whole image)."""
+    win = window or Window(0, 0, camera.width, camera.height_px)
+    k = win.height / 590.0  # the hood's shape parameters were drawn for a 590-row frame
     hood = None
-    if rng.random() < 0.85:
+    if rng.random() < HOOD_SHARE:
         paint = HOOD_PAINTS[int(rng.integers(len(HOOD_PAINTS)))]
         paint = tuple(float(np.clip(c * _u(rng, 0.45, 1.0), 0, 255)) for c in paint)
         hood = Hood(
-            top=_u(rng, 395, 480),
-            centre=camera.cx + _u(rng, -160, 160),
-            half_width=_u(rng, 650, 1000),
-            depth=_u(rng, 120, 320),
+            top=win.bottom - win.height * _u(rng, *HOOD_ROWS),
+            centre=camera.cx + win.width * _u(rng, -0.1, 0.1),
+            half_width=win.width * _u(rng, 0.4, 0.6),
+            depth=k * _u(rng, 120, 320),
             power=_u(rng, 1.6, 2.6),
             paint=paint,  # type: ignore[arg-type]
             reflectivity=_u(rng, 0.25, 0.75),
-            cowl=_u(rng, 45, 110) if rng.random() < 0.75 else 1e4,
+            cowl=k * _u(rng, 45, 110) if rng.random() < 0.75 else 1e4,
             highlight=_u(rng, 0.0, 0.25) if rng.random() < 0.6 else 0.0,
         )
     margins = None
-    if rng.random() < 0.7:
+    if rng.random() < 0.35:
         margins = Margins(
             left=_u(rng, 4, 24), right=_u(rng, 4, 26), top=_u(rng, 0, 8), bottom=_u(rng, 0, 30),
             span=_u(rng, 0.25, 0.45), corner=_u(rng, 0.0, 0.35),
         )
     overlay = None
-    if rng.random() < 0.75:
+    if rng.random() < 0.5:
         if rng.random() < 0.5:
             text = f"{int(rng.integers(0, 60)):02d}:{int(rng.integers(0, 60)):02d}"
         else:
             text = f"2015/0{int(rng.integers(1, 7))}/{int(rng.integers(10, 29))} {int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}:{int(rng.integers(0, 60)):02d}"
         overlay = Overlay(
-            timestamp=text, u=_u(rng, 20, 700), v=_u(rng, 560, 588), scale=_u(rng, 0.8, 1.3),
-            logo=rng.random() < 0.6, logo_u=_u(rng, 60, 400),
+            timestamp=text, u=win.left + _u(rng, 20, max(21.0, min(700.0, win.width - 400.0))), v=win.bottom - _u(rng, 2, 30),
+            scale=_u(rng, 0.8, 1.3), logo=rng.random() < 0.6, logo_u=win.left + _u(rng, 60, max(61.0, min(400.0, win.width - 200.0))),
         )
-    return Rig(hood=hood, margins=margins, overlay=overlay, k1=_u(rng, -0.04, 0.16), roll=float(rng.normal(0.0, 0.8)))
+    edge = (win.width / 2) / camera.focal  # the frame's side edge, in focal units
+    return Rig(hood=hood, margins=margins, overlay=overlay, k1=_u(rng, *EDGE_DISTORTION) / edge**2,
+               roll=float(np.clip(rng.normal(0.0, 0.8), -2.0, 2.0)), window=None if win.full else win)
 
 
 # ------------------------------------------------------------------------------------------------

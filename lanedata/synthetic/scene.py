@@ -24,6 +24,7 @@ import numpy as np
 
 from runtime.culane import CATEGORIES
 from lanedata.synthetic.geometry import Camera, Road
+from lanedata.synthetic.mount import Mount, Window, sample_mount, source_camera
 from lanedata.synthetic.rig import Rig, sample_rig
 from lanedata.synthetic.roadside import Roadside, sample_roadside
 from lanedata.synthetic.surface import Surface, sample_surface
@@ -149,6 +150,7 @@ class Scene:
     rig: Rig | None = None  # the dashcam: hood, margins, overlay, lens (None: a bare pinhole camera)
     surface: Surface | None = None  # tarmac texture details
     urban: float = 0.5  # 0 open road .. 1 city street (roadside scenery)
+    mount: Mount | None = None  # where the camera sits and what it frames (None: a scene built by hand)
     roadside: Roadside | None = None  # trees, buildings, guardrails, fences, poles, signs, bridges (None: flat scenery)
 
 
@@ -162,26 +164,25 @@ def _grey(rng: np.random.Generator, lo: float, hi: float, tint: float = 4.0) -> 
     return (g + _u(rng, -tint, tint), g + _u(rng, -tint, tint), g + _u(rng, -tint, tint))
 
 
-EGO_WIDTH_PER_HEIGHT = (2.35, 3.25)
-"""Ego-lane width in camera heights. On the 190 annotated real CULane frames of the dev set the
-image slopes of the two ego lines give 2.80 median (5-95 %: 2.48-3.08; fitted in
-``tests/lanedata/test_synthetic_geometry.py``'s docstring); the range is widened for other rigs."""
+LANE_WIDTH_M = (2.8, 3.9)
+"""Lane width in metres: urban lanes of 2.75-3.25 m (EU and Chinese urban design guides) up to
+motorway lanes of 3.5-3.75 m (China JTG B01 3.75 m, US Interstate 12 ft = 3.66 m, EU 3.5-3.75 m)."""
+
+NEIGHBOUR_WIDTH = (0.85, 1.15)
+"""A neighbouring lane's width as a multiple of the ego lane's: one carriageway's lanes differ by a
+few tenths of a metre at most (e.g. 3.5 next to 3.75 m)."""
 
 
-def sample_camera(rng: np.random.Generator, lane_width: float = 3.6) -> Camera:
-    """A CULane-like dashcam: horizon (vanishing point) at rows 258-292 of 590 and columns
-    760-850 (real dev set: rows 263-281, columns 771-817, 5-95 %), a wide-angle focal length, and a
-    height that puts the ego lane at 2.35-3.25 camera heights."""
-    return Camera(
-        focal=_u(rng, 850, 1150),
-        cx=_u(rng, 760, 850),
-        horizon=_u(rng, 258, 292),
-        height=lane_width / _u(rng, *EGO_WIDTH_PER_HEIGHT),
-    )
+def sample_camera(rng: np.random.Generator, frame: str | None = None) -> tuple[Camera, Mount, Window]:
+    """A dashcam drawn from physics and specs (:mod:`lanedata.synthetic.mount`): the pinhole camera in
+    source pixels, its mount, and the recorded frame's window (``frame``: force one frame kind)."""
+    mount = sample_mount(rng, frame)
+    camera, window = source_camera(mount)
+    return camera, mount, window
 
 
 def sample_road(rng: np.random.Generator, category: str) -> Road:
-    width = _u(rng, 3.0, 3.8)
+    width = _u(rng, *LANE_WIDTH_M)
     if category == "curve":
         curvature = float(rng.choice([-1, 1])) * _u(rng, 3.5e-3, 1.1e-2)
         dcurv = _u(rng, -1e-4, 1e-4)
@@ -199,9 +200,7 @@ def sample_markings(rng: np.random.Generator) -> tuple[list[Marking], float, flo
     right_lanes = 2 if rng.random() < 0.72 else 1
     extra_left = left_lanes == 2 and rng.random() < 0.25  # a 5th/6th line, never annotated
     extra_right = right_lanes == 2 and rng.random() < 0.25
-    # Lanes beside the ego lane are often wider or narrower than it (real dev set: their image
-    # width is 0.73-1.34 x the ego lane's, 5-95 %).
-    wl, wr = _u(rng, 0.8, 1.3), _u(rng, 0.8, 1.3)
+    wl, wr = _u(rng, *NEIGHBOUR_WIDTH), _u(rng, *NEIGHBOUR_WIDTH)
     indices: list[tuple[float, int | None]] = []
     if extra_left:
         indices.append((-1.5 - wl, None))
@@ -301,7 +300,7 @@ def sample_scene(rng: np.random.Generator, category: str) -> Scene:
     if category not in CATEGORIES:
         raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
     road = sample_road(rng, category)
-    camera = sample_camera(rng, road.lane_width)
+    camera, mount, window = sample_camera(rng)
     markings, road_left, road_right = sample_markings(rng)
     concrete = rng.random() < 0.15
     asphalt = _grey(rng, 140, 175, 5) if concrete else _grey(rng, 65, 125, 4)
@@ -327,7 +326,8 @@ def sample_scene(rng: np.random.Generator, category: str) -> Scene:
         seams=[_u(rng, road_left, road_right) for _ in range(int(rng.integers(0, 3)))] if rng.random() < 0.3 else [],
         scenery_seed=int(rng.integers(0, 2**31)),
         noise_seed=int(rng.integers(0, 2**31)),
-        rig=sample_rig(rng, camera),
+        rig=sample_rig(rng, camera, window),
+        mount=mount,
         urban=float(rng.beta(1.2, 1.2)),
     )
     lanes = sorted(m.index for m in markings)

@@ -32,6 +32,8 @@ def bank() -> tuple[np.ndarray, np.ndarray]:
 def window(texture: np.ndarray, rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """A random (h, w) window of a bank texture (a view: do not modify it)."""
     h, w = shape
+    if h > texture.shape[0] or w > texture.shape[1]:  # a larger frame than the bank's: tile it
+        texture = np.pad(texture, ((0, max(0, h - texture.shape[0])), (0, max(0, w - texture.shape[1]))), mode="wrap")
     y = int(rng.integers(0, texture.shape[0] - h + 1))
     x = int(rng.integers(0, texture.shape[1] - w + 1))
     return texture[y : y + h, x : x + w]

@@ -69,8 +69,8 @@ class Drive:
         self.rng = rng
         self.frames = frames
         self.lane_width = rng.uniform(3.4, 3.8)
-        self.camera = sample_camera(rng, self.lane_width)
-        self.rig = sample_rig(rng, self.camera)
+        self.camera, self.mount, window = sample_camera(rng, frame="band")  # a full 1640x590 frame: the demo video
+        self.rig = sample_rig(rng, self.camera, window)
         self.n_lanes = 3
         self.speed = rng.uniform(22, 28)
         length = self.speed * frames / FPS + LOOKAHEAD + 50

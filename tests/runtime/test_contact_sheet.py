@@ -87,16 +87,20 @@ def lane(x: float) -> np.ndarray:
 def test_column_f1_counts_like_the_metric():
     truth = [[lane(400), lane(900)], [lane(700)], []]
     predictions = [[DecodedLane(2, lane(402))], [DecodedLane(3, lane(700)), DecodedLane(4, lane(1400))], [DecodedLane(1, lane(200))]]
-    counts = column_counts(truth, predictions)
+    sizes = [(1640, 590)] * 3
+    counts = column_counts(truth, predictions, sizes)
     per_image = [count_image(t, [p.points for p in ps]) for t, ps in zip(truth, predictions)]
     expected = tuple(sum(getattr(c, k) for c in per_image) for k in ("tp", "fp", "fn", "images"))
     assert (counts.tp, counts.fp, counts.fn, counts.images) == expected == (2, 2, 1, 3)
     first, second = header_lines(Column("after", predictions, counts), 3)
     assert first == "after" and f"F1 {100 * counts.f1:.1f}%" in second and "3 frames" in second
     assert "no ground truth" in header_lines(Column("clip", predictions), 3)[1]
-    assert header_lines(Column("x", [[]], column_counts([[]], [[]])), 1)[1].startswith("F1 -")
+    assert header_lines(Column("x", [[]], column_counts([[]], [[]], [(1640, 590)])), 1)[1].startswith("F1 -")
     with pytest.raises(ValueError):
-        column_counts(truth, predictions[:2])
+        column_counts(truth, predictions[:2], sizes)
+    # a half-size frame is scored at its size with a 15 px lane: 2 px off at full size is 1 px off there
+    half = [[(lane(400) + 0.5) / 2 - 0.5]], [[DecodedLane(2, (lane(402) + 0.5) / 2 - 0.5)]]
+    assert column_counts(*half, [(820, 295)]).tp == 1
 
 
 def test_a_tile_shows_predictions_in_lane_colours_and_the_truth_in_white():

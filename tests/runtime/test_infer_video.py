@@ -18,7 +18,7 @@ import pytest
 from runtime import infer_video
 from runtime.decode import DecodedLane
 from runtime.draw import LANE_COLORS, draw_hud, draw_lanes, lane_thickness
-from runtime.frame_policy import FramePolicy
+from runtime.frame_policy import DEFAULT_MODE, MODES, FramePolicy
 from runtime.lines import read_lines_file
 from runtime.preprocess import Preprocess
 from runtime.video_io import FrameReader, FrameWriter
@@ -105,32 +105,41 @@ def outputs(tmp_path: Path, name: str) -> tuple[Path, Path]:
 # frame policy
 # --------------------------------------------------------------------------------------------
 SIZES = [(320, 180), (960, 540), (1640, 590), (720, 1280), (1640, 1000), (3280, 590)]
+CASES = [(size, mode) for mode in MODES for size in SIZES]
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_frame_policy_points_round_trip_exactly(size):
+@pytest.mark.parametrize("size, mode", CASES)
+def test_frame_policy_points_round_trip_exactly(size, mode):
     pre = Preprocess(net_width=128, net_height=32)
-    policy = FramePolicy(pre, *size)
+    policy = FramePolicy(pre, *size, mode=mode)
     rng = np.random.default_rng(0)
     frame_pts = rng.uniform([-5, -5], [size[0] + 5, size[1] + 5], size=(50, 2))
     np.testing.assert_allclose(policy.points_to_frame(policy.points_to_source(frame_pts)), frame_pts, rtol=0, atol=1e-9)
     src_pts = rng.uniform([0, 0], [pre.src_width, pre.src_height], size=(50, 2))
     np.testing.assert_allclose(policy.points_to_source(policy.points_to_frame(src_pts)), src_pts, rtol=0, atol=1e-9)
-    # the frame's bottom edge lands on the source's bottom edge, its full width on the source's width
-    corners = policy.points_to_source(np.array([[-0.5, size[1] - 0.5], [size[0] - 0.5, size[1] - 0.5]]))
-    np.testing.assert_allclose(corners, [[-0.5, pre.src_height - 0.5], [pre.src_width - 0.5, pre.src_height - 0.5]], atol=1e-9)
-    assert policy.sy == pytest.approx(policy.sx, rel=0.5 / policy.kept_h + 1e-12)  # aspect kept up to rounding
+    corners = policy.points_to_source(np.array([[-0.5, -0.5], [size[0] - 0.5, size[1] - 0.5]]))
+    if mode == "bottom":  # the frame's bottom edge lands on the source's bottom edge, its full width on the source's width
+        np.testing.assert_allclose(corners[1], [pre.src_width - 0.5, pre.src_height - 0.5], atol=1e-9)
+        np.testing.assert_allclose(corners[0, 0], -0.5, atol=1e-9)
+        assert policy.sy == pytest.approx(policy.sx, rel=0.5 / policy.kept_h + 1e-12)  # aspect kept up to rounding
+    else:  # the whole frame inside the source, touching two opposite edges, centred within a pixel
+        lo, hi = corners + 0.5
+        assert lo.min() >= -1e-9 and hi[0] <= pre.src_width + 1e-9 and hi[1] <= pre.src_height + 1e-9
+        assert (lo[0] == 0 and hi[0] == pytest.approx(pre.src_width)) or (lo[1] == 0 and hi[1] == pytest.approx(pre.src_height))
+        assert abs(lo[0] - (pre.src_width - hi[0])) <= 1 and abs(lo[1] - (pre.src_height - hi[1])) <= 1
+        assert policy.sy == pytest.approx(policy.sx, rel=1.0 / min(policy.scaled_w, policy.scaled_h) + 1e-12)
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_frame_policy_image_follows_the_point_mapping(size):
+@pytest.mark.parametrize("size, mode", CASES)
+def test_frame_policy_image_follows_the_point_mapping(size, mode):
     pre = Preprocess()
-    policy = FramePolicy(pre, *size)
+    policy = FramePolicy(pre, *size, mode=mode)
     w, h = size
     frame = np.zeros((h, w, 3), np.uint8)
-    point = np.array([[0.37 * w, h - 0.2 * policy.kept_h]])  # inside the part of the frame that is kept
+    kept = policy.kept_h if mode == "bottom" else h
+    point = np.array([[0.37 * w, h - 0.2 * kept]])  # inside the part of the frame that is kept
     x, y = np.round(point[0]).astype(int)
-    r = max(2, int(round(4 / policy.sx)))
+    r = max(2, int(round(4 / min(policy.sx, policy.sy))))
     frame[y - r : y + r + 1, x - r : x + r + 1] = 255
     src = policy.to_source(frame)
     assert src.shape == (pre.src_height, pre.src_width, 3) and src.dtype == np.uint8
@@ -139,17 +148,20 @@ def test_frame_policy_image_follows_the_point_mapping(size):
     assert abs(xs.mean() - expected[0]) < 1.0 and abs(ys.mean() - expected[1]) < 1.0
     if policy.identity:
         assert src is frame
-    if policy.pad_rows:
+    if mode == "bottom" and policy.pad_rows:
         assert not src[: int(policy.pad_rows * policy.sy) - 1].any()  # black padding on top
+    if mode == "letterbox":  # black bars outside the scaled frame
+        assert not src[: policy.upper].any() and not src[:, : policy.left].any()
+        assert not src[policy.upper + policy.scaled_h :].any() and not src[:, policy.left + policy.scaled_w :].any()
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_one_warp_to_the_network_input_is_the_composed_mapping(size):
+@pytest.mark.parametrize("size, mode", CASES)
+def test_one_warp_to_the_network_input_is_the_composed_mapping(size, mode):
     """On a linear ramp (which bilinear sampling reproduces exactly) every network pixel of the one
     warp holds the ramp at the frame point that the policy and the preprocessing compose to, and
     equals the two-resize path up to its second resampling."""
     pre = Preprocess(net_width=160, net_height=48)
-    policy = FramePolicy(pre, *size)
+    policy = FramePolicy(pre, *size, mode=mode)
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     ramp = lambda x, y: np.stack([20 + 200 * x / w, 20 + 200 * y / h, 20 + 100 * (x / w + y / h)], -1)  # noqa: E731
@@ -165,22 +177,29 @@ def test_one_warp_to_the_network_input_is_the_composed_mapping(size):
     got = net.reshape(-1, 3).astype(np.float64)
     assert inside.any()
     assert np.abs(got[inside] - expected[inside]).max() <= 1.5  # uint8 rounding + OpenCV's 1/32 px sub-pixel grid
-    assert not got[fy < -1].any()  # rows above a padded frame are black
+    assert not got[(fy < -1) | (fy > h) | (fx < -1) | (fx > w)].any()  # outside the frame: black
     two_step = pre.resize_image(policy.to_source(frame)).astype(int).reshape(-1, 3)
-    away = fy >= 2  # away from a padding edge, which two resamplings blur differently
+    away = (fy >= 2) & (fy <= h - 3) & (fx >= 2) & (fx <= w - 3)  # away from a padding edge, which two resamplings blur differently
     assert np.abs(got[away] - two_step[away]).max() <= (0 if policy.identity else 2)
 
 
 def test_frame_policy_geometry_of_common_frames():
     pre = Preprocess()
-    wide = FramePolicy(pre, 960, 540)
+    wide = FramePolicy(pre, 960, 540, mode="bottom")
     assert (wide.kept_h, wide.top) == (345, 195)
     assert "bottom 345 rows" in wide.describe()
-    tall = FramePolicy(pre, 720, 1280)
+    tall = FramePolicy(pre, 720, 1280, mode="bottom")
     assert tall.kept_h == 259 and tall.drop_rows == 1021
-    assert FramePolicy(pre, 3280, 590).pad_rows == 590
+    assert FramePolicy(pre, 3280, 590, mode="bottom").pad_rows == 590
     with pytest.raises(ValueError):
         wide.to_source(np.zeros((10, 10, 3), np.uint8))
+    box = FramePolicy(pre, 960, 540)  # the default: letterbox
+    assert box.mode == DEFAULT_MODE == "letterbox" and (box.scaled_w, box.scaled_h, box.left, box.upper) == (1049, 590, 295, 0)
+    assert "295/296 black columns" in box.describe()
+    flat = FramePolicy(pre, 3280, 590)
+    assert (flat.scaled_w, flat.scaled_h, flat.upper) == (1640, 295, 147) and flat.pad_rows == 147
+    with pytest.raises(ValueError, match="letterbox, bottom"):
+        FramePolicy(pre, 960, 540, mode="stretch")
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,7 +262,7 @@ def test_round_trip_keeps_frames_and_size_and_reports_every_timed_frame(tiny_onn
     assert meta["frame_size"] == [320, 180] and meta["input_shape"] == [1, 3, 32, 128]
     assert meta["backend"] == "onnxruntime" and meta["device"] == "cpu" and meta["threads"] == 1
     assert meta["format"] == "onnx" and meta["precision"] == "fp32" and meta["model_bytes"] == tiny_onnx.stat().st_size
-    assert "bottom" in meta["policy"] and meta["versions"]["onnxruntime"] and meta["decode_threads"] == 1
+    assert "letterboxed" in meta["policy"] and meta["versions"]["onnxruntime"] and meta["decode_threads"] == 1
     records = report["records"]
     assert [r["frame"] for r in records] == list(range(5, 30))
     columns = ["decode", "preprocess", "infer_host", "postprocess", "total", "wall"]

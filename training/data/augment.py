@@ -2,6 +2,13 @@
 
 Order, all at network size (cheap: photometric ops never touch the full-size frame):
 
+0. with probability ``camera_p``, another camera (:func:`camera_homography`): pitch and yaw in
+   ``+-camera_pitch`` / ``+-camera_yaw`` degrees, height and focal-length factors log-uniform in
+   ``camera_height`` / ``camera_focal``, about a level camera of focal ``camera_f`` px centred on
+   the frame; warped in one perspective warp together with step 1's crop and resize (the full-size
+   frame is read once, the output is network-sized). A lane that leaves the view loses its
+   existence flag (the caller's :func:`lanes_present`); ``.lines.txt`` points follow with
+   :func:`runtime.camera_geometry.warp_points`;
 1. geometry through :class:`runtime.preprocess.Preprocess` itself: the image and label are
    cropped and resized by a copy of it whose network size is scaled by ``s ~ U(scale)``; then a
    random window of the network size is cut (or the image padded, labels 255 = ignore);
@@ -34,6 +41,7 @@ import cv2
 import numpy as np
 
 from runtime.culane import IGNORE_LABEL, NUM_LANES
+from runtime.camera_geometry import camera_homography
 from runtime.preprocess import Preprocess
 
 MIRROR_LANES = np.arange(256, dtype=np.uint8)
@@ -41,11 +49,36 @@ MIRROR_LANES[1 : NUM_LANES + 1] = np.arange(NUM_LANES, 0, -1)
 """Label lookup table of a horizontal mirror: lane k -> NUM_LANES + 1 - k; 0 and 255 unchanged."""
 
 
-def scaled_crop(pre: Preprocess, image: np.ndarray, label: np.ndarray, scale: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Resize by ``scale`` around the network size, then cut/pad a network-size window."""
+def random_camera(params: dict[str, Any], rng: np.random.Generator, pre: Preprocess) -> np.ndarray | None:
+    """The homography of a random camera change (``camera_*`` keys), or None (probability ``1 - camera_p``;
+    nothing drawn when ``camera_p`` is 0)."""
+    if not chance(params.get("camera_p", 0.0), rng):
+        return None
+    pitch = float(rng.uniform(-params["camera_pitch"], params["camera_pitch"]))
+    yaw = float(rng.uniform(-params["camera_yaw"], params["camera_yaw"]))
+    height = float(np.exp(rng.uniform(*np.log(params["camera_height"]))))
+    focal = float(np.exp(rng.uniform(*np.log(params["camera_focal"]))))
+    return camera_homography(pitch, yaw, height, focal, f=params["camera_f"],
+                             cx=(pre.src_width - 1) / 2, cy=(pre.src_height - 1) / 2)
+
+
+def scaled_crop(pre: Preprocess, image: np.ndarray, label: np.ndarray, scale: float, rng: np.random.Generator,
+                homography: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Resize by ``scale`` around the network size, then cut/pad a network-size window. With a
+    ``homography`` (full-size pixels -> full-size pixels) the crop + resize and it are one
+    perspective warp from the full-size frame (image bilinear, black outside; label nearest, 255
+    outside)."""
     h, w = pre.net_height, pre.net_width
     big = replace(pre, net_width=max(8, round(w * scale)), net_height=max(8, round(h * scale)))
-    img, lab = big.resize_image(image), big.label(label)
+    if homography is None:
+        img, lab = big.resize_image(image), big.label(label)
+    else:
+        big.check_size(image)
+        kx, ky = big.scale_x, big.scale_y
+        crop = np.array([[kx, 0, 0.5 * kx - 0.5], [0, ky, (0.5 - big.crop_top) * ky - 0.5], [0, 0, 1.0]])  # full -> network pixels
+        m, size = crop @ homography, (big.net_width, big.net_height)
+        img = cv2.warpPerspective(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        lab = cv2.warpPerspective(label, m, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=IGNORE_LABEL)
     out_img = np.zeros((h, w, 3), np.uint8)
     out_lab = np.full((h, w), IGNORE_LABEL, np.uint8)
     bh, bw = lab.shape
@@ -74,6 +107,12 @@ def hflip(image: np.ndarray, label: np.ndarray, mirror: np.ndarray = MIRROR_LANE
     """Mirror (h, w, 3) image and (h, w) label left-right; label values through ``mirror`` ((256,)
     lookup, :meth:`runtime.classes.ClassTable.mirror_lut`; default CULane's: lane IDs 1<->4, 2<->3)."""
     return cv2.flip(image, 1), mirror[label[:, ::-1]]
+
+
+def lanes_present(exist: tuple[int, ...], label: np.ndarray) -> tuple[int, ...]:
+    """Existence flags after a geometric change: a flagged lane whose pixels all left the (h, w)
+    network-size label loses its flag (a flag is never added)."""
+    return tuple(int(bool(e) and bool((label == k).any())) for k, e in enumerate(exist, start=1))
 
 
 def mirror_exist(exist: tuple[int, ...] | np.ndarray) -> tuple[int, ...]:
@@ -148,8 +187,9 @@ def augment(pre: Preprocess, image: np.ndarray, label: np.ndarray, params: dict[
     ``flipped``: the pair was mirrored (classes already swapped in the label through ``mirror``);
     for lanes the caller must reverse the sample's existence flags with :func:`mirror_exist`.
     """
+    homography = random_camera(params, rng, pre)
     lo, hi = params["scale"]
-    img, lab = scaled_crop(pre, image, label, float(rng.uniform(lo, hi)), rng)
+    img, lab = scaled_crop(pre, image, label, float(rng.uniform(lo, hi)), rng, homography)
     degrees = float(rng.uniform(-params["rotation"], params["rotation"])) if params["rotation"] else 0.0
     dx = round(float(rng.uniform(-params["shift"], params["shift"])) * pre.net_width) if params["shift"] else 0
     if degrees or dx:

@@ -19,7 +19,7 @@ from runtime.classes import ClassTable, class_table
 from runtime.culane import NUM_CLASSES, CulaneDataset, Sample
 from runtime.errors import DataError
 from runtime.preprocess import Preprocess
-from training.data.augment import augment, mirror_exist
+from training.data.augment import augment, lanes_present, mirror_exist
 from training.data.label_input import one_hot_label
 
 
@@ -59,6 +59,8 @@ class CulaneSegmentation(Dataset):
             rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch, index]))
             small, small_label, flipped = augment(self.pre, image, label, self.augment_params, rng, self.mirror)
             exist = mirror_exist(exist) if flipped else exist
+            if self.augment_params.get("camera_p") and exist:
+                exist = lanes_present(exist, small_label)
         else:
             small, small_label = self.pre.resize_image(image), self.pre.label(label)
         x = torch.from_numpy(self.pre.normalize(small))
