@@ -124,6 +124,18 @@ def test_truncated_jpeg_is_refused_naming_the_file_or_skipped_and_listed(tiny_on
     assert record["lists"]["total"]["images"] == 3
 
 
+def test_training_evaluate_sends_frames_of_another_size_to_the_runtime(tiny_checkpoint, tiny_dataset, tmp_path):
+    """runtime.evaluate scores frames of any size (tests/runtime/test_any_frame_size.py); training.evaluate
+    reads the model's source geometry only and says where to go, in one line naming the frame."""
+    root = small_root(tiny_dataset, tmp_path / "root")
+    first = root / read_list(root / "list" / "test.txt").samples[0].image
+    image = cv2.imread(str(first))
+    cv2.imwrite(str(first), cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2)))
+    proc = cli("-m", "training.evaluate", "--ckpt", str(tiny_checkpoint), "--data-root", str(root), "--list", "test.txt",
+               "--out", str(tmp_path / "out"))
+    one_error_line(proc, first, f"frame is {image.shape[1] // 2}x{image.shape[0] // 2}", "runtime.evaluate")
+
+
 @pytest.mark.parametrize("command", ["runtime.evaluate", "runtime.evaluate_culane"])
 def test_an_empty_list_is_refused(command, tiny_onnx, root4, tmp_path):
     empty = tmp_path / "empty.txt"

@@ -77,6 +77,12 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
         val_list = data.list_path(config["dataset"]["val_list"])
         samples = data.read_list(str(val_list)).samples
         lists = {"val": val_list}
+    if samples:  # frames of another camera: the runtime scores them (frame policy, metric at their size); training does not
+        first = data.read_image(samples[0])
+        if first.shape[:2] != (pre.src_height, pre.src_width):
+            raise DataError(data.path(samples[0].image), f"frame is {first.shape[1]}x{first.shape[0]}, the model's source geometry "
+                            f"{pre.src_width}x{pre.src_height}: score the exported model with python -m runtime.evaluate, "
+                            "which scores frames of any size")
     decode_params = DecodeParams.from_dict({**config["decode"], **(decode or {})})
     predictor = LanePredictor(model, pre, decode_params, dev, amp=bool(config["train"]["amp"]))
     for sample, lanes in predict_samples(predictor, root, samples, pre, batch_size, workers, progress=progress):
