@@ -17,9 +17,10 @@ runs the ``paper`` profile by default; ``tiny`` or ``smoke`` on it draw a seeded
 (:mod:`pipeline.subset`), and the output says so first too.
 
 ``--extra-eval ROOT[:LIST]`` (repeatable; :mod:`pipeline.extra_eval`): the evaluate stage also
-scores every deployed model on that CULane-format root, in total and per drive, and draws a
-contact sheet of the student and the teacher; by default the real frames of
-``../shared/data/culane_real_dev`` when present. After the training stages a WARNING line says
+scores every deployed lane model and the student alone on that CULane-format root (frames of any
+size), in total and per drive, with frames-without-lanes counts, a contact sheet of the student and
+the teacher, and the student's camera-shift table; by default the real dev sets
+``../shared/data/culane_real_dev`` and ``culane_real_other`` where present. After the training stages a WARNING line says
 when the teacher's validation F1 is below the student's.
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Any
 import yaml
 
 from pipeline import extra_eval, subset_view
+from pipeline.lock import FolderLock
 from pipeline.report import teacher_vs_student, teacher_warning
 from pipeline.stages import BENCHMARKS, ROOT, STAGE_NAMES, STAGES, TASKS, Layout, Stage
 from runtime.atomic import atomic_write_json
@@ -57,6 +59,13 @@ def load_profile(name: str, dataset: str = "culane") -> dict[str, Any]:
         raise SystemExit(f"error: {PROFILES}: no profile {name!r}; choose from {', '.join(profiles)}")
     settings = dict(profiles[name])
     return {**settings, **(settings.pop("datasets", None) or {}).get(dataset, {})}
+
+
+def given(value: str) -> str:
+    """An option's value, refused when empty: ``--data-root ""`` (an unset variable) never reads as "not given"."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty value (an unset variable?); leave the option out instead")
+    return value
 
 
 def resolve_layout(dataset: str, data_root: str | None, profile: str | None, base: Path) -> tuple[Layout, str | None]:
@@ -194,15 +203,15 @@ def warn_weak_teacher(lay: Layout) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="./pipeline.sh", description="Train, distil, export, calibrate, deploy and measure, in one command.")
-    parser.add_argument("dataset", help="dataset name (e.g. culane)")
-    parser.add_argument("--data-root", help="a CULane-format dataset root (default: data/<dataset>, else synthetic)")
+    parser.add_argument("dataset", choices=BENCHMARKS, help="the benchmark: culane, apolloscape or llamas")
+    parser.add_argument("--data-root", type=given, help="a CULane-format dataset root (default: data/<dataset>, else synthetic)")
     parser.add_argument("--profile", choices=("tiny", "smoke", "paper"), help="default: paper with real data, smoke on synthetic")
     parser.add_argument("--from", dest="start", choices=STAGE_NAMES, help="start at this stage (earlier ones must be done)")
     parser.add_argument("--only", choices=STAGE_NAMES, help="run just this stage")
     parser.add_argument("--force", action="store_true", help="redo the selected stages even when their outputs are fresh")
     parser.add_argument("--skip", action="append", default=[], choices=SKIPPABLE,
                         help="leave out this measurement stage (repeatable), e.g. --skip paper where the paper's pair takes too long")
-    parser.add_argument("--extra-eval", action="append", default=[], metavar="ROOT[:LIST]",
+    parser.add_argument("--extra-eval", action="append", default=[], metavar="ROOT[:LIST]", type=given,
                         help="also score every deployed lane model on this CULane-format root, frames of any size (repeatable; LIST default "
                              "list/test.txt, relative to ROOT); default: ../shared/data/culane_real_dev and culane_real_other where present")
     parser.add_argument("--no-extra-eval", action="store_true", help="no default extra evaluation set")
@@ -221,6 +230,18 @@ def main(argv: list[str] | None = None) -> int:
         check_subset(lay)
     except DataError as err:
         return fail(err)
+    try:
+        lock = FolderLock(lay.runs / "pipeline.lock")  # one pipeline per output folder
+    except DataError as err:
+        return fail(err)
+    try:
+        return run_stages(args, lay, banner, extra_line)
+    finally:
+        lock.release()
+
+
+def run_stages(args: argparse.Namespace, lay: Layout, banner: str | None, extra_line: str | None) -> int:
+    """The selected stages in order, each skipped when fresh; 0, or 1 at the first failed stage."""
     if banner:
         print(banner, flush=True)
     kind = "synthetic" if lay.synthetic else f"subset of {lay.source_root}" if lay.source_root else "real"

@@ -28,6 +28,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    cores = allowed_cores()
+    return len(cores) if cores is not None else os.cpu_count() or 1
+
+
 def allowed_cores() -> frozenset[int] | None:
     """Cores the calling thread may run on; None where threads cannot be pinned (not Linux)."""
     if not hasattr(os, "sched_getaffinity") or not hasattr(os, "sched_setaffinity"):

@@ -35,7 +35,7 @@ from typing import Any
 from runtime.atomic import atomic_write_json
 from runtime.classes import TABLES, ClassTable, class_table
 from runtime.decode import DecodeParams
-from runtime.errors import DataError
+from runtime.errors import DataError, non_finite
 from runtime.preprocess import Preprocess
 
 CLASSES = ["background", "lane1", "lane2", "lane3", "lane4"]
@@ -142,6 +142,9 @@ def read_sidecar(artifact: str | os.PathLike[str]) -> Sidecar:
         raise DataError(path, f"unreadable sidecar ({err.__class__.__name__}: {err})") from None
     if not isinstance(data, dict):
         raise DataError(path, "sidecar must be a JSON object")
+    bad = non_finite(data)
+    if bad:
+        raise DataError(path, f"{bad[0]}: {bad[1]} (every number in a sidecar must be finite)")
     missing = [k for k in REQUIRED if k not in data]
     if missing:
         raise DataError(path, f"sidecar lacks {', '.join(missing)}")

@@ -68,7 +68,7 @@ def report_meta(backend: Backend, batch: np.ndarray, threads: int | None, iterat
         "device_name": backend.device_name,
         "settings": dict(getattr(backend, "settings", {}) or {}),
         "input_shape": [int(v) for v in batch.shape],
-        "threads": threads,
+        "threads": (getattr(backend, "settings", {}) or {}).get("threads", threads),  # as used (a count over the cores is clamped)
         "iterations": iterations,
         "warmup": warmup,
         "versions": library_versions(*packages),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,6 +280,18 @@ def default_lists(data_root: str | os.PathLike[str]) -> dict[str, Path]:
     if not found:
         raise DataError(split_dir, "no test_split lists (test<N>_<category>.txt) found; pass --list")
     return {name: path for _, name, path in sorted(found)}
+
+
+def without_empty(lists: dict[str, Path]) -> dict[str, Path]:
+    """The default lists that name images; each empty one is said on stderr in one line and left out
+    (a root whose night list is empty still scores its other categories). :class:`DataError` when
+    every list is empty. A list the user named is never dropped: :func:`read_lists` refuses it."""
+    kept = {name: path for name, path in lists.items() if read_list(path).samples}
+    if not kept:
+        raise DataError(next(iter(lists.values())).parent, "every default list is empty")
+    for name in lists.keys() - kept.keys():
+        print(f"warning: {lists[name]}: the list names no images: '{name}' left out", file=sys.stderr)
+    return kept
 
 
 def split_category(path: Path) -> str:

@@ -2,6 +2,7 @@
 and one warning type for input we read but an official tool would not."""
 from __future__ import annotations
 
+import math
 import os
 import warnings
 
@@ -42,3 +43,21 @@ def warn_data(path: str | os.PathLike[str], problem: str, line: int | None = Non
     """Warn ``<path>[:<line>]: <problem>`` as a :class:`DataWarning`."""
     where = os.fspath(path) if line is None else f"{os.fspath(path)}:{line}"
     warnings.warn(DataWarning(f"{where}: {problem}"), stacklevel=3)
+
+
+def non_finite(obj: object, prefix: str = "") -> tuple[str, float] | None:
+    """The first NaN or infinite number in a JSON/YAML-like tree as (key path, value), e.g.
+    ``("preprocess.mean[0]", nan)``; None when every number is finite (booleans are not numbers)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return prefix or "(value)", obj
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            found = non_finite(value, f"{prefix}.{key}" if prefix else str(key))
+            if found:
+                return found
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            found = non_finite(value, f"{prefix}[{i}]")
+            if found:
+                return found
+    return None

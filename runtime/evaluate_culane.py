@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from runtime.cli import Parser
-from runtime.culane import CULANE_HEIGHT, CULANE_WIDTH, default_lists, split_category
+from runtime.culane import CULANE_HEIGHT, CULANE_WIDTH, default_lists, split_category, without_empty
 from runtime.culane_metric import MetricParams, evaluate_lists, format_table, opencv_draws_like_official
 from runtime.errors import DataError
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                     raise DataError(item, f"two lists would both be reported as '{name}' ({lists[name]} and {path})")
                 lists[name] = path
         else:
-            lists = default_lists(args.data_root)
+            lists = without_empty(default_lists(args.data_root))
         params = MetricParams(args.width, args.iou, args.im_width, args.im_height)
         results = evaluate_lists(
             args.data_root, args.pred_dir, lists, params, workers=args.workers, progress=sys.stderr.isatty()

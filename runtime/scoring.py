@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.backends import Backend, probabilities, require_lanes
-from runtime.culane import CulaneDataset, Sample, default_lists, read_list
+from runtime.culane import CulaneDataset, Sample, default_lists, read_list, without_empty
 from runtime.culane_metric import Counts, count_image, frame_metric
 from runtime.decode import DecodedLane, LaneDecoder
 from runtime.errors import DataError
@@ -264,8 +264,9 @@ def evaluate_model(backend: Backend, data_root: str | os.PathLike[str], lists: d
 
 
 def resolve_lists(data_root: str | os.PathLike[str], names: list[str]) -> dict[str, Path]:
+    """The named lists (each under ROOT/list or ROOT), or without names the default test_split lists that name images."""
     if not names:
-        return default_lists(data_root)
+        return without_empty(default_lists(data_root))
     data = CulaneDataset(data_root)
     out = {}
     for name in names:

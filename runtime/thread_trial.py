@@ -13,23 +13,16 @@ freed). Warm-up frames are processed and written as usual; only the timed frames
 """
 from __future__ import annotations
 
-import os
 import statistics
 import time
 from typing import Any
 
 import numpy as np
 
-from runtime.affinity import allowed_cores
+from runtime.affinity import usable_cores
 
 SETTLE = 2  # frames of each candidate not judged (a new session's first calls are slow)
 MIN_FRAMES_EACH = SETTLE + 2
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    cores = allowed_cores()
-    return len(cores) if cores is not None else os.cpu_count() or 1
 
 
 def candidate_threads(warmup: int, cores: int | None = None) -> list[int]:

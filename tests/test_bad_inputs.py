@@ -136,6 +136,29 @@ def test_training_evaluate_sends_frames_of_another_size_to_the_runtime(tiny_chec
     one_error_line(proc, first, f"frame is {image.shape[1] // 2}x{image.shape[0] // 2}", "runtime.evaluate")
 
 
+@pytest.mark.parametrize("command", ["runtime.evaluate_culane", "runtime.evaluate"])
+def test_an_empty_default_list_is_left_out_and_said_the_others_scored(command, tiny_dataset, tiny_onnx, tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(tiny_dataset, root, ignore=shutil.ignore_patterns("*.png", "driver_synth_train", "driver_synth_val"))
+    splits = sorted((root / "list" / "test_split").glob("test*_*.txt"))
+    night = next(p for p in splits if p.name.endswith("_night.txt"))
+    night.write_text("")
+    if command == "runtime.evaluate_culane":
+        (tmp_path / "pred").mkdir()
+        proc = cli("-m", command, "--data-root", str(root), "--pred-dir", str(tmp_path / "pred"))
+    else:
+        proc = cli("-m", command, "--model", str(tiny_onnx), "--data-root", str(root))
+    assert proc.returncode == 0, proc.stderr
+    assert f"warning: {night}: the list names no images: 'night' left out" in proc.stderr
+    table = proc.stdout.splitlines()
+    assert not any(line.startswith("night") for line in table) and any(line.startswith("normal") for line in table)
+    for path in splits:
+        path.write_text("")
+    (tmp_path / "pred").mkdir(exist_ok=True)
+    one_error_line(cli("-m", "runtime.evaluate_culane", "--data-root", str(root), "--pred-dir", str(tmp_path / "pred")),
+                   "every default list is empty")
+
+
 @pytest.mark.parametrize("command", ["runtime.evaluate", "runtime.evaluate_culane"])
 def test_an_empty_list_is_refused(command, tiny_onnx, root4, tmp_path):
     empty = tmp_path / "empty.txt"
@@ -315,6 +338,39 @@ def test_training_with_skip_bad_leaves_bad_samples_out_and_lists_them(tiny_datas
     assert "skipped 2 of 12 samples" in caplog.text and samples[2].image in caplog.text and samples[4].label in caplog.text
 
 
+def test_training_refuses_a_batch_larger_than_its_dataset_before_the_run_folder_exists(tiny_dataset, tmp_path):
+    out = tmp_path / "run"
+    sets = [f"dataset.root={tiny_dataset}", f"output.dir={out}", "train.batch_size=16", "train.iterations=2",
+            "input.net_width=128", "input.net_height=32", "dataset.num_workers=0"]
+    proc = cli("-m", "training.train", "--config", "training/configs/synthetic/erfnet.yaml", *[a for s in sets for a in ("--set", s)])
+    one_error_line(proc, "train_gt.txt", "12 training samples, fewer than one batch of 16")
+    assert not out.exists()
+
+
+def test_a_number_that_is_not_a_number_is_refused_with_its_key(tiny_onnx, root4, tmp_path):
+    model = tmp_path / "m.onnx"
+    shutil.copy(tiny_onnx, model)
+    sidecar = json.loads(Path(f"{tiny_onnx}.json").read_text())
+    sidecar["preprocess"]["mean"][0] = float("nan")
+    Path(f"{model}.json").write_text(json.dumps(sidecar))  # Python writes NaN, as a hand edit might
+    one_error_line(cli("-m", "runtime.evaluate", "--model", str(model), "--data-root", str(root4)), f"{model}.json", "preprocess.mean[0]: nan")
+    config = tmp_path / "c.yaml"
+    config.write_text("base: " + str(ROOT / "training/configs/synthetic/erfnet.yaml") + "\ntrain:\n  lr: .inf\n")
+    one_error_line(cli("-m", "training.train", "--config", str(config)), "train.lr: inf")
+
+
+def test_a_thread_count_over_the_cores_is_clamped_and_said(tiny_onnx, tmp_path):
+    """--threads is a hint: 100000 would make ONNX Runtime create the threads (7.7 GB and growing)."""
+    from runtime.affinity import usable_cores
+
+    report = tmp_path / "b.json"
+    proc = cli("-m", "runtime.benchmark", "--model", str(tiny_onnx), "--threads", "100000", "--iterations", "3", "--warmup", "1",
+               "--json", str(report), "--quiet", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"100000 threads asked for, {usable_cores()} usable CPU cores here: using {usable_cores()}" in proc.stderr
+    assert json.loads(report.read_text())["meta"]["threads"] == usable_cores()
+
+
 def test_resume_from_a_truncated_checkpoint_says_so(tiny_checkpoint, tmp_path):
     from training.checkpoint import load_checkpoint
     from runtime.errors import DataError
@@ -330,6 +386,7 @@ COMMANDS = {
     # module: arguments naming a missing input (MISSING) and outputs under OUT
     "runtime.evaluate": ["--model", "MISSING.onnx", "--data-root", "OUT"],
     "runtime.evaluate_culane": ["--data-root", "OUT", "--pred-dir", "MISSING"],
+    "runtime.evaluate_shifts": ["--model", "MISSING.onnx", "--data-root", "OUT"],
     "lanedata.apolloscape.evaluate": ["--data-root", "MISSING", "--list", "OUT/l.txt", "--pred-dir", "OUT"],
     "lanedata.tusimple.evaluate": ["--pred", "MISSING.json", "--gt", "MISSING.json"],
     "lanedata.llamas.evaluate": ["--labels-root", "MISSING", "--pred-root", "OUT"],
@@ -357,6 +414,16 @@ COMMANDS = {
     "pipeline.run": ["culane", "--data-root", "MISSING"],
     "pipeline.summary": ["--dataset", "x", "--data-root", "MISSING", "--profile", "tiny", "--base", "OUT"],
 }
+
+
+@pytest.mark.parametrize("args, needle", [(["kitti"], "invalid choice: 'kitti'"), (["culane", "--data-root", ""], "--data-root"),
+                                         (["culane", "--extra-eval", " "], "--extra-eval")])
+def test_the_pipeline_refuses_an_unknown_dataset_or_an_empty_option_before_any_work(args, needle, tmp_path):
+    """A typo is not a 28-minute synthetic run named after it, and an unset variable is not "not given"."""
+    proc = cli("-m", "pipeline.run", *args, "--base", str(tmp_path))
+    line = one_error_line(proc, needle)
+    assert proc.returncode == 2 and ("culane" in line if "kitti" in args else "empty value" in line)
+    assert not any(tmp_path.iterdir())  # nothing written
 
 
 def test_every_command_has_help_and_refuses_a_missing_input_in_one_line(tmp_path):

@@ -212,6 +212,27 @@ def test_the_warning_line_follows_the_training_stages(tmp_path, capsys):
     assert read(runs / "pipeline_run.json")["extra_eval"] == []
 
 
+def test_one_pipeline_per_folder_and_a_killed_runs_lock_is_taken_over(tiny_run, capsys):
+    from pipeline.lock import FolderLock
+
+    base, r = tiny_run
+    assert r.returncode == 0
+    path = base / "runs" / "culane-synth" / "pipeline.lock"
+    assert path.read_text() == ""  # released at the end of the run
+    held = FolderLock(path)  # another run holds it
+    try:
+        second = pipeline(*tiny_args(base), "--only", "summary", timeout=120)
+    finally:
+        held.release()
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    assert second.returncode != 0 and len(lines) == 1 and "another pipeline is running in this folder (pid " in lines[0]
+    path.write_text("pid 999999 on elsewhere, started 2026-12-07T00:00:00+00:00\n")  # a run killed before it could tidy up
+    assert run_main([*tiny_args(base), "--only", "summary"]) == 0  # the run's own arguments: the summary stays fresh
+    out = capsys.readouterr().out
+    assert "summary    up to date" in out and "taking over the lock of a run that ended without releasing it (pid 999999 on elsewhere" in out
+    assert path.read_text() == ""
+
+
 def test_another_extra_set_makes_evaluate_and_summary_stale(tiny_run, tmp_path):
     base, r = tiny_run
     assert r.returncode == 0

@@ -16,6 +16,7 @@ import yaml
 
 from runtime.classes import class_table
 from runtime.decode import DecodeParams
+from runtime.errors import non_finite
 from runtime.preprocess import Preprocess
 
 DEFAULTS: dict[str, Any] = {
@@ -172,6 +173,9 @@ def load_config(path: str | os.PathLike[str] | None, overrides: list[str] = ()) 
 
 def validate(config: dict[str, Any]) -> None:
     """Checks that are cheap and catch real mistakes early (one line, naming the key)."""
+    bad = non_finite(config)
+    if bad:
+        raise ConfigError(f"{bad[0]}: {bad[1]} (every number in a config must be finite)")
     try:
         Preprocess.from_dict(config["input"])
         DecodeParams.from_dict(config["decode"])

@@ -154,6 +154,10 @@ class Trainer:
         if t["max_val_images"]:
             val_samples = val_samples[: t["max_val_images"]]
         self.train_set.samples = self._checked(self.train_set.samples, labels=True)
+        if len(self.train_set.samples) < t["batch_size"]:  # before any run folder exists
+            raise DataError(CulaneDataset(data["root"]).list_path(data["train_list"]),
+                            f"{len(self.train_set.samples)} training samples, fewer than one batch of {t['batch_size']}: "
+                            "lower train.batch_size or list more images")
         lanes = self.table.existence  # lanes are scored on their .lines.txt, class maps on their labels
         val_samples = self._checked(val_samples, labels=not lanes, lanes=lanes)
         self.val_samples = val_samples[d.rank :: d.world]

@@ -81,7 +81,11 @@ def annotate(scene: Scene) -> dict[int, np.ndarray]:
             continue
         u, v = cam.project(road.lateral(m.index * road.lane_width, z), z)
         if lens is not None and not lens.identity:
+            pu, pv = u, v
             u, v = lens.forward(u, v)
+            bu, bv = lens.inverse(u, v)  # points the lens cannot show (far outside the frame: no fixed point) are dropped
+            mapped = (np.abs(bu - pu) < 0.01) & (np.abs(bv - pv) < 0.01)
+            u, v = u[mapped], v[mapped]
         # keep the part that climbs monotonically up the image (v decreasing with distance)
         climbing = np.concatenate([[True], np.diff(v) < 0])
         n = len(v) if climbing.all() else int(np.argmin(climbing))
@@ -90,7 +94,8 @@ def annotate(scene: Scene) -> dict[int, np.ndarray]:
             continue
         within = (rows <= v.max()) & (rows >= v.min())
         ur = np.interp(rows[within], v[::-1], u[::-1])
-        ok = (ur >= left - ANNOTATION_MARGIN) & (ur <= right + ANNOTATION_MARGIN)
+        margin = ANNOTATION_MARGIN if win is None else 0.0  # a letterboxed frame's lanes stop at its edge (the bars are not road)
+        ok = (ur >= left - margin) & (ur <= right + margin)
         if not ok.any():
             continue
         start = int(np.argmax(ok))  # the first run of points in range, from the bottom up

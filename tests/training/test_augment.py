@@ -119,7 +119,8 @@ def write_dataset(root: Path, exist: str = "1 0 0 0") -> Path:
 
 
 def test_dataset_reverses_existence_flags_exactly_when_the_image_was_mirrored(tmp_path):
-    params = load_config(SYNTH)["augment"]  # the synthetic recipe: flip 0.5 with jitter, noise, blur, JPEG
+    recipe = load_config(SYNTH)["augment"]  # the synthetic recipe: flip 0.5 with jitter, noise, blur, JPEG, another camera
+    params = {**recipe, "camera_p": 0.0}  # here: the flip alone (the camera check follows)
     ds = CulaneSegmentation(write_dataset(tmp_path), "train_gt.txt", PRE, params, seed=0)
     seen = set()
     for epoch in range(12):
@@ -131,6 +132,15 @@ def test_dataset_reverses_existence_flags_exactly_when_the_image_was_mirrored(tm
             assert lanes <= ({3, 4} if mirrored else {1, 2}) and lanes
             seen.add(bool(mirrored))
     assert seen == {True, False}
+    # with another camera's view (the recipe's camera_p), a lane that leaves the view loses its flag, and only then
+    assert recipe["camera_p"] > 0
+    cam = CulaneSegmentation(write_dataset(tmp_path / "cam"), "train_gt.txt", PRE, recipe, seed=0)
+    for epoch in range(12):
+        for index in range(3):
+            _, y, e = cam[(index, epoch)]
+            lanes = set(y.unique().tolist()) - {0, 255}
+            flagged = {k for k, v in zip((1, 2, 3, 4), e.tolist()) if v}
+            assert flagged <= lanes and flagged <= {1, 4}  # a flag only where its lane is in view; never one added
 
 
 def test_samples_are_a_pure_function_of_seed_epoch_index(tmp_path):

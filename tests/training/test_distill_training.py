@@ -120,7 +120,8 @@ def test_loss_balance_measures_each_term_against_the_task(tiny_dataset, tmp_path
     assert low[TASK]["grad_norm"] > 0  # same batches: the weights leave the task term alone
     assert high[TASK]["grad_norm"] == pytest.approx(low[TASK]["grad_norm"], rel=1e-6)
     # same batches and initialisation: the weighted term's gradient scales with its weight, the others not
-    assert high["distill/intra_kd"]["relative_norm"] == pytest.approx(10 * low["distill/intra_kd"]["relative_norm"], rel=1e-4)
+    # (to float rounding: the run may use bfloat16 autocast, whose steps differ at 1e-4 between the two weights)
+    assert high["distill/intra_kd"]["relative_norm"] == pytest.approx(10 * low["distill/intra_kd"]["relative_norm"], rel=1e-3)
     assert high["distill/at"]["grad_norm"] == pytest.approx(low["distill/at"]["grad_norm"], rel=1e-5)
     assert 0 < low["distill/intra_kd"]["relative_norm"] and -1 <= low["distill/at"]["cosine_with_task"] <= 1
     # the command line: a config that distils nothing is refused in one line
