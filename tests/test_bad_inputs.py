@@ -124,39 +124,44 @@ def test_truncated_jpeg_is_refused_naming_the_file_or_skipped_and_listed(tiny_on
     assert record["lists"]["total"]["images"] == 3
 
 
-def test_training_evaluate_sends_frames_of_another_size_to_the_runtime(tiny_checkpoint, tiny_dataset, tmp_path):
+def test_training_evaluate_sends_frames_of_another_size_to_the_runtime(tiny_checkpoint, tiny_dataset, tmp_path, capsys):
     """runtime.evaluate scores frames of any size (tests/runtime/test_any_frame_size.py); training.evaluate
     reads the model's source geometry only and says where to go, in one line naming the frame."""
     root = small_root(tiny_dataset, tmp_path / "root")
     first = root / read_list(root / "list" / "test.txt").samples[0].image
     image = cv2.imread(str(first))
     cv2.imwrite(str(first), cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2)))
-    proc = cli("-m", "training.evaluate", "--ckpt", str(tiny_checkpoint), "--data-root", str(root), "--list", "test.txt",
-               "--out", str(tmp_path / "out"))
-    one_error_line(proc, first, f"frame is {image.shape[1] // 2}x{image.shape[0] // 2}", "runtime.evaluate")
+    from training import evaluate as training_evaluate
+
+    code = training_evaluate.main(["--ckpt", str(tiny_checkpoint), "--data-root", str(root), "--list", "test.txt", "--out", str(tmp_path / "out")])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code != 0 and len(err) == 1
+    assert str(first) in err[0] and f"frame is {image.shape[1] // 2}x{image.shape[0] // 2}" in err[0] and "runtime.evaluate" in err[0]
 
 
 @pytest.mark.parametrize("command", ["runtime.evaluate_culane", "runtime.evaluate"])
-def test_an_empty_default_list_is_left_out_and_said_the_others_scored(command, tiny_dataset, tiny_onnx, tmp_path):
+def test_an_empty_default_list_is_left_out_and_said_the_others_scored(command, tiny_dataset, tiny_onnx, tmp_path, capsys):
+    from runtime import evaluate, evaluate_culane
+
     root = tmp_path / "root"
     shutil.copytree(tiny_dataset, root, ignore=shutil.ignore_patterns("*.png", "driver_synth_train", "driver_synth_val"))
     splits = sorted((root / "list" / "test_split").glob("test*_*.txt"))
     night = next(p for p in splits if p.name.endswith("_night.txt"))
     night.write_text("")
+    (tmp_path / "pred").mkdir()
     if command == "runtime.evaluate_culane":
-        (tmp_path / "pred").mkdir()
-        proc = cli("-m", command, "--data-root", str(root), "--pred-dir", str(tmp_path / "pred"))
+        code = evaluate_culane.main(["--data-root", str(root), "--pred-dir", str(tmp_path / "pred"), "--workers", "1"])
     else:
-        proc = cli("-m", command, "--model", str(tiny_onnx), "--data-root", str(root))
-    assert proc.returncode == 0, proc.stderr
-    assert f"warning: {night}: the list names no images: 'night' left out" in proc.stderr
-    table = proc.stdout.splitlines()
-    assert not any(line.startswith("night") for line in table) and any(line.startswith("normal") for line in table)
+        code = evaluate.main(["--model", str(tiny_onnx), "--data-root", str(root), "--threads", "1"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"warning: {night}: the list names no images: 'night' left out" in err
+    assert not any(line.startswith("night") for line in out.splitlines()) and any(line.startswith("normal") for line in out.splitlines())
     for path in splits:
         path.write_text("")
-    (tmp_path / "pred").mkdir(exist_ok=True)
-    one_error_line(cli("-m", "runtime.evaluate_culane", "--data-root", str(root), "--pred-dir", str(tmp_path / "pred")),
-                   "every default list is empty")
+    assert evaluate_culane.main(["--data-root", str(root), "--pred-dir", str(tmp_path / "pred")]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "every default list is empty" in err[0]
 
 
 @pytest.mark.parametrize("command", ["runtime.evaluate", "runtime.evaluate_culane"])
@@ -347,28 +352,33 @@ def test_training_refuses_a_batch_larger_than_its_dataset_before_the_run_folder_
     assert not out.exists()
 
 
-def test_a_number_that_is_not_a_number_is_refused_with_its_key(tiny_onnx, root4, tmp_path):
+def test_a_number_that_is_not_a_number_is_refused_with_its_key(tiny_onnx, tmp_path):
+    from runtime.artifacts import read_sidecar
+    from runtime.errors import DataError
+    from training.config import ConfigError, load_config
+
     model = tmp_path / "m.onnx"
     shutil.copy(tiny_onnx, model)
     sidecar = json.loads(Path(f"{tiny_onnx}.json").read_text())
     sidecar["preprocess"]["mean"][0] = float("nan")
     Path(f"{model}.json").write_text(json.dumps(sidecar))  # Python writes NaN, as a hand edit might
-    one_error_line(cli("-m", "runtime.evaluate", "--model", str(model), "--data-root", str(root4)), f"{model}.json", "preprocess.mean[0]: nan")
+    with pytest.raises(DataError, match=r"m\.onnx\.json: preprocess\.mean\[0\]: nan"):
+        read_sidecar(model)  # every reader of a model: evaluate, benchmark, infer_video, ...
     config = tmp_path / "c.yaml"
     config.write_text("base: " + str(ROOT / "training/configs/synthetic/erfnet.yaml") + "\ntrain:\n  lr: .inf\n")
-    one_error_line(cli("-m", "training.train", "--config", str(config)), "train.lr: inf")
+    with pytest.raises(ConfigError, match=r"train\.lr: inf"):
+        load_config(config)
 
 
-def test_a_thread_count_over_the_cores_is_clamped_and_said(tiny_onnx, tmp_path):
+def test_a_thread_count_over_the_cores_is_clamped_and_said(tiny_onnx, capsys):
     """--threads is a hint: 100000 would make ONNX Runtime create the threads (7.7 GB and growing)."""
     from runtime.affinity import usable_cores
+    from runtime.backends import load_backend
 
-    report = tmp_path / "b.json"
-    proc = cli("-m", "runtime.benchmark", "--model", str(tiny_onnx), "--threads", "100000", "--iterations", "3", "--warmup", "1",
-               "--json", str(report), "--quiet", timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert f"100000 threads asked for, {usable_cores()} usable CPU cores here: using {usable_cores()}" in proc.stderr
-    assert json.loads(report.read_text())["meta"]["threads"] == usable_cores()
+    backend = load_backend(tiny_onnx, "onnxruntime", "cpu", 100000)  # what every --threads option reaches
+    cores = usable_cores()
+    assert f"warning: 100000 threads asked for, {cores} usable CPU cores here: using {cores}" in capsys.readouterr().err
+    assert backend.settings["threads"] == cores
 
 
 def test_resume_from_a_truncated_checkpoint_says_so(tiny_checkpoint, tmp_path):
