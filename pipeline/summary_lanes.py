@@ -33,6 +33,7 @@ from pipeline.report import (
 from pipeline.summary_llamas import map_markdown, map_section
 from runtime.camera_shift import shift_table
 from runtime.paired import RESAMPLES, change_interval, format_change
+from runtime.scoring import drive_of_path
 
 CHANGE_NOTE = ("vs FP32: the F1 change against the same model's FP32 artifact on the same images, in points, with its 95 % interval "
                f"({RESAMPLES:,} image-paired bootstrap resamples): an interval that holds 0 means these images cannot tell the two apart.")
@@ -105,8 +106,7 @@ def no_lane_frames(per_image: dict[str, list[int]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for image, (tp, fp, _) in per_image.items():
         if tp + fp == 0:
-            head, sep, _ = image.partition("/")
-            drive = head if sep else "."
+            drive = drive_of_path(image)
             out[drive] = out.get(drive, 0) + 1
     return out
 

@@ -80,23 +80,29 @@ def shift_frame(image: np.ndarray, lanes: list[np.ndarray], shift: Shift) -> tup
     return np.ascontiguousarray(warped), moved
 
 
-def write_shifted_root(data_root: str | os.PathLike[str], samples: list[Sample], shift: Shift, out: str | os.PathLike[str]) -> Path:
-    """The samples' frames and annotations under ``shift``, as a CULane-layout root at ``out``
-    (same relative paths, ``list/shifted.txt``); returns the list's path."""
+def write_shifted_roots(data_root: str | os.PathLike[str], samples: list[Sample], shifts: tuple[Shift, ...],
+                        out: str | os.PathLike[str]) -> dict[Shift, Path]:
+    """The samples' frames and annotations under each shift, as CULane-layout roots ``out/<slug>``
+    (same relative paths, ``list/shifted.txt``), each frame read once; returns each root's list."""
     data, out = CulaneDataset(data_root), Path(out)
     for sample in samples:
-        image, lanes = shift_frame(data.read_image(sample), data.read_lanes(sample), shift)
-        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        if not ok:
-            raise RuntimeError(f"cannot encode the shifted {sample.image}")
-        target = out / sample.image
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target, jpeg.tobytes(), durable=False)
-        write_lines_file(out / sample.lines_name, lanes, durable=False)
-    listing = out / "list" / "shifted.txt"
-    listing.parent.mkdir(parents=True, exist_ok=True)
-    listing.write_text("".join(f"/{s.image}\n" for s in samples))
-    return listing
+        image, lanes = data.read_image(sample), data.read_lanes(sample)
+        for shift in shifts:
+            moved_image, moved_lanes = shift_frame(image, lanes, shift)
+            ok, jpeg = cv2.imencode(".jpg", moved_image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            if not ok:
+                raise RuntimeError(f"cannot encode the shifted {sample.image}")
+            target = out / shift.slug / sample.image
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(target, jpeg.tobytes(), durable=False)
+            write_lines_file(out / shift.slug / sample.lines_name, moved_lanes, durable=False)
+    listings = {}
+    for shift in shifts:
+        listing = out / shift.slug / "list" / "shifted.txt"
+        listing.parent.mkdir(parents=True, exist_ok=True)
+        listing.write_text("".join(f"/{s.image}\n" for s in samples))
+        listings[shift] = listing
+    return listings
 
 
 def shift_table(record: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from runtime.atomic import atomic_write_json, atomic_write_text
 from runtime.backends import BACKENDS, load_backend
-from runtime.camera_shift import SHIFTS, shift_table, write_shifted_root
+from runtime.camera_shift import SHIFTS, shift_table, write_shifted_roots
 from runtime.cli import Parser, check_output_file, positive_int, run_main, with_sidecars
 from runtime.culane import read_list
 from runtime.errors import DataError
@@ -63,9 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         for label, counts in zip(labels, base):
             record["models"][label]["unshifted"] = counts.to_dict()
         with tempfile.TemporaryDirectory(prefix="camera-shift-") as tmp:
+            listings = write_shifted_roots(args.data_root, samples, SHIFTS, tmp)
             for shift in SHIFTS:
                 root = Path(tmp) / shift.slug
-                shifted = read_list(write_shifted_root(args.data_root, samples, shift, root)).samples
+                shifted = read_list(listings[shift]).samples
                 counts = [tally({name: shifted}, c)["total"] for c in count_models(backends, root, shifted)]
                 for label, c, b in zip(labels, counts, base):
                     ratio = None if c.f1 is None or not b.f1 else c.f1 / b.f1

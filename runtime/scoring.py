@@ -89,10 +89,7 @@ def predict_many(backends: list[Backend], data_root: str | os.PathLike[str], sam
 
     def read(sample: Sample) -> np.ndarray | None:
         try:
-            image = data.read_image(sample)
-            if image.ndim != 3 or image.shape[2] != 3:
-                raise DataError(data.path(sample.image), f"image must be (H, W, 3), got shape {image.shape}")
-            return image
+            return data.read_image(sample)  # (H, W, 3): decoded as colour
         except DataError as err:
             if on_bad is None:
                 raise
@@ -237,7 +234,12 @@ def frames_without_lanes(counts: dict[str, Counts]) -> dict[str, int]:
 def drive_of(sample: Sample) -> str:
     """CULane's drive folder of a sample: the first component of its image path (``driver_23_30frame``;
     ``.`` for an image at the root)."""
-    head, sep, _ = sample.image.partition("/")
+    return drive_of_path(sample.image)
+
+
+def drive_of_path(image: str) -> str:
+    """:func:`drive_of` for an image path relative to the root (a report's ``per_image`` key)."""
+    head, sep, _ = image.partition("/")
     return head if sep else "."
 
 
