@@ -23,4 +23,14 @@ else
 fi
 # onnxruntime (cpu) and onnxruntime-gpu must never share an environment.
 "${pip[@]}" -e ".[${device},train,export,dev]"
+# FFmpeg (a system package) streams a clip over loopback for the live-input tests; they skip without it.
+if ! command -v ffmpeg >/dev/null 2>&1; then
+  apt_ffmpeg() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ffmpeg >/dev/null 2>&1; }
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt_ffmpeg || { apt-get update -q >/dev/null 2>&1 && apt_ffmpeg; } \
+      || echo "setup.sh: could not install ffmpeg with apt-get; the live-stream tests will skip" >&2
+  else
+    echo "setup.sh: ffmpeg not found: install it with the system's package manager (the live-stream tests skip without it)" >&2
+  fi
+fi
 echo "setup.sh: .venv ready ($device). Run the tests with: .venv/bin/python -m pytest -q"

@@ -166,8 +166,27 @@ def _side(report: dict[str, Any], role: str) -> dict[str, Any]:
         "params": meta.get("params"), "model_bytes": meta.get("model_bytes"),
         "backend": meta["backend"], "device": meta["device"], "device_name": meta.get("device_name"),
         "threads": meta.get("threads"), "input_shape": meta.get("input_shape"),
-        **stats(report), "pipeline_fps": pipeline_fps(report), "loop_fps": _loop_fps(report),
+        **stats(report), "pipeline_fps": pipeline_fps(report), "loop_fps": _loop_fps(report), "live": live_figures(report),
     }
+
+
+LIVE_FIGURES = ("capture_to_lanes.p50", "capture_to_lanes.p99", "frames_read", "frames_dropped", "dropped_share")
+
+
+def live_figures(report: dict[str, Any]) -> dict[str, Any] | None:
+    """A live video report's figures (``live`` block of :mod:`runtime.live_report`): capture-to-lanes
+    p50/p99 (ms), frames read and dropped, the dropped share, nominal and measured source fps;
+    None for a report without them. A figure that is not a finite number is a :class:`DataError`."""
+    live = report.get("live") if report["kind"] == "video" else None
+    if not isinstance(live, dict) or not isinstance(live.get("capture_to_lanes"), dict):
+        return None
+    path = report["_path"]
+    out: dict[str, Any] = {"source": live.get("source"), "paced": bool(live.get("paced"))}
+    for dotted in LIVE_FIGURES:
+        out[dotted.replace(".", "_")] = _number(_require(report, path, f"live.{dotted}"), path, f"live.{dotted}")
+    for key in ("fps_nominal", "fps_measured"):
+        out[key] = None if live.get(key) is None else _number(live[key], path, f"live.{key}")
+    return out
 
 
 def _loop_fps(report: dict[str, Any]) -> float | None:
@@ -265,9 +284,31 @@ def format_markdown(result: dict[str, Any], png_name: str | None) -> str:
     batches = {side["input_shape"][0] for side in (t, s) if side.get("input_shape")}
     if any(n != 1 for n in batches):
         parts += ["", "FPS counts inference calls per second; multiply by the batch size for images per second."]
+    if t["live"] and s["live"]:
+        parts += ["", live_section(t, s)]
     if png_name:
         parts += ["", f"![latency distributions]({png_name})"]
     return "\n".join(parts) + "\n"
+
+
+LIVE_HEADER = ["model", "role", "source", "frames read", "dropped", "source fps (nominal / measured)",
+               "capture to lanes p50 (ms)", "capture to lanes p99 (ms)"]
+
+
+def live_section(teacher: dict[str, Any], student: dict[str, Any]) -> str:
+    """Both models on a live source (or a paced file): drops and the time from capture to lanes."""
+    rows = []
+    for side in (teacher, student):
+        live = side["live"]
+        source = f"{live['source']} (paced)" if live["paced"] else str(live["source"])
+        rows.append([_model_cell(side), str(side["role"]), source, str(int(live["frames_read"])),
+                     f"{int(live['frames_dropped'])} ({100 * live['dropped_share']:.1f} %)",
+                     f"{_fmt(live['fps_nominal'], digits=1)} / {_fmt(live['fps_measured'], digits=1)}",
+                     _fmt(live["capture_to_lanes_p50"], digits=1), _fmt(live["capture_to_lanes_p99"], digits=1)])
+    return "\n".join(["## Live input: capture to lanes", "",
+                      "The newest frame goes to the model, older ones are dropped (never queued); capture to lanes "
+                      "is the time from a frame reaching the process (a paced file: from when it was due) to its "
+                      "lanes (runtime/live_report.py).", "", _table(rows, LIVE_HEADER)])
 
 
 # -- plot -------------------------------------------------------------------------------------

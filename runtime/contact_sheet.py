@@ -261,11 +261,11 @@ def marking_list_columns(runners: Sequence[Backend], labels: Sequence[str], data
 def from_video(models: Sequence[str], labels: Sequence[str], video: str, n: int, backend: str, device: str,
                threads: int | None) -> tuple[list[np.ndarray], list[str], list[Column]]:
     """Frames, row names and columns for ``n`` frames evenly spaced over a video (no ground truth)."""
-    with FrameReader(video) as reader:
+    with FrameReader(Path(video)) as reader:
         count = reader.info.frame_count or sum(1 for _ in reader)
     wanted = set(spread(count, n))
     frames, names = [], []
-    with FrameReader(video, max_frames=max(wanted) + 1) as reader:
+    with FrameReader(Path(video), max_frames=max(wanted) + 1) as reader:
         fps = reader.info.fps
         for frame in reader:
             if frame.index in wanted:

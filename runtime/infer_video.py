@@ -1,10 +1,27 @@
-"""Run a deployed model on a video: lanes (or a marking model's classes) drawn on every frame, honest per-frame latency.
+"""Run a deployed model on a video, a camera or a stream: lanes (or a marking model's classes) drawn on every frame, honest per-frame latency.
 
-    python runtime/infer_video.py --model M --video IN.mp4 --out OUT.mp4 --report R.json
-        [--backend auto|onnxruntime|tensorrt|torch] [--device auto|cpu|cuda|tensorrt] [--threads N]
-        [--max-frames N] [--warmup N] [--decode-threads 1] [--no-pin] [--gt DIR] [--no-video]
+    python runtime/infer_video.py --model M --video IN.mp4|/dev/video0|0|rtsp://...|udp://...|'GST ! appsink'
+        --out OUT.mp4 --report R.json [--backend auto|onnxruntime|tensorrt|torch] [--device auto|cpu|cuda|tensorrt]
+        [--threads N] [--max-frames N] [--duration S] [--warmup N] [--realtime] [--stall-timeout S]
+        [--decode-threads 1] [--no-pin] [--gt DIR] [--no-video] [--simulate-infer-ms MS]
 
-(also ``python -m runtime.infer_video``). A reader thread decodes frames and maps each straight
+(also ``python -m runtime.infer_video``). ``--video`` takes a file, a camera (``/dev/videoN`` or
+an index), a stream OpenCV's FFmpeg reads (``rtsp://``, ``udp://``, ``tcp://``, ``http(s)://``, ...)
+or a GStreamer pipeline ending in ``appsink`` where OpenCV has GStreamer (:mod:`runtime.video_source`).
+
+**Live sources** (cameras, streams, pipelines) are read at their own pace and the model always gets
+the newest frame: older ones are dropped and counted, never queued, so the delay from capture to
+lanes stays bounded when the model is slower than the source. A file is processed frame by frame
+unless ``--realtime``: then it is paced at its own frame rate, as a camera would deliver it, under
+the same policy. Such runs time each frame from its capture (``capture_to_lanes``) and the report
+gets a ``live`` block (:mod:`runtime.live_report`: frames dropped and their share, nominal and
+measured fps, capture-to-lanes and source-lag statistics). A live source that sends nothing for
+``--stall-timeout`` seconds (default 10) ends the run: one line, the report and video of what was
+done, exit status 3; the end of a stream ends it normally. The output video holds the processed
+frames at the source's rate (so after drops it plays faster than the drive; the HUD counts the
+drops). ``--simulate-infer-ms`` makes each model call last at least that long (the real model's
+outputs, the rest slept: :mod:`runtime.backends.delayed`), to see the policy as a slower target
+would run it. A reader thread decodes frames and maps each straight
 onto the network input (one warp: :meth:`runtime.frame_policy.FramePolicy.to_net`, then
 normalisation), ahead of the main loop, which infers and decodes lanes back into frame pixels; a writer thread draws lanes and a HUD (:mod:`runtime.draw`) and
 encodes. Queues are bounded, so memory stays flat and a slow encoder shows up as loop time.
@@ -37,7 +54,8 @@ Before the model is loaded: the video must be a video (a still image is refused 
 this command runs videos), and the report, its .csv and the output video must be writable where
 asked and must not overwrite an input.
 
-Ctrl-C (or SIGTERM) stops after the frame in progress: the partial report (``complete`` false,
+``--max-frames`` counts frames processed (of a file: also read); ``--duration`` stops after that
+many seconds of the loop (a camera never ends). Ctrl-C (or SIGTERM) stops after the frame in progress: the partial report (``complete`` false,
 ``stopped_reason`` "interrupted") and a playable video are written, exit status 130; a second
 Ctrl-C stops at once. A corrupt or truncated video stops at the last good frame with a warning
 (exit 0). Bad inputs (missing or non-video file, no frames, model without a matching sidecar)
@@ -59,21 +77,26 @@ from typing import Any
 from runtime.affinity import CorePlan, pinned, plan_cores
 from runtime.artifacts import library_versions, now, read_sidecar
 from runtime.atomic import atomic_write_json, atomic_write_text
-from runtime.cli import Parser, check_output_file, fail, non_negative_int, positive_int, with_sidecars
+from runtime.cli import Parser, check_output_file, fail, non_negative_int, positive_float, positive_int, with_sidecars
 from runtime.backends import BACKENDS, DEVICES, Backend, load_backend
+from runtime.backends.delayed import DelayedBackend
 from runtime.culane_metric import Counts, count_image
 from runtime.decode import DecodedLane
 from runtime.errors import DataError
-from runtime.frame_loop import LoopResult, run_loop, signals_ignored, stop_on_signals
+from runtime.frame_loop import LoopLimits, LoopResult, run_loop, signals_ignored, stop_on_signals
 from runtime.frame_policy import DEFAULT_MODE, MODES, FramePolicy
 from runtime.latency import summarize
+from runtime.live_report import live_summary
 from runtime.lines import Lane, read_lines_file
 from runtime.predictor import FramePredictor, render
 from runtime.thread_trial import ThreadTrial, candidate_threads
-from runtime.video_io import DECODE_THREADS, FrameReader, FrameWriter, VideoInfo, check_video_file, quiet_opencv
+from runtime.video_io import DECODE_THREADS, FrameReader, FrameWriter, quiet_opencv
+from runtime.video_source import DEFAULT_TIMEOUT_S, VideoInfo, parse_source
 
 LATENCY_KEY = "infer_host"
 EXIT_INTERRUPTED = 130
+EXIT_STALLED = 3
+NOT_SUMMARIZED = ("frame", "arrival", "pts")  # record columns that are positions in time, not durations
 VERSION_PACKAGES = ("numpy", "opencv-python-headless", "opencv-python", "onnxruntime", "onnxruntime-gpu",
                     "tensorrt", "cuda-python", "tqdm")
 
@@ -121,10 +144,13 @@ def load_ground_truth(gt_dir: str | Path, info: VideoInfo, frames: int | None) -
     return [read_lines_file(gt_dir / name) for name in names[:frames]]
 
 
-def score(ground_truth: list[list[Lane]], predictions: list[list[DecodedLane]], policy: FramePolicy) -> dict[str, Any]:
-    """CULane counts over the processed frames, in the model's source geometry."""
+def score(ground_truth: list[list[Lane]], predictions: list[list[DecodedLane]], indices: list[int], policy: FramePolicy
+          ) -> dict[str, Any]:
+    """CULane counts over the processed frames (``indices``: each prediction's frame, so a paced run
+    that dropped frames is scored on those it processed), in the model's source geometry."""
     pre, total = policy.pre, Counts()
-    for gt, pred in zip(ground_truth, predictions):
+    for index, pred in zip(indices, predictions):
+        gt = ground_truth[index]
         total += count_image([policy.points_to_source(lane) for lane in gt], [lane.points for lane in pred],
                              im_width=pre.src_width, im_height=pre.src_height)
     return {"f1": total.f1, "precision": total.precision, "recall": total.recall,
@@ -138,7 +164,7 @@ def summarize_records(records: list[dict[str, float]]) -> dict[str, Any]:
     """Latency statistics per column (ms) and ``loop_fps`` (timed frames / their wall seconds)."""
     if not records:
         return {}
-    keys = [k for k in records[0] if k != "frame"]
+    keys = list(dict.fromkeys(k for r in records for k in r if k not in NOT_SUMMARIZED))
     summary: dict[str, Any] = {k: summarize(r[k] for r in records if k in r) for k in keys}
     wall_s = sum(r["wall"] for r in records) / 1000.0
     summary["loop_fps"] = len(records) / wall_s if wall_s > 0 else None
@@ -148,7 +174,7 @@ def summarize_records(records: list[dict[str, float]]) -> dict[str, Any]:
 def records_csv(records: list[dict[str, float]]) -> str:
     if not records:
         return "frame\n"
-    keys = list(records[0])
+    keys = list(dict.fromkeys(k for r in records for k in r))
     rows = [",".join(keys)] + [",".join(repr(r[k]) if k in r else "" for k in keys) for r in records]
     return "\n".join(rows) + "\n"
 
@@ -165,6 +191,8 @@ def build_meta(args: argparse.Namespace, backend: Backend, reader: FrameReader, 
         "input_shape": [1, 3, pre.net_height, pre.net_width],
         "threads": result.trial["chosen"] if result.trial and result.trial["chosen"] else args.threads,
         "thread_trial": result.trial, "affinity": result.affinity, "decode_threads": args.decode_threads, "video": str(args.video), "frame_size": list(reader.size), "video_fps": reader.info.fps,
+        "source": reader.source.kind, "live": reader.latest, "realtime": reader.pace,
+        "simulated_infer_ms": args.simulate_infer_ms,
         "frames_read": reader.frames_read, "frames_processed": result.processed, "warmup": warmup,
         "complete": stopped_reason is None, "stopped_reason": stopped_reason, "policy": policy.describe(),
         "versions": library_versions(*VERSION_PACKAGES), "created": now(),
@@ -183,8 +211,10 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = Parser(prog="python runtime/infer_video.py", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="a deployed artifact (.onnx, .engine, .pt2) with its .json sidecar")
-    parser.add_argument("--video", required=True, help="input video (any size; see runtime/frame_policy.py). A still image "
-                        "is refused with one line: for images use python -m runtime.evaluate or runtime.contact_sheet")
+    parser.add_argument("--video", required=True, help="a video file (any size; see runtime/frame_policy.py), a camera "
+                        "(/dev/videoN or an index), a stream (rtsp://, udp://, tcp://, http(s)://, ...) or a GStreamer pipeline "
+                        "ending in appsink (runtime/video_source.py). A still image is refused with one line: for images use "
+                        "python -m runtime.evaluate or runtime.contact_sheet")
     parser.add_argument("--frame-policy", choices=MODES, default=DEFAULT_MODE,
                         help="how a frame of another size meets the model's 1640x590 geometry (runtime/frame_policy.py): "
                              "letterbox (default: whole frame, scaled to fit, centred) or bottom (full width, bottom rows)")
@@ -195,6 +225,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=positive_int, help="CPU intra-op threads of the backend (default on ONNX Runtime's "
                         "CPU: the warm-up frames try all cores and one fewer and keep the faster loop; see runtime/thread_trial.py)")
     parser.add_argument("--max-frames", type=positive_int, help="process at most N frames (warm-up included)")
+    parser.add_argument("--duration", type=positive_float, help="stop after this many seconds of processing (a camera never ends)")
+    parser.add_argument("--realtime", action="store_true", help="pace a file at its own frame rate, as a camera would deliver "
+                        "it: the model gets the newest frame, older ones are dropped (live sources always run so)")
+    parser.add_argument("--stall-timeout", type=positive_float, default=DEFAULT_TIMEOUT_S, metavar="S",
+                        help=f"a live source that sends no frame for S seconds ends the run, exit status {EXIT_STALLED} "
+                             f"(default {DEFAULT_TIMEOUT_S:g}; also a stream's open timeout)")
+    parser.add_argument("--simulate-infer-ms", type=positive_float, metavar="MS", help="make each model call last at least "
+                        "MS milliseconds (the rest slept; outputs unchanged): the real-time policy as a slower target runs it")
     parser.add_argument("--warmup", type=non_negative_int, default=20, help="frames processed but not timed (default 20; "
                         "8 or more also choose the thread count)")
     parser.add_argument("--decode-threads", type=non_negative_int, default=DECODE_THREADS, help="FFmpeg decoder threads "
@@ -209,15 +247,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--out is required unless --no-video")
     if Path(args.report).suffix.lower() != ".json":
         parser.error("--report must be a .json file (the per-frame .csv is written beside it)")
+    if not args.video.strip():
+        parser.error("--video: an empty value (an unset variable?)")
     return args
 
 
 def check_paths(args: argparse.Namespace) -> None:
     """Inputs and output locations, before the model is loaded or a frame decoded."""
-    video = Path(args.video)
-    check_video_file(video)
+    source = parse_source(args.video)
+    if source.live and args.gt:
+        raise DataError(args.gt, f"--gt scores a video file frame by frame; {source.spec} is a live {source.kind}")
+    if source.live and args.realtime:
+        raise DataError(source.spec, f"--realtime paces a file; a {source.kind} already runs in real time")
     outputs = [Path(args.report), Path(args.report).with_suffix(".csv")] + ([] if args.no_video else [Path(args.out)])
-    inputs = [video, *with_sidecars(args.model), args.gt]
+    inputs = [*([source.path] if source.kind == "file" else []), *with_sidecars(args.model), args.gt]
     for i, path in enumerate(outputs):
         if path.resolve() in {p.resolve() for p in outputs[:i]}:
             raise DataError(path, "--out would overwrite the report or its .csv")
@@ -253,6 +296,12 @@ def summary_line(report: dict[str, Any], args: argparse.Namespace) -> str:
     if summary.get("loop_fps"):
         parts.append(f"infer p50 {summary[LATENCY_KEY]['p50']:.2f} ms, total p50 {summary['total']['p50']:.2f} ms, "
                      f"loop {summary['loop_fps']:.1f} FPS")
+    live = report.get("live")
+    if live:
+        capture = live["capture_to_lanes"]
+        if capture:
+            parts.append(f"capture-to-lanes p50 {capture['p50']:.1f} ms, p99 {capture['p99']:.1f} ms")
+        parts.append(f"dropped {live['frames_dropped']} of {live['frames_read']} read")
     if "accuracy" in report:
         f1 = report["accuracy"]["f1"]
         parts.append("F1 n/a (no lanes annotated)" if f1 is None else f"F1 {f1:.3f}")
@@ -291,35 +340,52 @@ def thread_trial(args: argparse.Namespace, candidates: list[int], policy: FrameP
     """One pipeline per candidate thread count, each with its cores; None without candidates."""
     if not candidates:
         return None
-    pipelines = {t: pinned_pipeline(args.model, "onnxruntime", "cpu", t, policy, plan) for t in candidates}
+    pipelines = {t: pinned_pipeline(args.model, "onnxruntime", "cpu", t, policy, plan, args.simulate_infer_ms) for t in candidates}
     return ThreadTrial(pipelines, warmup // len(candidates))
 
 
-def pinned_pipeline(model: str, backend: str, device: str, threads: int | None, policy: FramePolicy, plan: CorePlan | None
-                    ) -> FramePredictor:
+def pinned_pipeline(model: str, backend: str, device: str, threads: int | None, policy: FramePolicy, plan: CorePlan | None,
+                    delay_ms: float | None = None) -> FramePredictor:
     """A pipeline whose backend is created on its model's cores (ONNX Runtime's pool threads inherit
     them) and whose calls run there (every core when the model needs them all)."""
     cores = plan.model_threads_cores(threads) if plan else None
     with pinned(cores):
-        return FramePredictor(load_backend(model, backend, device, threads), policy, cores)
+        return FramePredictor(open_backend(model, backend, device, threads, delay_ms), policy, cores)
+
+
+def open_backend(model: str, backend: str, device: str, threads: int | None, delay_ms: float | None) -> Backend:
+    """:func:`runtime.backends.load_backend`, made to last ``delay_ms`` a call where asked (``--simulate-infer-ms``)."""
+    loaded = load_backend(model, backend, device, threads)
+    return DelayedBackend(loaded, delay_ms) if delay_ms else loaded
+
+
+def open_reader(args: argparse.Namespace) -> FrameReader:
+    """The source's reader: a file frame by frame (``--max-frames`` caps the frames read), a live
+    source or a ``--realtime`` file newest-frame-first (the loop caps the frames processed)."""
+    source = parse_source(args.video)
+    latest = source.live or args.realtime
+    return FrameReader(source, max_frames=None if latest else args.max_frames, decode_threads=args.decode_threads,
+                       pace=args.realtime, timeout_s=args.stall_timeout)
 
 
 def run(args: argparse.Namespace) -> int:
-    reader = FrameReader(args.video, max_frames=args.max_frames, decode_threads=args.decode_threads)
+    reader = open_reader(args)
     try:
-        backend = load_backend(args.model, args.backend, args.device, args.threads)
+        backend = open_backend(args.model, args.backend, args.device, args.threads, args.simulate_infer_ms)
         w, h = reader.size
         policy = FramePolicy(backend.sidecar.pre, w, h, args.frame_policy)
         expected = reader.expected_frames
         ground_truth = load_ground_truth(args.gt, reader.info, expected) if args.gt else None
-        warmup = effective_warmup(args.warmup, expected)
+        warmup = effective_warmup(args.warmup, args.max_frames if reader.latest else expected)
+        limits = LoopLimits(frames=args.max_frames, seconds=args.duration, stall_s=args.stall_timeout if reader.latest else None)
         stop = threading.Event()
-        bar = progress_bar(expected)
+        bar = progress_bar(None if reader.latest else expected)
         candidates = trial_candidates(args, backend, warmup)
         plan = core_plan(args, backend, bool(candidates))
         reader.cores = plan.io if plan else None  # a trial's second candidate, or --threads, leaves the model a core short
         writer = None if args.no_video else FrameWriter(args.out, reader.info.fps, reader.size, render=render, cores=reader.cores)
-        print(f"{args.video}: {w}x{h}, {reader.info.fps:g} fps, {reader.info.frame_count or '?'} frames; "
+        count = reader.source.kind if reader.source.live else f"{reader.info.frame_count or '?'} frames" + (", paced" if reader.pace else "")
+        print(f"{args.video}: {w}x{h}, {reader.info.fps:g} fps, {count}; "
               f"{backend.sidecar.model.get('name')} {backend.sidecar.precision} on {backend.name}/{backend.device}",
               file=sys.stderr, flush=True)
         try:
@@ -328,11 +394,12 @@ def run(args: argparse.Namespace) -> int:
                 if pipeline is not None and plan is not None:  # once decided, the I/O threads follow the chosen model's plan
                     pipeline.on_decide = lambda chosen: [t.pin(plan.io_cores(chosen)) for t in (reader, writer) if t is not None]
                 if pipeline is None:
-                    pipeline = (pinned_pipeline(args.model, args.backend, args.device, args.threads, policy, plan)
+                    pipeline = (pinned_pipeline(args.model, args.backend, args.device, args.threads, policy, plan, args.simulate_infer_ms)
                                 if plan is not None and (args.threads or 1) > 1 else FramePredictor(backend, policy, plan and plan.model_cores(args.threads)))
                 backend = pipeline.backend  # with a trial, the first session (default threads) is let go
-                reader.prepare = pipeline.preprocess  # in the reader thread, overlapping the previous frame's inference
-                result = run_loop(pipeline, reader, writer, warmup, stop, on_frame=bar.update)
+                if not reader.latest:  # in the reader thread, overlapping the previous frame's inference
+                    reader.prepare = pipeline.preprocess
+                result = run_loop(pipeline, reader, writer, warmup, stop, on_frame=bar.update, limits=limits)
                 result.affinity = affinity_meta(plan, pipeline.current if isinstance(pipeline, ThreadTrial) else args.threads)
                 if isinstance(pipeline, ThreadTrial):
                     backend, result.trial = pipeline.backend, pipeline.describe()
@@ -351,7 +418,8 @@ def run(args: argparse.Namespace) -> int:
 def finish(args: argparse.Namespace, backend: Backend, reader: FrameReader, policy: FramePolicy, warmup: int,
            result: LoopResult, ground_truth: list[list[Lane]] | None) -> int:
     """Write the report, print the summary; the exit status."""
-    stopped = "interrupted" if result.interrupted else reader.stopped_reason
+    stopped = "interrupted" if result.interrupted else result.stopped_reason or reader.stopped_reason
+    live = live_summary(reader, result.processed, result.records, args.stall_timeout) if reader.latest else None
     report: dict[str, Any] = {
         "kind": "video",
         "meta": build_meta(args, backend, reader, policy, warmup, result, stopped),
@@ -359,8 +427,10 @@ def finish(args: argparse.Namespace, backend: Backend, reader: FrameReader, poli
         "summary": summarize_records(result.records),
         "records": result.records,
     }
+    if live is not None:
+        report["live"] = live
     if ground_truth is not None:
-        report["accuracy"] = score(ground_truth, result.lanes, policy)
+        report["accuracy"] = score(ground_truth, result.lanes, result.indices, policy)
     write_report(Path(args.report), report)
     if not result.records:
         print(f"warning: all {result.processed} processed frames were warm-up; no latency statistics", file=sys.stderr)
@@ -369,9 +439,14 @@ def finish(args: argparse.Namespace, backend: Backend, reader: FrameReader, poli
         written = "partial report" + ("" if args.no_video else " and video")
         print(f"interrupted after {result.processed} frames: {written} written", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if stopped and stopped != "max-frames":
+    if reader.stalled and not result.interrupted:
+        print(f"error: {reader.source.spec}: {stopped}; report{'' if args.no_video else ' and video'} written with the "
+              f"{result.processed} frames processed", file=sys.stderr)
+        return EXIT_STALLED
+    if stopped and stopped not in ("max-frames", "duration"):
         print(f"warning: {stopped}; stopped at the last good frame ({result.processed} frames processed)", file=sys.stderr)
     return 0
+
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -394,10 +394,10 @@ def test_scoring_maps_frame_ground_truth_into_the_source_geometry(size):
     w, h = size
     gt = [[np.array([[0.3 * w, h - 1.0], [0.45 * w, 0.6 * h]]), np.array([[0.7 * w, h - 1.0], [0.55 * w, 0.6 * h]])]]
     perfect = [[DecodedLane(i + 1, policy.points_to_source(lane)) for i, lane in enumerate(gt[0])]]
-    acc = infer_video.score(gt, perfect, policy)
+    acc = infer_video.score(gt, perfect, [0], policy)
     assert (acc["tp"], acc["fp"], acc["fn"], acc["f1"], acc["frames"]) == (2, 0, 0, 1.0, 1)
     shifted = [[DecodedLane(lane.lane_id, lane.points + [200.0, 0.0]) for lane in perfect[0]]]
-    assert infer_video.score(gt, shifted, policy)["tp"] == 0
+    assert infer_video.score(gt, shifted, [0], policy)["tp"] == 0
 
 
 def test_gt_that_does_not_cover_the_video_is_an_error(tiny_onnx, tmp_path, capsys):
