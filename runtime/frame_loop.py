@@ -114,7 +114,7 @@ def run_loop(pipeline: FramePredictor, reader: FrameReader, writer: FrameWriter 
                 if writer is not None:
                     hud = hud_lines(times["infer_host"], times["total"], fps, *tag)
                     if reader.latest:
-                        hud.append(f"dropped {frame.index - result.processed}")
+                        hud.append(f"dropped {frame.index - (result.indices or [frame.index])[0] - result.processed}")
                     writer.write((frame.image, in_frame, hud))
                 end = time.perf_counter()
                 wall, last = (end - last) * 1000.0, end

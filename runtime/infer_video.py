@@ -150,6 +150,8 @@ def score(ground_truth: list[list[Lane]], predictions: list[list[DecodedLane]], 
     that dropped frames is scored on those it processed), in the model's source geometry."""
     pre, total = policy.pre, Counts()
     for index, pred in zip(indices, predictions):
+        if index >= len(ground_truth):  # a container that announced fewer frames than it held: unannotated
+            break
         gt = ground_truth[index]
         total += count_image([policy.points_to_source(lane) for lane in gt], [lane.points for lane in pred],
                              im_width=pre.src_width, im_height=pre.src_height)
@@ -301,7 +303,9 @@ def summary_line(report: dict[str, Any], args: argparse.Namespace) -> str:
         capture = live["capture_to_lanes"]
         if capture:
             parts.append(f"capture-to-lanes p50 {capture['p50']:.1f} ms, p99 {capture['p99']:.1f} ms")
-        parts.append(f"dropped {live['frames_dropped']} of {live['frames_read']} read")
+        share = live["dropped_share"]
+        parts.append(f"dropped {live['frames_dropped']}" + (f" ({100 * share:.1f} %)" if share is not None else "")
+                     + f", {live['frames_read']} read")
     if "accuracy" in report:
         f1 = report["accuracy"]["f1"]
         parts.append("F1 n/a (no lanes annotated)" if f1 is None else f"F1 {f1:.3f}")
@@ -376,13 +380,15 @@ def run(args: argparse.Namespace) -> int:
         policy = FramePolicy(backend.sidecar.pre, w, h, args.frame_policy)
         expected = reader.expected_frames
         ground_truth = load_ground_truth(args.gt, reader.info, expected) if args.gt else None
-        warmup = effective_warmup(args.warmup, args.max_frames if reader.latest else expected)
-        limits = LoopLimits(frames=args.max_frames, seconds=args.duration, stall_s=args.stall_timeout if reader.latest else None)
+        warmup = effective_warmup(args.warmup, expected)
+        live = reader.source.live
+        limits = LoopLimits(frames=args.max_frames if reader.latest else None,  # a file's reader caps its frames itself
+                            seconds=args.duration, stall_s=args.stall_timeout if live else None)
         stop = threading.Event()
         bar = progress_bar(None if reader.latest else expected)
         candidates = trial_candidates(args, backend, warmup)
         plan = core_plan(args, backend, bool(candidates))
-        reader.cores = plan.io if plan else None  # a trial's second candidate, or --threads, leaves the model a core short
+        reader.pin(plan.io if plan else None)  # a trial's second candidate, or --threads, leaves the model a core short
         writer = None if args.no_video else FrameWriter(args.out, reader.info.fps, reader.size, render=render, cores=reader.cores)
         count = reader.source.kind if reader.source.live else f"{reader.info.frame_count or '?'} frames" + (", paced" if reader.pace else "")
         print(f"{args.video}: {w}x{h}, {reader.info.fps:g} fps, {count}; "
@@ -419,7 +425,7 @@ def finish(args: argparse.Namespace, backend: Backend, reader: FrameReader, poli
            result: LoopResult, ground_truth: list[list[Lane]] | None) -> int:
     """Write the report, print the summary; the exit status."""
     stopped = "interrupted" if result.interrupted else result.stopped_reason or reader.stopped_reason
-    live = live_summary(reader, result.processed, result.records, args.stall_timeout) if reader.latest else None
+    live = live_summary(reader, result.indices, result.records, args.stall_timeout) if reader.latest else None
     report: dict[str, Any] = {
         "kind": "video",
         "meta": build_meta(args, backend, reader, policy, warmup, result, stopped),

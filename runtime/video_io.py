@@ -68,6 +68,7 @@ class Frame:
 
 
 DECODE_THREADS = 1  # FFmpeg's decoder threads; see FrameReader
+TIMED_OUT = 0.98  # a read this close to the timeout (or longer) ended on it: FFmpeg's interrupt fires at the timeout
 FLUSHED_FRAMES = 16  # at most this many frames follow a timed-out read (a decoder's buffered frames: H.264 holds <= 16)
 
 
@@ -139,16 +140,31 @@ class FrameReader(PinnableThread):
         self._thread: threading.Thread | None = None
         self._clock: tuple[float, float] | None = None  # (perf_counter, pts ms) of the first frame handed over (pace)
         self._timed_out_at: int | None = None  # frames read when a read last hit the timeout (live)
+        self._abandoned = False  # a read never returned: the capture is left to the process's exit
         self.prepare: Callable[[np.ndarray], Any] | None = None
-        first = self._read()
+        first = self._first_frame()
         if first is None:
             self.cap.release()
-            raise DataError(self.source.spec, "no frame within the timeout" if self.source.live else
+            raise DataError(self.source.spec, f"the stream ended or sent no frame within {timeout_s:g} s" if self.source.live else
                             "the video has no frames that can be decoded")
         self._first: Frame | None = first
         self.size = (first.image.shape[1], first.image.shape[0])  # (w, h) of the decoded frames
         if self.source.live:
             self.start()
+
+    def _first_frame(self) -> Frame | None:
+        """The first frame; a live source's within ``timeout_s`` (cameras and pipelines have no read
+        timeout of their own: the read runs in a helper thread, left blocked if it never returns)."""
+        if not self.source.live:
+            return self._read()
+        box: list[Frame | None] = []
+        helper = threading.Thread(target=lambda: box.append(self._read()), name="first-frame", daemon=True)
+        helper.start()
+        helper.join(self.timeout_s + 1.0)
+        if helper.is_alive():
+            self._abandoned = True
+            raise DataError(self.source.spec, f"no frame within {self.timeout_s:g} s")
+        return box[0] if box else None
 
     @property
     def expected_frames(self) -> int | None:
@@ -161,18 +177,21 @@ class FrameReader(PinnableThread):
         return count
 
     def _timestamp(self, index: int) -> float | None:
-        """The source's timestamp (ms) of the frame just read: FFmpeg's presentation time where it
-        increases, else the index over the nominal rate (None without either)."""
+        """The source's timestamp (ms) of the frame just read: FFmpeg's presentation time (files and
+        streams; a file without one: the index over its nominal rate); None for cameras and
+        pipelines, whose clock is not read (a camera's nominal rate is no clock: it may deliver fewer)."""
+        if not self.source.has_clock:
+            return None
         pts = float(self.cap.get(cv2.CAP_PROP_POS_MSEC) or 0.0)
-        if self.source.kind in ("file", "stream") and (index == 0 or pts > 0.0):
+        if index == 0 or pts > 0.0:
             return pts
-        return 1000.0 * index / self.info.fps if self.info.fps > 0 else None
+        return 1000.0 * index / self.info.fps if self.info.fps > 0 and not self.source.live else None
 
     def _read(self) -> Frame | None:
         start = time.perf_counter()
         ok, image = self.cap.read()
         end = time.perf_counter()
-        if self.source.live and end - start >= 0.9 * self.timeout_s:
+        if self.source.live and end - start >= TIMED_OUT * self.timeout_s:
             self._timed_out_at = self.frames_read  # FFmpeg's read timeout: the frames after it are the decoder's flush
         if not ok or image is None:
             if self._timed_out_at is not None and self.frames_read - self._timed_out_at <= FLUSHED_FRAMES:
@@ -293,9 +312,12 @@ class FrameReader(PinnableThread):
         blocked in a read after the timeout keeps its capture (released at exit) rather than
         having it freed under it."""
         self._stop.set()
+        if self._abandoned:
+            return
         if self._thread is not None:
             self._thread.join(timeout=self.timeout_s + 2.0)
             if self._thread.is_alive():
+                self._abandoned = True
                 return
         self.cap.release()
 

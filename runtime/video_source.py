@@ -34,6 +34,7 @@ from runtime.errors import DataError
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "udp", "tcp", "srt", "rtp", "http", "https")
 KINDS = ("file", "camera", "stream", "gstreamer")
 DEFAULT_TIMEOUT_S = 10.0  # no frame for this long: a live source has stalled (infer_video --stall-timeout)
+MAX_TIMEOUT_MS = 2**31 - 1  # OpenCV's parameters are int32: a longer timeout (about 24.8 days) is this one
 FPS_SANITY = 1000.0  # a container or stream announcing more frames per second than this does not know its rate
 
 STILL_IMAGE_MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG": "PNG", b"BM": "BMP", b"GIF8": "GIF", b"II*\x00": "TIFF",
@@ -50,6 +51,12 @@ class VideoSource:
     spec: str
     kind: str
     camera_index: int | None = None
+
+    @property
+    def has_clock(self) -> bool:
+        """Whether its frames carry the source's own timestamps (FFmpeg's presentation times: files and
+        streams); a camera's or a pipeline's frames here do not (their driver's time is not read)."""
+        return self.kind in ("file", "stream")
 
     @property
     def live(self) -> bool:
@@ -119,6 +126,9 @@ def parse_source(spec: str | os.PathLike[str]) -> VideoSource:
     text = str(spec).strip()
     if not text:
         raise DataError(text, "an empty video source (an unset variable?)")
+    if os.path.isfile(text):  # an existing file is a file, whatever its name ("0", "a!b.mp4")
+        check_video_file(Path(text))
+        return VideoSource(text, "file")
     if "!" in text:
         return _gstreamer(text)
     if _CAMERA_INDEX.match(text) or _CAMERA_DEVICE.match(text):
@@ -168,7 +178,7 @@ def _capture_params(source: VideoSource, decode_threads: int, timeout_s: float) 
         return (cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY), []
     params = [cv2.CAP_PROP_N_THREADS, int(decode_threads)] if decode_threads > 0 else []
     if source.kind == "stream":
-        ms = max(1, int(round(timeout_s * 1000)))
+        ms = min(MAX_TIMEOUT_MS, max(1, int(round(timeout_s * 1000))))
         params += [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
     return cv2.CAP_FFMPEG, params
 

@@ -88,9 +88,13 @@ def test_a_file_read_newest_first_drops_frames_for_a_slow_consumer(tmp_path):
 
 
 # -- sources -------------------------------------------------------------------------------------
-def test_sources_are_told_apart(tmp_path):
+def test_sources_are_told_apart(tmp_path, monkeypatch):
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    monkeypatch.chdir(tmp_path)
+    for name in ("0", "a!b.mp4", "clip appsink!.mp4"):  # existing files, named like a camera or a pipeline
+        Path(name).write_bytes(clip.read_bytes())
+        assert parse_source(name).kind == "file"
     assert parse_source(str(clip)).kind == "file" and not parse_source(str(clip)).live
     assert parse_source(f"file://{clip}").kind == "file"
     for url in ("rtsp://10.0.0.2:8554/cam", "udp://0.0.0.0:5000", "tcp://127.0.0.1:9000", "https://example.org/a.m3u8"):
@@ -125,13 +129,37 @@ def test_a_gstreamer_pipeline_needs_an_opencv_built_with_it(tiny_onnx, tmp_path,
     assert code == 2 and "built without GStreamer" in err and "\n" not in err
 
 
-def test_a_stream_that_does_not_answer_is_one_line_within_its_timeout(tiny_onnx, tmp_path, capsys):
+@pytest.mark.parametrize("timeout", ["2", "3000000"])  # the second: beyond OpenCV's int32 milliseconds
+def test_a_stream_that_does_not_answer_is_one_line_within_its_timeout(timeout, tiny_onnx, tmp_path, capsys):
     start = time.monotonic()
-    code = infer_video.main(["--model", str(tiny_onnx), "--video", f"tcp://127.0.0.1:{free_port()}", "--stall-timeout", "2",
+    code = infer_video.main(["--model", str(tiny_onnx), "--video", f"tcp://127.0.0.1:{free_port()}", "--stall-timeout", timeout,
                              "--report", str(tmp_path / "r.json"), "--no-video"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "cannot open the stream" in err and "\n" not in err
     assert time.monotonic() - start < 10 and not (tmp_path / "r.json").exists()
+
+
+def test_frames_past_the_ground_truth_are_not_scored():
+    from runtime.decode import DecodedLane
+    from runtime.frame_policy import FramePolicy
+    from runtime.preprocess import Preprocess
+
+    policy = FramePolicy(Preprocess(net_width=128, net_height=32), 1640, 590)
+    lane = np.array([[500.0, 589.0], [700.0, 300.0]])
+    scored = infer_video.score([[lane]], [[DecodedLane(1, lane)], [DecodedLane(1, lane)]], [0, 1], policy)
+    assert (scored["frames"], scored["tp"]) == (1, 1)
+
+
+def test_a_file_run_to_its_length_is_complete(tiny_onnx, tmp_path):
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (160, 90))
+    for i in range(12):
+        writer.write(np.full((90, 160, 3), i * 20, np.uint8))
+    writer.release()
+    assert infer_video.main(["--model", str(tiny_onnx), "--video", str(video), "--max-frames", "12", "--threads", "1",
+                             "--warmup", "2", "--report", str(tmp_path / "r.json"), "--no-video"]) == 0
+    meta = json.loads((tmp_path / "r.json").read_text())["meta"]
+    assert (meta["complete"], meta["stopped_reason"], meta["frames_processed"], meta["live"]) == (True, None, 12, False)
 
 
 @pytest.mark.parametrize("extra, expected", [
@@ -155,12 +183,13 @@ def test_a_tcp_stream_is_read_live_to_its_end(tiny_onnx, tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     meta, live = report["meta"], report["live"]
     assert (meta["source"], meta["live"], meta["complete"], meta["stopped_reason"]) == ("stream", True, True, None)
-    assert live["frames_read"] >= 200 and live["frames_processed"] + live["frames_dropped"] == live["frames_read"]
+    assert live["frames_read"] >= 200
+    assert live["frames_before_first"] + live["frames_processed"] + live["frames_dropped"] <= live["frames_read"]
     assert live["fps_nominal"] == CLIP_FPS and 15 < live["fps_measured"] < 40
-    assert 0 < live["capture_to_lanes"]["p50"] < 1000 and live["capture_to_lanes"]["count"] == len(report["records"])
-    assert all(r["capture_to_lanes"] >= r["total"] - 1e-6 for r in report["records"])
     frames = [r["frame"] for r in report["records"]]
-    assert frames == sorted(set(frames))
+    assert frames == sorted(set(frames)) and frames[-1] - frames[0] + 1 - len(frames) <= live["frames_dropped"]
+    assert live["capture_to_lanes"]["count"] == len(report["records"])
+    assert live["capture_to_lanes"]["p50"] <= report["summary"]["total"]["p50"] + 2 * PERIOD_MS  # a fast model waits little
     assert video_frames(tmp_path / "out.mp4") == meta["frames_processed"]
     assert "capture-to-lanes p50" in result.stdout and "dropped" in result.stdout
 
@@ -178,7 +207,28 @@ def test_a_slow_model_drops_frames_and_keeps_latency_bounded(tiny_onnx, tmp_path
     assert report["meta"]["simulated_infer_ms"] == slow_ms and summary["infer_host"]["min"] >= slow_ms
     assert live["dropped_share"] > 0.5
     assert live["capture_to_lanes"]["p99"] <= summary["total"]["p99"] + 2 * PERIOD_MS
-    assert abs(live["source_lag_growth_ms"]) < PERIOD_MS
+    assert abs(live["source_lag_growth_ms"]) < 2 * PERIOD_MS
+
+
+@needs_ffmpeg
+def test_max_frames_on_a_stream_counts_processed_frames(tiny_onnx, tmp_path):
+    with tcp_stream(loops=4) as (url, _sender):
+        result = run(command(tiny_onnx, url, tmp_path, "--max-frames", "30", "--no-video"))
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / "r.json").read_text())["meta"]
+    assert (meta["frames_processed"], meta["stopped_reason"], meta["complete"]) == (30, "max-frames", False)
+
+
+@needs_ffmpeg
+def test_the_reader_itself_ends_on_a_read_timeout(tmp_path):
+    """Without the consumer's own stall check: FFmpeg's read timeout ends the frames, named a stall."""
+    with tcp_stream(loops=4) as (url, sender):
+        with FrameReader(url, timeout_s=1.5) as reader:
+            count = 0
+            for count, _frame in enumerate(reader.frames(), start=1):
+                if count == 40:
+                    sender.send_signal(signal.SIGSTOP)
+    assert count >= 40 and reader.stopped_reason == "stalled: no frame for 1.5 s"
 
 
 @needs_ffmpeg
@@ -236,8 +286,8 @@ def test_a_paced_file_runs_at_its_own_rate_and_drops_for_a_slow_model(tiny_onnx,
     assert code == 0
     report = json.loads((tmp_path / "r.json").read_text())
     live = report["live"]
-    assert live["paced"] is True and live["frames_read"] == 75 and 20 < live["fps_measured"] < 30
-    assert 12 <= live["frames_processed"] <= 35 and live["frames_dropped"] == 75 - live["frames_processed"]
+    assert live["paced"] is True and live["frames_read"] == 75 and 18 < live["fps_measured"] < 32
+    assert 12 <= live["frames_processed"] <= 35 and live["frames_dropped"] >= 75 - 35 - live["frames_before_first"]
     assert elapsed >= 2.9
     assert live["capture_to_lanes"]["p99"] <= report["summary"]["total"]["p99"] + 2 * PERIOD_MS
 
