@@ -38,6 +38,7 @@ from runtime.atomic import atomic_write_bytes
 from runtime.cli import Parser, fail
 from runtime.culane import CulaneDataset
 from runtime.errors import DataError
+from runtime.resources import array_bytes, check_memory
 
 METHODS = ("entropy", "max")
 OUTPUT_LAYERS_NOTE = (
@@ -117,6 +118,8 @@ def quantize_for_tensorrt(onnx_path: str | Path, data_root: str | Path, list_nam
     if method not in METHODS:
         raise DataError(out, f"--method must be one of {', '.join(METHODS)}")
     sidecar = fp32_model(onnx_path)
+    check_memory("--num-images", num_images, array_bytes(3, sidecar.pre.net_height, sidecar.pre.net_width),  # held at once
+                 f"images at {sidecar.pre.net_width}x{sidecar.pre.net_height}", onnx_path)
     samples = calibration_samples(data_root, list_name, num_images, seed)
     check_images(data_root, samples, report_lists, report_images)  # every file there before any work
     try:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import os
 from pathlib import Path
 from typing import Any
 
 from pipeline import paper_backends
 from pipeline.stages import MODELS
+from runtime.errors import non_finite
 from runtime.latency import summarize
 
 PAPER = {"teacher_ms": 171.2, "student_ms": 10.2, "ratio": 16.8, "device": "GTX TITAN X (Maxwell)",
@@ -23,10 +25,17 @@ PAPER = {"teacher_ms": 171.2, "student_ms": 10.2, "ratio": 16.8, "device": "GTX 
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
+    """A report, or None when it is missing or unreadable, or holds a number that is not one
+    (NaN, inf: left out of the summary, said in one line naming the key)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    bad = non_finite(data)
+    if bad:
+        print(f"warning: {path}: {bad[0]}: {bad[1]} (not a finite number): left out of the summary", file=sys.stderr)
+        return None
+    return data
 
 
 def trained_models(runs: Path, report_name: str = "f1.json") -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:

@@ -2,9 +2,10 @@
 written by ``lanedata.llamas.evaluate``) beside the paper's Table 4."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from pipeline.report import read_json
 
 PAPER_MAP = {"ResNet-101 teacher": 0.607, "ERFNet alone": 0.570, "ERFNet-IntRA-KD": 0.598}  # IntRA-KD, Table 4 (LLAMAS-test, its split)
 ROLES = {"teacher.fp32": "teacher (ResNet + PSP)", "student_alone.fp32": "student alone (ERFNet)",
@@ -16,7 +17,9 @@ def map_section(reports: Path) -> dict[str, Any] | None:
     folder = reports / "map"
     out = {}
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        report = json.loads(path.read_text(encoding="utf-8"))
+        report = read_json(path)
+        if report is None:
+            continue
         out[path.stem] = {"mAP": report["mAP"], "ap": {name: row["ap"] for name, row in report["classes"].items()},
                           "images": report["images"]}
     return out or None

@@ -43,6 +43,7 @@ from runtime.culane import read_image
 from runtime.errors import DataError
 from runtime.backends import BACKENDS, DEVICES, Backend, load_backend
 from runtime.latency import REWARM_CALLS, summarize_records, time_inference, time_interleaved
+from runtime.resources import check_batch
 from runtime.sample_input import sample_batch
 
 VERSION_PACKAGES = ("numpy", "opencv-python-headless", "opencv-python", "onnxruntime", "onnxruntime-gpu",
@@ -96,6 +97,8 @@ def benchmark_many(models: list[str], backend: str = "auto", device: str = "auto
             raise DataError(m, "--fp16 is for the torch backend (a .pt2 program run in half precision); "
                                "for ONNX Runtime or TensorRT use the FP16 artifact (python -m export.to_fp16)")
     runners = [load_backend(m, backend=backend, device=device, threads=threads, **options) for m in models]
+    for m, r in zip(models, runners):
+        check_batch("--batch", batch, 3, r.sidecar.table.num_classes, r.sidecar.pre.net_height, r.sidecar.pre.net_width, m)
     inputs = [sample_batch(r.sidecar.pre, batch=batch, image=image) for r in runners]
     if len(runners) == 1:
         all_records = [time_inference(runners[0], inputs[0], iterations, warmup, progress=progress)]

@@ -39,11 +39,12 @@ from runtime.atomic import atomic_write_bytes
 from runtime.cli import Parser, check_output_file, fail, positive_int, with_sidecars
 from runtime.backends import BACKENDS, DEVICES, Backend, load_backend, probabilities
 from runtime.class_map import ClassOverlay, class_map
-from runtime.culane import CULANE_WIDTH, CulaneDataset, Sample
+from runtime.culane import CULANE_HEIGHT, CULANE_WIDTH, CulaneDataset, Sample, image_size
 from runtime.culane_metric import Counts, count_image, frame_metric
 from runtime.decode import DecodedLane
 from runtime.draw import LANE_COLORS, blend_classes, class_legend, draw_hud, draw_lanes, draw_legend
 from runtime.errors import DataError
+from runtime.resources import array_bytes, check_memory
 from runtime.scoring import drive_of, predict
 from runtime.marking_scoring import image_confusion, read_pair
 from runtime.frame_policy import FramePolicy
@@ -214,6 +215,15 @@ def write_png(path: str | os.PathLike[str], image: np.ndarray) -> int:
 
 
 # -- sources --------------------------------------------------------------------------------
+def first_image_size(data: CulaneDataset, sample: Sample) -> tuple[int, int]:
+    """(w, h) of a sample's image from its header (CULane's 1640x590 when unreadable here: the read
+    that follows names the problem)."""
+    try:
+        return image_size(data.path(sample.image).read_bytes()) or (CULANE_WIDTH, CULANE_HEIGHT)
+    except OSError:
+        return CULANE_WIDTH, CULANE_HEIGHT
+
+
 def from_list(models: Sequence[str], labels: Sequence[str], data_root: str, list_name: str, n: int, backend: str, device: str,
               threads: int | None) -> tuple[list[np.ndarray], list[str], list[Column], list[list[Lane]] | None]:
     """Frames, row names, columns (with counts) and ground truth for ``n`` frames picked from a list
@@ -222,6 +232,9 @@ def from_list(models: Sequence[str], labels: Sequence[str], data_root: str, list
     samples = pick_frames(data.read_list(list_name).samples, n)
     if not samples:
         raise DataError(data.list_path(list_name), "the list names no images")
+    w, h = first_image_size(data, samples[0])
+    check_memory("--frames", len(samples), array_bytes(h, w, 3 * (1 + len(models)), itemsize=1), "frames (drawn once per model)",
+                 data.list_path(list_name))
     runners = [load_backend(model, backend, device, threads) for model in models]
     names = [s.image for s in samples]
     if not runners[0].sidecar.table.existence:
@@ -262,7 +275,10 @@ def from_video(models: Sequence[str], labels: Sequence[str], video: str, n: int,
                threads: int | None) -> tuple[list[np.ndarray], list[str], list[Column]]:
     """Frames, row names and columns for ``n`` frames evenly spaced over a video (no ground truth)."""
     with FrameReader(Path(video)) as reader:
-        count = reader.info.frame_count or sum(1 for _ in reader)
+        (w, h), count = reader.size, reader.info.frame_count
+        check_memory("--frames", min(n, count or n), array_bytes(h, w, 3 * (1 + len(models)), itemsize=1),
+                     "frames (drawn once per model)", video)
+        count = count or sum(1 for _ in reader)
     wanted = set(spread(count, n))
     frames, names = [], []
     with FrameReader(Path(video), max_frames=max(wanted) + 1) as reader:

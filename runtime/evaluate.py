@@ -36,6 +36,7 @@ from runtime.backends import BACKENDS, DEVICES, Backend, load_backend
 from runtime.cli import Parser, check_output_dir, check_output_file, positive_int, run_main, with_sidecars
 from runtime.culane import Sample
 from runtime.culane_metric import Counts, format_table
+from runtime.resources import check_batch
 from runtime.errors import DataError
 from runtime.frame_policy import DEFAULT_MODE, MODES
 from runtime.scoring import (GROUPS, check_files_exist, count_models, counts_by_image, distinct, frames_without_lanes, group_counts,
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.pred_dir:
             check_output_dir(args.pred_dir, "prediction folder", inputs)  # never into the data root: it holds the annotations
         backend = load_backend(args.model, args.backend, args.device, args.threads)
+        pre = backend.sidecar.pre
+        check_batch("--batch-size", args.batch_size, 3, backend.sidecar.table.num_classes, pre.net_height, pre.net_width, args.model)
         if not backend.sidecar.table.existence:  # a marking model: mIoU at full label resolution
             from runtime.marking_scoring import run
 

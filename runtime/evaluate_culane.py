@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from runtime.cli import Parser
+from runtime.resources import worker_count
 from runtime.culane import CULANE_HEIGHT, CULANE_WIDTH, default_lists, split_category, without_empty
 from runtime.culane_metric import MetricParams, evaluate_lists, format_table, opencv_draws_like_official
 from runtime.errors import DataError
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iou", type=float, default=0.5, help="IoU above which a match is a TP (default 0.5)")
     parser.add_argument("--im-width", type=int, default=CULANE_WIDTH)
     parser.add_argument("--im-height", type=int, default=CULANE_HEIGHT)
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="worker processes (default: usable CPUs)")
+    parser.add_argument("--workers", type=worker_count, default=len(os.sched_getaffinity(0)), help="worker processes (default: usable CPUs)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     args = parser.parse_args(argv)
     if args.width < 1 or not 0 <= args.iou <= 1 or args.im_width < 1 or args.im_height < 1 or args.workers < 1:

@@ -455,3 +455,84 @@ def test_every_command_has_help_and_refuses_a_missing_input_in_one_line(tmp_path
     with ThreadPoolExecutor(max_workers=4) as pool:
         failures = [f"{m}: {why}" for m, why in pool.map(check, COMMANDS) if why]
     assert not failures, "\n".join(failures)
+
+
+# -- resource limits: one rule (runtime/resources.py) -----------------------------------------------
+@pytest.fixture
+def small_machine(monkeypatch):
+    """A machine with 64 MiB of memory available (what /proc/meminfo would say on a small board)."""
+    import runtime.resources
+
+    monkeypatch.setattr(runtime.resources, "available_memory", lambda: 64 * 2**20)
+
+
+def test_a_batch_that_cannot_fit_in_memory_is_refused_before_any_work(tiny_onnx, root4, tmp_path, capsys):
+    from runtime import benchmark
+    from runtime import evaluate as runtime_evaluate
+    from runtime.errors import DataError
+
+    report = tmp_path / "r.json"
+    # real memory: 10^8 images at the model's input cannot fit on any machine that runs these tests
+    assert runtime_evaluate.main(["--model", str(tiny_onnx), "--data-root", str(root4), "--batch-size", "100000000",
+                                  "--report", str(report)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "--batch-size 100000000" in err and "memory available here" in err and "\n" not in err
+    assert not report.exists()
+    with pytest.raises(DataError, match=r"--batch 100000000: .* of memory available here: at most \d+"):
+        benchmark.benchmark(str(tiny_onnx), backend="onnxruntime", device="cpu", iterations=1, warmup=0, batch=100000000)
+
+
+def test_counts_that_hold_images_are_checked_against_the_memory_available(tiny_onnx, tiny_dataset, small_machine, tmp_path, capsys):
+    from export import modelopt_int8
+    from runtime import contact_sheet
+
+    out = tmp_path / "int8.onnx"
+    code = modelopt_int8.main(["--onnx", str(tiny_onnx), "--data-root", str(tiny_dataset), "--num-images", "5000", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--num-images 5000" in err and "64.0 MiB of memory available here" in err and "\n" not in err
+    assert not out.exists()
+    sheet = tmp_path / "sheet.png"
+    code = contact_sheet.main(["--model", str(tiny_onnx), "--data-root", str(tiny_dataset), "--list", "train_gt.txt",
+                               "--frames", "12", "--out", str(sheet)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--frames 12" in err and "\n" not in err and not sheet.exists()
+
+
+def test_training_sizes_are_checked_before_the_run_folder(tiny_dataset, tmp_path):
+    out = tmp_path / "run"
+    sets = [f"dataset.root={tiny_dataset}", f"output.dir={out}", "train.batch_size=100000000", "train.iterations=2",
+            "input.net_width=128", "input.net_height=32", "dataset.num_workers=0"]
+    proc = cli("-m", "training.train", "--config", "training/configs/synthetic/erfnet.yaml", *[a for s in sets for a in ("--set", s)])
+    one_error_line(proc, "train_gt.txt", "train.batch_size 100000000", "memory available here")
+    assert not out.exists()
+
+
+def test_worker_and_thread_counts_over_the_cores_are_clamped_and_said(tiny_dataset, tmp_path, capsys):
+    from runtime.affinity import usable_cores
+    from runtime.resources import worker_count
+    from training.config import load_config
+    from training.distributed import Dist
+    from training.train import Trainer
+
+    cores = usable_cores()
+    assert worker_count("999") == cores and worker_count("1") == 1
+    assert f"warning: 999 workers asked for, {cores} usable CPU cores here: using {cores}" in capsys.readouterr().err
+    with pytest.raises(Exception, match="expected an integer >= 1"):
+        worker_count("0")
+    cfg = load_config(ROOT / "training/configs/synthetic/erfnet.yaml",
+                      [f"dataset.root={tiny_dataset}", f"output.dir={tmp_path / 'run'}", "train.batch_size=2", "input.net_width=128",
+                       "input.net_height=32", "dataset.num_workers=64", "train.threads=512"])
+    trainer = Trainer(cfg, Dist())
+    assert (trainer.config["dataset"]["num_workers"], trainer.config["train"]["threads"]) == (cores, cores)
+    err = capsys.readouterr().err
+    assert "64 dataset.num_workers asked for" in err and "512 train.threads asked for" in err
+
+
+def test_a_report_with_a_number_that_is_not_a_number_is_left_out_of_the_summary_and_said(tmp_path, capsys):
+    from pipeline.report import read_json
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(json.dumps({"summary": {"p50": 1.5}}))
+    bad.write_text(json.dumps({"summary": {"host": {"p50": float("inf")}}}))
+    assert read_json(good) == {"summary": {"p50": 1.5}} and read_json(bad) is None
+    assert f"{bad}: summary.host.p50: inf" in capsys.readouterr().err

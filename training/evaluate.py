@@ -34,6 +34,7 @@ from runtime.culane_metric import evaluate_lists, format_table
 from runtime.lines import write_lines_file
 from runtime.miou import iou_report
 from runtime.preprocess import Preprocess
+from runtime.resources import check_batch, clamp_to_cores
 from training.config import ConfigError, parse_override, run_dir
 from training.inference import ClassMapPredictor, LanePredictor, confusion_samples, predict_samples
 from training.models import count_parameters, load_trained
@@ -63,6 +64,8 @@ def evaluate_checkpoint(ckpt_path: str | Path, data_root: str | None = None, spl
     pre = Preprocess.from_dict(config["input"])
     data = CulaneDataset(root)
     table = class_table(config["dataset"].get("classes", "culane"))
+    check_batch("--batch-size", batch_size, 3, table.num_classes, pre.net_height, pre.net_width, ckpt_path)
+    workers = clamp_to_cores(workers, "workers") if workers else 0
     if not table.existence:
         list_path = data.list_path(list_name or ("test_gt.txt" if split == "test" else config["dataset"]["val_list"]))
         return evaluate_class_maps(model, ckpt_path, ckpt, table, root, list_path, out_dir, pre, dev, batch_size, workers)

@@ -39,6 +39,7 @@ from runtime.errors import DataError
 from runtime.miou import evaluated_iou, nan_mean
 from runtime.parallel import worker_context
 from runtime.preprocess import Preprocess
+from runtime.resources import check_batch, clamp_to_cores
 from runtime.scan import scan_samples
 from training import distributed
 from training.checkpoint import load_checkpoint, rng_state, save_checkpoint
@@ -116,6 +117,9 @@ class Trainer:
         self.config, self.d = config, d
         self.out = run_dir(config)
         t, data = config["train"], config["dataset"]
+        for group, key, what in ((t, "threads", "train.threads"), (data, "num_workers", "dataset.num_workers")):
+            if group[key]:  # hints: at most the usable cores, said in one line
+                group[key] = clamp_to_cores(int(group[key]), what)
         if t["threads"] and d.device.type == "cpu":
             torch.set_num_threads(int(t["threads"]))
         self.pre = Preprocess.from_dict(config["input"])
@@ -154,6 +158,8 @@ class Trainer:
         if t["max_val_images"]:
             val_samples = val_samples[: t["max_val_images"]]
         self.train_set.samples = self._checked(self.train_set.samples, labels=True)
+        check_batch("train.batch_size", max(1, t["batch_size"] // d.world), 3, self.table.num_classes, self.pre.net_height,
+                    self.pre.net_width, CulaneDataset(data["root"]).list_path(data["train_list"]))
         if len(self.train_set.samples) < t["batch_size"]:  # before any run folder exists
             raise DataError(CulaneDataset(data["root"]).list_path(data["train_list"]),
                             f"{len(self.train_set.samples)} training samples, fewer than one batch of {t['batch_size']}: "

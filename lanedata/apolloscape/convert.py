@@ -26,7 +26,8 @@ import cv2
 
 from lanedata.apolloscape import labels as apolloscape
 from runtime.atomic import atomic_write_bytes, atomic_write_text, place_file
-from runtime.cli import Parser, check_output_dir, positive_int, run_main
+from runtime.cli import Parser, check_output_dir, run_main
+from runtime.resources import worker_count
 from runtime.culane import Sample, read_list
 from runtime.errors import DataError
 
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="append", required=True, metavar="NAME=PATH",
                         help="a list of images to convert, named (train, val, test -> list/<name>_gt.txt); repeat")
     parser.add_argument("--out-root", required=True, help="the trainable root to write")
-    parser.add_argument("--workers", type=positive_int, default=4)
+    parser.add_argument("--workers", type=worker_count, default=4)
     parser.add_argument("--force", action="store_true", help="convert every label again")
     args = parser.parse_args(argv)
 

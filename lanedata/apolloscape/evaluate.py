@@ -23,7 +23,8 @@ import numpy as np
 from lanedata.apolloscape import labels as apollo
 from runtime import marking_classes
 from runtime.atomic import atomic_write_json
-from runtime.cli import Parser, check_output_file, positive_int, run_main
+from runtime.cli import Parser, check_output_file, run_main
+from runtime.resources import worker_count
 from runtime.culane import Sample, read_list
 from runtime.errors import DataError
 from runtime.miou import format_iou_table
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", required=True, help="images to score (relative to the root)")
     parser.add_argument("--pred-dir", required=True, help="predictions: <image path>.png, regular IDs, one channel")
     parser.add_argument("--report", help="JSON report")
-    parser.add_argument("--workers", type=positive_int, default=4, help="threads reading PNGs")
+    parser.add_argument("--workers", type=worker_count, default=4, help="threads reading PNGs")
     args = parser.parse_args(argv)
 
     def body() -> int:

@@ -19,7 +19,8 @@ import numpy as np
 from lanedata.labels.lane_ids import MAX_LANES, assign_ids
 from lanedata.labels.lane_label import draw_label
 from runtime.atomic import atomic_write_bytes, atomic_write_text
-from runtime.cli import Parser, check_output_dir, check_output_file, positive_int
+from runtime.cli import Parser, check_output_dir, check_output_file
+from runtime.resources import worker_count
 from runtime.culane import CulaneDataset, Sample, image_size
 from runtime.errors import DataError
 from runtime.lines import read_lines_file
@@ -128,5 +129,5 @@ def make_labels(root: str | os.PathLike[str], list_name: str, out_list: str | No
 def add_drawing_arguments(parser: Parser) -> None:
     """``--force``, ``--workers``, ``--no-progress``: the options of every command that draws labels through make_labels."""
     parser.add_argument("--force", action="store_true", help="redraw labels that are already there")
-    parser.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1), help="threads (default: CPUs, at most 8)")
+    parser.add_argument("--workers", type=worker_count, default=min(8, os.cpu_count() or 1), help="threads (default: CPUs, at most 8)")
     parser.add_argument("--no-progress", action="store_true")

@@ -43,7 +43,8 @@ import numpy as np
 
 from lanedata.llamas import metric as llamas
 from runtime.atomic import atomic_write_bytes, atomic_write_text, place_file
-from runtime.cli import Parser, check_output_dir, positive_int, run_main
+from runtime.cli import Parser, check_output_dir, run_main
+from runtime.resources import worker_count
 from runtime.culane import Sample
 from runtime.errors import DataError
 from runtime.lines import write_lines_file
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-root", required=True, help="the trainable root to write")
     parser.add_argument("--split-valid", action="store_true", help="valid as IntRA-KD's val and test halves (per recording, in time order)")
     parser.add_argument("--images", choices=("color", "gray"), default="color")
-    parser.add_argument("--workers", type=positive_int, default=4)
+    parser.add_argument("--workers", type=worker_count, default=4)
     parser.add_argument("--force", action="store_true", help="convert every label again")
     args = parser.parse_args(argv)
 

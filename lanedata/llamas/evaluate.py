@@ -19,7 +19,8 @@ from pathlib import Path
 
 from lanedata.llamas.metric import SPLITS, eval_classes, format_table, list_labels, missing_predictions, score_files, summarize
 from runtime.atomic import atomic_write_json
-from runtime.cli import Parser, check_output_file, positive_int, run_main
+from runtime.cli import Parser, check_output_file, run_main
+from runtime.resources import worker_count
 from runtime.errors import DataError
 
 
@@ -29,7 +30,7 @@ def _parser() -> Parser:
     parser.add_argument("--pred-root", required=True, help="folder of <rec>/<ts>.json_<c>.png prediction maps")
     parser.add_argument("--split", default="valid", choices=SPLITS, help="split whose labels are scored (default valid)")
     parser.add_argument("--binary", action="store_true", help="binary evaluation (only *_1.png); default multi-class 0..4")
-    parser.add_argument("--workers", type=positive_int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--workers", type=worker_count, default=1, help="worker processes (default 1)")
     parser.add_argument("--out", help="write the report as JSON to this file (atomically)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON line last")
     return parser

@@ -37,7 +37,8 @@ from lanedata.synthetic import versions
 from lanedata.synthetic.render import render_scene
 from lanedata.synthetic.scene import TRAIN_MIX, sample_scene
 from runtime.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from runtime.cli import check_output_dir, fail, positive_int
+from runtime.cli import check_output_dir, fail
+from runtime.resources import worker_count
 from runtime.culane import CATEGORIES, CULANE_HEIGHT, CULANE_WIDTH, split_list_name
 from runtime.errors import DataError
 from runtime.lines import format_lines
@@ -260,7 +261,7 @@ def add_generator_arguments(parser: argparse.ArgumentParser, example: str) -> No
     """The options every synthetic generator's command line has: --out (``example``), --seed, --workers, --force, --no-progress."""
     parser.add_argument("--out", required=True, help=f"dataset root to write (e.g. {example})")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=positive_int, default=len(os.sched_getaffinity(0)), help="worker processes (default: usable CPUs)")
+    parser.add_argument("--workers", type=worker_count, default=len(os.sched_getaffinity(0)), help="worker processes (default: usable CPUs)")
     parser.add_argument("--force", action="store_true", help="replace a dataset generated with other parameters")
     parser.add_argument("--no-progress", action="store_true")
 

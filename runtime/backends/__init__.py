@@ -21,13 +21,12 @@ the device (CUDA events) put ``{"h2d_ms", "compute_ms", "d2h_ms"}`` of the last 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from runtime.affinity import usable_cores
+from runtime.resources import clamp_to_cores
 from runtime.artifacts import read_sidecar
 from runtime.backends.base import Backend
 from runtime.decode import softmax
@@ -89,9 +88,8 @@ def load_backend(model: str | os.PathLike[str], backend: str = "auto", device: s
     if chosen != native:
         raise DataError(path, f"a {sidecar.format} artifact runs on the '{native}' backend, not '{chosen}'")
     device = auto_device(sidecar.format) if device == "auto" else device
-    if threads is not None and threads > (cores := usable_cores()):  # a hint: clamped, said in one line
-        print(f"warning: {threads} threads asked for, {cores} usable CPU cores here: using {cores}", file=sys.stderr)
-        threads = cores
+    if threads is not None:  # a hint: clamped to the usable cores, said in one line
+        threads = clamp_to_cores(threads, "threads")
     if chosen == "onnxruntime":
         from runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
 
