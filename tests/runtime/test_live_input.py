@@ -46,6 +46,15 @@ def video_frames(path: Path) -> int:
     return count
 
 
+def write_clip(path: Path, frames: int, size: tuple[int, int], fps: float = 25.0) -> Path:
+    """A small MP4 (mp4v) of ``frames`` flat frames of ``size`` (w, h), each a little brighter."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(frames):
+        writer.write(np.full((size[1], size[0], 3), (i * 5) % 256, np.uint8))
+    writer.release()
+    return path
+
+
 # -- the hand-over and the report's arithmetic -------------------------------------------------
 def test_mailbox_keeps_the_newest_item_and_counts_what_it_replaced():
     box = Mailbox()
@@ -73,11 +82,7 @@ def test_source_lag_is_flat_for_a_reader_that_keeps_up_and_grows_for_one_that_do
 
 
 def test_a_file_read_newest_first_drops_frames_for_a_slow_consumer(tmp_path):
-    video = tmp_path / "v.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 48))
-    for i in range(60):
-        writer.write(np.full((48, 64, 3), i * 4, np.uint8))
-    writer.release()
+    video = write_clip(tmp_path / "v.mp4", 60, (64, 48))
     with FrameReader(video, latest=True) as reader:
         indices = []
         for frame in reader:
@@ -151,11 +156,7 @@ def test_frames_past_the_ground_truth_are_not_scored():
 
 
 def test_a_file_run_to_its_length_is_complete(tiny_onnx, tmp_path):
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (160, 90))
-    for i in range(12):
-        writer.write(np.full((90, 160, 3), i * 20, np.uint8))
-    writer.release()
+    video = write_clip(tmp_path / "clip.mp4", 12, (160, 90))
     assert infer_video.main(["--model", str(tiny_onnx), "--video", str(video), "--max-frames", "12", "--threads", "1",
                              "--warmup", "2", "--report", str(tmp_path / "r.json"), "--no-video"]) == 0
     meta = json.loads((tmp_path / "r.json").read_text())["meta"]
@@ -274,11 +275,7 @@ def wait_for_frames(out: Path, process: subprocess.Popen, seconds: float = 60.0)
 
 
 def test_a_paced_file_runs_at_its_own_rate_and_drops_for_a_slow_model(tiny_onnx, tmp_path):
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (320, 180))
-    for i in range(75):  # 3 s
-        writer.write(np.full((180, 320, 3), (i * 3) % 256, np.uint8))
-    writer.release()
+    video = write_clip(tmp_path / "clip.mp4", 75, (320, 180))  # 3 s
     start = time.monotonic()
     code = infer_video.main(["--model", str(tiny_onnx), "--video", str(video), "--realtime", "--simulate-infer-ms", "100",
                              "--threads", "1", "--warmup", "2", "--report", str(tmp_path / "r.json"), "--no-video"])
@@ -301,11 +298,7 @@ def test_times_must_be_positive(option, tiny_onnx, tmp_path, capsys):
 
 
 def test_duration_stops_a_file_run(tiny_onnx, tmp_path):
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (160, 90))
-    for i in range(250):
-        writer.write(np.full((90, 160, 3), i % 256, np.uint8))
-    writer.release()
+    video = write_clip(tmp_path / "clip.mp4", 250, (160, 90))
     code = infer_video.main(["--model", str(tiny_onnx), "--video", str(video), "--realtime", "--duration", "1",
                              "--threads", "1", "--warmup", "1", "--report", str(tmp_path / "r.json"), "--no-video"])
     meta = json.loads((tmp_path / "r.json").read_text())["meta"]
@@ -322,11 +315,7 @@ def paced_report(model: Path, video: Path, out: Path, delay_ms: str) -> Path:
 def test_compare_latency_shows_live_figures_when_both_reports_have_them(tiny_onnx, tmp_path):
     from runtime.compare_latency import main as compare
 
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (160, 90))
-    for i in range(40):
-        writer.write(np.full((90, 160, 3), i * 5, np.uint8))
-    writer.release()
+    video = write_clip(tmp_path / "clip.mp4", 40, (160, 90))
     teacher, student = paced_report(tiny_onnx, video, tmp_path, "90"), paced_report(tiny_onnx, video, tmp_path, "10")
     data = json.loads(teacher.read_text())
     data["meta"].update(role="teacher", model_name="slow-teacher")
