@@ -107,11 +107,23 @@ def _merge(base: dict[str, Any], update: dict[str, Any], source: str, path: str 
         if key not in out:
             raise ConfigError(f"{source}: unknown config key '{where}'")
         if not path and key in FREEFORM:
-            out[key] = {**out[key], **copy.deepcopy(value)} if isinstance(out[key], dict) and isinstance(value, dict) else copy.deepcopy(value)
+            out[key] = _merge_free(out[key], value)
         elif isinstance(out[key], dict) and isinstance(value, dict):
             out[key] = _merge(out[key], value, source, where + ".")
         else:
             out[key] = copy.deepcopy(value)
+    return out
+
+
+def _merge_free(base: Any, update: Any) -> Any:
+    """A FREEFORM section merged key by key at every depth (its keys are checked by its own code): two
+    ``--set distill.weights.<method>=...`` keep both (a shallow merge kept only the last); lists and
+    values replace."""
+    if not (isinstance(base, dict) and isinstance(update, dict)):
+        return copy.deepcopy(update)
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        out[key] = _merge_free(out.get(key), value)
     return out
 
 

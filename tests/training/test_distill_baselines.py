@@ -132,3 +132,15 @@ def test_sad_attention_for_lgad_is_zero_for_identical_features():
     f = torch.randn(2, 16, 8, 12)
     assert sad_attention_loss(f, f.clone()).item() == pytest.approx(0.0, abs=1e-12)
     assert sad_attention_loss(torch.randn(2, 16, 8, 12), f).item() > 0
+
+
+def test_two_overrides_of_the_distillation_weights_keep_both():
+    """`--set distill.weights.at=0 --set distill.weights.intra_kd=1` is L_m alone at weight 1: a shallow merge of the
+    distill section kept only the last weight, and AT silently ran at its default 0.1."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "training/configs/synthetic/erfnet_intra_kd.yaml"
+    config = load_config(path, ["distill.weights.at=0", "distill.weights.intra_kd=1"])
+    assert config["distill"]["weights"] == {"intra_kd": 1, "at": 0}
+    assert resolve(config["distill"])["weights"] == {"intra_kd": 1.0, "at": 0.0}
+    assert load_config(path, ["distill.pairs=[[block3, layer4]]"])["distill"]["pairs"] == [["block3", "layer4"]]  # lists replace
