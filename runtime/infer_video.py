@@ -91,7 +91,7 @@ from runtime.lines import Lane, read_lines_file
 from runtime.predictor import FramePredictor, render
 from runtime.thread_trial import ThreadTrial, candidate_threads
 from runtime.video_io import DECODE_THREADS, FrameReader, FrameWriter, quiet_opencv
-from runtime.video_source import DEFAULT_TIMEOUT_S, VideoInfo, parse_source
+from runtime.video_source import DEFAULT_TIMEOUT_S, VideoInfo, VideoSource, parse_source
 
 LATENCY_KEY = "infer_host"
 EXIT_INTERRUPTED = 130
@@ -254,8 +254,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def check_paths(args: argparse.Namespace) -> None:
-    """Inputs and output locations, before the model is loaded or a frame decoded."""
+def check_paths(args: argparse.Namespace) -> VideoSource:
+    """Inputs and output locations, before the model is loaded or a frame decoded; the source ``--video`` names."""
     source = parse_source(args.video)
     if source.live and args.gt:
         raise DataError(args.gt, f"--gt scores a video file frame by frame; {source.spec} is a live {source.kind}")
@@ -275,6 +275,7 @@ def check_paths(args: argparse.Namespace) -> None:
     if args.gt and Path(args.model).is_file() and not (table := read_sidecar(args.model).table).existence:
         raise DataError(args.model, f"--gt scores lanes, and this is a {table.task} model ({table.name!r} classes): "
                                     "score it on labelled images with python -m runtime.evaluate (mIoU)")
+    return source
 
 
 def effective_warmup(requested: int, expected: int | None) -> int:
@@ -363,17 +364,16 @@ def open_backend(model: str, backend: str, device: str, threads: int | None, del
     return DelayedBackend(loaded, delay_ms) if delay_ms else loaded
 
 
-def open_reader(args: argparse.Namespace) -> FrameReader:
+def open_reader(args: argparse.Namespace, source: VideoSource) -> FrameReader:
     """The source's reader: a file frame by frame (``--max-frames`` caps the frames read), a live
     source or a ``--realtime`` file newest-frame-first (the loop caps the frames processed)."""
-    source = parse_source(args.video)
     latest = source.live or args.realtime
     return FrameReader(source, max_frames=None if latest else args.max_frames, decode_threads=args.decode_threads,
                        pace=args.realtime, timeout_s=args.stall_timeout)
 
 
-def run(args: argparse.Namespace) -> int:
-    reader = open_reader(args)
+def run(args: argparse.Namespace, source: VideoSource) -> int:
+    reader = open_reader(args, source)
     try:
         backend = open_backend(args.model, args.backend, args.device, args.threads, args.simulate_infer_ms)
         w, h = reader.size
@@ -459,8 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     quiet_opencv()
     try:
-        check_paths(args)
-        return run(args)
+        return run(args, check_paths(args))
     except (DataError, OSError) as err:
         return fail(err)
     except KeyboardInterrupt:

@@ -13,11 +13,11 @@ mailbox, :mod:`runtime.video_io`), so nothing there needs checking.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from runtime.affinity import usable_cores
+from runtime.cli import positive_int
 from runtime.errors import DataError
 
 MEMORY_SHARE = 0.8  # of MemAvailable: what one command may plan to hold
@@ -33,14 +33,8 @@ def clamp_to_cores(requested: int, what: str) -> int:
 
 
 def worker_count(text: str) -> int:
-    """argparse type: a number of worker processes >= 1, clamped to the usable cores."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return clamp_to_cores(value, "workers")
+    """argparse type: a number of worker processes >= 1 (:func:`runtime.cli.positive_int`), clamped to the usable cores."""
+    return clamp_to_cores(positive_int(text), "workers")
 
 
 def available_memory() -> int | None:

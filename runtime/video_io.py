@@ -120,7 +120,6 @@ class FrameReader(PinnableThread):
         if isinstance(source, os.PathLike):  # a path is a file, whatever its name (a file called 0 is no camera)
             source = VideoSource(os.fspath(source), "file")
         self.source = source if isinstance(source, VideoSource) else parse_source(source)
-        self.path = self.source.path
         self.cores = cores  # the reading thread's CPU cores (runtime.affinity; None: not pinned)
         self.timeout_s = timeout_s
         self.cap, self.info = open_capture(self.source, decode_threads, timeout_s)

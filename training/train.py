@@ -157,11 +157,12 @@ class Trainer:
         val_samples = CulaneDataset(data["root"]).read_list(data["val_list"], skip_bad=data["skip_bad"]).samples
         if t["max_val_images"]:
             val_samples = val_samples[: t["max_val_images"]]
-        self.train_set.samples = self._checked(self.train_set.samples, labels=True)
+        train_list = CulaneDataset(data["root"]).list_path(data["train_list"])
         check_batch("train.batch_size", max(1, t["batch_size"] // d.world), 3, self.table.num_classes, self.pre.net_height,
-                    self.pre.net_width, CulaneDataset(data["root"]).list_path(data["train_list"]))
+                    self.pre.net_width, train_list)  # before the scan reads every sample
+        self.train_set.samples = self._checked(self.train_set.samples, labels=True)
         if len(self.train_set.samples) < t["batch_size"]:  # before any run folder exists
-            raise DataError(CulaneDataset(data["root"]).list_path(data["train_list"]),
+            raise DataError(train_list,
                             f"{len(self.train_set.samples)} training samples, fewer than one batch of {t['batch_size']}: "
                             "lower train.batch_size or list more images")
         lanes = self.table.existence  # lanes are scored on their .lines.txt, class maps on their labels
